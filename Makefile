@@ -1,0 +1,55 @@
+# Twofold: `make serve` runs the service on SQLite; `make test` runs the whole suite.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SYSTEM_TOOLS := oathtool:oathtool zbarimg:zbar-tools chromium:chromium
+PG_VERSION = $(shell ls /etc/postgresql 2>/dev/null | head -n1)
+
+.PHONY: serve test install install-test system-tools postgres lint typecheck pytest bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install -q -e .
+
+install-test: $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]'
+
+serve: install
+	$(BIN)/twofold serve --host 127.0.0.1 --port 8000
+
+# System tools the tests use as real parts: oathtool (authenticator), zbarimg (QR), chromium.
+system-tools:
+	@missing=""; for pair in $(SYSTEM_TOOLS); do \
+	  cmd=$${pair%%:*}; pkg=$${pair##*:}; \
+	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+# Start the local PostgreSQL cluster when it is installed but not running.
+postgres:
+	@if pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then :; \
+	elif [ -n "$(PG_VERSION)" ]; then \
+	  pg_ctlcluster --skip-systemctl-redirect $(PG_VERSION) main start && \
+	  for i in $$(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done; \
+	else echo "PostgreSQL is not installed: the PostgreSQL half of the suite cannot run" >&2; exit 1; fi
+
+lint: install-test
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+pytest: install-test system-tools postgres
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+test: install-test system-tools postgres lint pytest
+
+bench: install-test system-tools postgres
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) test-output .pytest_cache .mypy_cache twofold.db* twofold.key

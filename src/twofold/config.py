@@ -1,0 +1,66 @@
+"""Settings from `TWOFOLD_*` environment variables; built by create_app() or the CLI."""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class ConfigError(Exception):
+    """A setting that makes the service unable to start; the message is one line."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TWOFOLD_", extra="ignore")
+
+    env: Literal["development", "production", "test"] = "development"
+    database_url: str = "sqlite:///./twofold.db"
+    key_file: str = "./twofold.key"
+    issuer: str = "Twofold"
+    signup_open: bool = True
+    session_idle_minutes: int = Field(60, ge=1)
+    session_absolute_hours: int = Field(12, ge=1, le=24 * 30)
+    fresh_verification_minutes: int = Field(5, ge=1)
+    smtp_url: str | None = None
+    mail_from: str = "twofold@localhost"
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    argon2_memory_kib: int = Field(19 * 1024, ge=8)
+    argon2_time_cost: int = Field(2, ge=1)
+    argon2_parallelism: int = Field(1, ge=1)
+    max_body_bytes: int = Field(64 * 1024, ge=1024)
+    db_pool_size: int = Field(10, ge=1)
+    secure_cookies: bool | None = None  # None: Secure when the request came over https
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        for net in value:
+            ipaddress.ip_network(net, strict=False)
+        return value
+
+    @property
+    def session_idle(self) -> timedelta:
+        return timedelta(minutes=self.session_idle_minutes)
+
+    @property
+    def session_absolute(self) -> timedelta:
+        return timedelta(hours=self.session_absolute_hours)
+
+    @property
+    def fresh_window(self) -> timedelta:
+        return timedelta(minutes=self.fresh_verification_minutes)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,137 @@
+"""Every error a use case can raise, each with its stable code and HTTP status.
+
+The faces translate these in one place each (JSON body for the API, a page for the console,
+a one-line message for the CLI).
+"""
+
+from __future__ import annotations
+
+
+class TwofoldError(Exception):
+    code: str = "Error"
+    status: int = 400
+    default_message: str = "The request failed."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        fields: dict[str, str] | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        self.message = message or self.default_message
+        self.fields = fields
+        self.retry_after = retry_after
+        super().__init__(self.message)
+
+
+class ValidationFailed(TwofoldError):
+    code, status, default_message = "ValidationError", 400, "The request is not valid."
+
+
+class Unauthenticated(TwofoldError):
+    code, status, default_message = "Unauthenticated", 401, "Sign in first."
+
+
+class InvalidCredentials(TwofoldError):
+    code, status, default_message = "InvalidCredentials", 401, "Wrong login or password."
+
+
+class InvalidMFACode(TwofoldError):
+    code, status, default_message = "InvalidMFACode", 401, "The code is wrong or was already used."
+
+
+class ReplayedMFACode(InvalidMFACode):
+    """A code of a step that was already accepted: answered like a wrong code, audited apart."""
+
+
+class OutOfSyncMFACode(InvalidMFACode):
+    default_message = (
+        "The code belongs to another time: the device's clock is off. "
+        "Set its time automatically, or resynchronise the device."
+    )
+
+
+class InvalidBindCode(TwofoldError):
+    code, status = "InvalidMFACode", 400
+    default_message = "The codes are wrong or not two consecutive codes of the app."
+
+
+class ChallengeExpired(TwofoldError):
+    code, status, default_message = (
+        "ChallengeExpired",
+        401,
+        "The sign-in attempt has expired; sign in again.",
+    )
+
+
+class Forbidden(TwofoldError):
+    code, status, default_message = "Forbidden", 403, "You may not do this."
+
+
+class NetworkNotAllowed(TwofoldError):
+    code, status, default_message = (
+        "NetworkNotAllowed",
+        403,
+        "Sign-in from this network is not allowed for this account.",
+    )
+
+
+class VerificationRequired(TwofoldError):
+    code, status, default_message = (
+        "VerificationRequired",
+        403,
+        "Verify your identity again before this operation.",
+    )
+
+
+class MFASetupRequired(TwofoldError):
+    code, status, default_message = (
+        "MFASetupRequired",
+        403,
+        "Bind a virtual MFA device before doing anything else.",
+    )
+
+
+class NotFound(TwofoldError):
+    code, status, default_message = "NotFound", 404, "Not found."
+
+
+class AlreadyExists(TwofoldError):
+    code, status, default_message = "AlreadyExists", 409, "That name is taken."
+
+
+class MFAAlreadyEnabled(TwofoldError):
+    code, status, default_message = "MFAAlreadyEnabled", 409, "This device is already bound."
+
+
+class NoPendingDevice(TwofoldError):
+    code, status, default_message = (
+        "NoPendingDevice",
+        409,
+        "There is no pending device with that serial; create one first.",
+    )
+
+
+class MFANotEnabled(TwofoldError):
+    code, status, default_message = "MFANotEnabled", 409, "No virtual MFA device is bound."
+
+
+class PayloadTooLarge(TwofoldError):
+    code, status, default_message = "PayloadTooLarge", 413, "The request body is too large."
+
+
+class TooManyAttempts(TwofoldError):
+    code, status, default_message = (
+        "TooManyAttempts",
+        429,
+        "Too many failed attempts; try again later.",
+    )
+
+
+class Unavailable(TwofoldError):
+    code, status, default_message = (
+        "Unavailable",
+        503,
+        "The service is briefly unavailable; nothing was changed. Try again.",
+    )

@@ -1,0 +1,88 @@
+"""Password hashing (argon2id) and the rules for choosing one (NIST SP 800-63B 5.1.1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from twofold.domain.errors import ValidationFailed
+
+MIN_LENGTH = 12
+MAX_LENGTH = 256
+
+
+@dataclass(frozen=True)
+class HashParams:
+    """OWASP's argon2id minimum: 19 MiB, 2 passes, 1 lane."""
+
+    memory_kib: int = 19 * 1024
+    time_cost: int = 2
+    parallelism: int = 1
+
+
+class Passwords:
+    """Hashes and checks passwords with one set of argon2id parameters."""
+
+    def __init__(self, params: HashParams = HashParams()) -> None:
+        self._hasher = PasswordHasher(
+            time_cost=params.time_cost,
+            memory_cost=params.memory_kib,
+            parallelism=params.parallelism,
+            type=Type.ID,
+        )
+        # An unknown login is checked against this, so it costs the same as a known one.
+        self._dummy = self._hasher.hash("twofold-dummy-password-for-timing")
+
+    def hash(self, password: str) -> str:
+        return self._hasher.hash(password)
+
+    def verify(self, stored: str | None, password: str) -> bool:
+        try:
+            return self._hasher.verify(stored or self._dummy, password) and stored is not None
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+    def needs_rehash(self, stored: str) -> bool:
+        return self._hasher.check_needs_rehash(stored)
+
+
+@cache
+def common_passwords() -> frozenset[str]:
+    text = resources.files("twofold.domain").joinpath("common_passwords.txt").read_text()
+    return frozenset(line.strip().lower() for line in text.splitlines() if line.strip())
+
+
+def check_new_password(
+    password: str, *, context: list[str], min_length: int = MIN_LENGTH, field: str = "password"
+) -> None:
+    """Refuse a password that is too short or long, common, or derived from the account.
+
+    Length counts Unicode code points; there are no composition rules.
+    """
+    if len(password) < min_length:
+        raise ValidationFailed(
+            f"The password must have at least {min_length} characters.",
+            fields={field: f"at least {min_length} characters"},
+        )
+    if len(password) > MAX_LENGTH:
+        raise ValidationFailed(
+            f"The password must have at most {MAX_LENGTH} characters.",
+            fields={field: f"at most {MAX_LENGTH} characters"},
+        )
+    lowered = password.lower()
+    if lowered in common_passwords():
+        raise ValidationFailed(
+            "That password is in a list of commonly used passwords; choose another.",
+            fields={field: "too common"},
+        )
+    derived = {c.lower() for c in context if c}
+    derived |= {c.split("@")[0] for c in derived if "@" in c}
+    if lowered in derived:
+        raise ValidationFailed(
+            "The password must not be your login, name or email.",
+            fields={field: "equal to the login, name or email"},
+        )

@@ -1,0 +1,76 @@
+"""The rules that decide: step acceptance, lockout back-off, session life, freshness, and what
+a setup-only session may reach. Pure functions of their inputs and `now`."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime, timedelta
+
+CODE_WINDOW = 1  # login and verification accept the current step and one either way
+SYNC_SEARCH_WINDOW = 10  # a match this far off is reported as a clock problem, not accepted
+CODE_FAILURE_LIMIT = 5
+PASSWORD_FAILURE_LIMIT = 10
+BACKOFF_START = timedelta(minutes=1)
+BACKOFF_CAP = timedelta(hours=1)
+CHALLENGE_LIFETIME = timedelta(minutes=5)
+PENDING_DEVICE_LIFETIME = timedelta(minutes=10)
+EMAIL_CODE_LIFETIME = timedelta(minutes=10)
+SESSION_TOUCH_INTERVAL = timedelta(seconds=60)
+
+NAME_PATTERN = re.compile(r"[a-z][a-z0-9-]{2,31}", re.ASCII)
+
+# A setup-only session reaches these API paths (relative to /api/v1) and nothing else.
+_RESTRICTED_ALLOWED = re.compile(r"/(me|me/mfa-device(/.*)?|verify(/.*)?|logout)", re.ASCII)
+
+
+def valid_name(name: str) -> bool:
+    return NAME_PATTERN.fullmatch(name) is not None
+
+
+def lockout_for(failures: int, limit: int) -> timedelta | None:
+    """How long checks stay locked after `failures` consecutive failures, or None.
+
+    The limit-th failure locks for one minute; each further failure doubles it, up to an hour.
+    """
+    if failures < limit:
+        return None
+    doublings = failures - limit
+    if doublings >= 6:  # 2**6 minutes already exceeds the cap
+        return BACKOFF_CAP
+    lock: timedelta = min(BACKOFF_START * (2**doublings), BACKOFF_CAP)
+    return lock
+
+
+def retry_after_seconds(locked_until: datetime, now: datetime) -> int:
+    return max(1, math.ceil((locked_until - now).total_seconds()))
+
+
+def step_is_acceptable(step: int, current: int, window: int = CODE_WINDOW) -> bool:
+    return abs(step - current) <= window
+
+
+def bind_steps_ok(step1: int | None, step2: int | None, current: int) -> bool:
+    """Binding: two consecutive steps, the later within one step of now either way."""
+    if step1 is None or step2 is None:
+        return False
+    return step2 == step1 + 1 and abs(step2 - current) <= CODE_WINDOW
+
+
+def is_fresh(verified_at: datetime | None, now: datetime, window: timedelta) -> bool:
+    return verified_at is not None and now - verified_at <= window and verified_at <= now
+
+
+def session_alive(
+    *,
+    last_seen_at: datetime,
+    expires_at: datetime,
+    now: datetime,
+    idle: timedelta,
+) -> bool:
+    return now < expires_at and now - last_seen_at < idle
+
+
+def restricted_may_reach(api_path: str) -> bool:
+    """Whether a setup-only session may call this API path (relative to /api/v1)."""
+    return _RESTRICTED_ALLOWED.fullmatch(api_path) is not None

@@ -1,0 +1,55 @@
+"""Secrets at rest: AES-256-GCM under a key ring, each ciphertext tagged with its key id.
+
+Keyed hashes (HMAC-SHA256) for codes that are looked up but never read back use a separate
+key that rotation leaves alone, so stored digests stay valid.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass, field
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+
+class SealingError(Exception):
+    """A sealed value cannot be opened: unknown key id or tampered ciphertext."""
+
+
+@dataclass
+class KeyRing:
+    current: str
+    keys: dict[str, bytes]
+    hash_key: bytes
+    _aead: dict[str, AESGCM] = field(default_factory=dict, repr=False)
+
+    def _cipher(self, key_id: str) -> AESGCM:
+        cipher = self._aead.get(key_id)
+        if cipher is None:
+            if key_id not in self.keys:
+                raise SealingError(f"unknown key id {key_id!r}")
+            cipher = self._aead[key_id] = AESGCM(self.keys[key_id])
+        return cipher
+
+    def seal(self, plaintext: str, context: str) -> str:
+        nonce = os.urandom(12)
+        ciphertext = self._cipher(self.current).encrypt(nonce, plaintext.encode(), context.encode())
+        return f"{self.current}:{base64.b64encode(nonce + ciphertext).decode('ascii')}"
+
+    def unseal(self, sealed: str, context: str) -> str:
+        key_id, _, body = sealed.partition(":")
+        raw = base64.b64decode(body)
+        try:
+            return self._cipher(key_id).decrypt(raw[:12], raw[12:], context.encode()).decode()
+        except InvalidTag as exc:
+            raise SealingError("sealed value does not open") from exc
+
+    def key_id_of(self, sealed: str) -> str:
+        return sealed.partition(":")[0]
+
+    def keyed_hash(self, value: str) -> str:
+        return hmac.new(self.hash_key, value.encode(), hashlib.sha256).hexdigest()

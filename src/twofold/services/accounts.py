@@ -1,0 +1,214 @@
+"""Accounts (primary principals) and their sub-users."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from twofold.domain import errors, policy
+from twofold.domain.passwords import check_new_password
+from twofold.services.audit import Audit, iso
+from twofold.services.context import Context
+from twofold.services.sessions import Auth
+from twofold.storage.models import Account, MfaDevice, Principal
+
+MAX_USERS_PAGE = 1000
+
+
+def _check_name(name: str, field: str = "name") -> None:
+    if not policy.valid_name(name):
+        raise errors.ValidationFailed(
+            "Names are 3 to 32 characters: a lower-case letter, then letters, digits or '-'.",
+            fields={field: "must match [a-z][a-z0-9-]{2,31}"},
+        )
+
+
+class Accounts:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.audit = Audit(ctx)
+
+    def create(self, name: str, email: str, password: str, *, via: str = "api") -> Account:
+        """Sign up a new account with its primary principal."""
+        _check_name(name)
+        check_new_password(password, context=[name, email])
+        password_hash = self.ctx.passwords.hash(password)
+        now = self.ctx.clock.now()
+        account = Account(name=name, email=email, created_at=now, login_networks=[])
+        self.ctx.db.add(account)
+        try:
+            self.ctx.db.flush()
+            primary = Principal(
+                account_id=account.id,
+                kind="primary",
+                name=name,
+                login=name,
+                email=email,
+                password_hash=password_hash,
+                mfa_required=False,
+                created_at=now,
+                password_changed_at=now,
+            )
+            self.ctx.db.add(primary)
+            self.ctx.db.flush()
+        except IntegrityError as exc:
+            self.ctx.db.rollback()
+            raise errors.AlreadyExists(
+                f"The account name {name!r} is taken.", fields={"name": "taken"}
+            ) from exc
+        self.audit.record("account.created", actor=primary, target=primary, detail={"via": via})
+        self.ctx.db.commit()
+        return account
+
+    def get(self, account_id: int) -> Account:
+        account = self.ctx.db.get(Account, account_id)
+        if account is None:
+            raise errors.NotFound()
+        return account
+
+
+def mfa_view(device: MfaDevice | None, recovery_left: int | None = None) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "enabled": device is not None,
+        "serial": device.serial if device else None,
+        "bound_at": iso(device.bound_at) if device else None,
+    }
+    if recovery_left is not None:
+        view["recovery_codes_left"] = recovery_left
+    return view
+
+
+class Users:
+    """Sub-user management; every method is for the account's primary only."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.audit = Audit(ctx)
+
+    @staticmethod
+    def require_primary(auth: Auth) -> None:
+        if not auth.is_primary:
+            raise errors.Forbidden("Only the primary account manages users.")
+
+    def find(self, auth: Auth, name: str) -> Principal:
+        self.require_primary(auth)
+        user = self.ctx.db.scalar(
+            select(Principal).where(
+                Principal.account_id == auth.principal.account_id,
+                Principal.name == name,
+                Principal.kind == "user",
+            )
+        )
+        if user is None:
+            raise errors.NotFound(f"No user named {name!r} in this account.")
+        return user
+
+    def describe(self, user: Principal) -> dict[str, Any]:
+        device = self.ctx.db.scalar(
+            select(MfaDevice).where(MfaDevice.principal_id == user.id, MfaDevice.state == "active")
+        )
+        return self._view(user, device)
+
+    def _view(self, user: Principal, device: MfaDevice | None) -> dict[str, Any]:
+        return {
+            "name": user.name,
+            "login": user.login,
+            "email": user.email,
+            "mfa": mfa_view(device),
+            "mfa_required": user.mfa_required,
+            "created_at": iso(user.created_at),
+        }
+
+    def list(self, auth: Auth) -> list[dict[str, Any]]:
+        self.require_primary(auth)
+        rows = self.ctx.db.execute(
+            select(Principal, MfaDevice)
+            .outerjoin(
+                MfaDevice,
+                (MfaDevice.principal_id == Principal.id) & (MfaDevice.state == "active"),
+            )
+            .where(Principal.account_id == auth.principal.account_id, Principal.kind == "user")
+            .order_by(Principal.name)
+            .limit(MAX_USERS_PAGE)
+        ).all()
+        return [self._view(user, device) for user, device in rows]
+
+    def create(
+        self,
+        auth: Auth,
+        *,
+        name: str,
+        password: str,
+        email: str | None = None,
+        mfa_required: bool = False,
+    ) -> Principal:
+        self.require_primary(auth)
+        _check_name(name)
+        account = self.ctx.db.get(Account, auth.principal.account_id)
+        assert account is not None
+        login = f"{name}@{account.name}"
+        check_new_password(
+            password,
+            context=[name, login, account.name, email or ""],
+            min_length=account.password_min_length,
+        )
+        # Hash outside the write transaction: end the one the request opened.
+        self.ctx.db.commit()
+        password_hash = self.ctx.passwords.hash(password)
+        now = self.ctx.clock.now()
+        user = Principal(
+            account_id=account.id,
+            kind="user",
+            name=name,
+            login=login,
+            email=email,
+            password_hash=password_hash,
+            mfa_required=mfa_required,
+            created_at=now,
+            password_changed_at=now,
+        )
+        self.ctx.db.add(user)
+        try:
+            self.ctx.db.flush()
+        except IntegrityError as exc:
+            self.ctx.db.rollback()
+            raise errors.AlreadyExists(
+                f"A user named {name!r} exists already.", fields={"name": "taken"}
+            ) from exc
+        self.audit.record(
+            "user.created", actor=auth.principal, target=user, detail={"mfa_required": mfa_required}
+        )
+        self.ctx.db.commit()
+        return user
+
+    def update(self, auth: Auth, name: str, changes: dict[str, Any]) -> Principal:
+        user = self.find(auth, name)
+        applied: dict[str, Any] = {}
+        if "mfa_required" in changes and changes["mfa_required"] is not None:
+            user.mfa_required = bool(changes["mfa_required"])
+            applied["mfa_required"] = user.mfa_required
+        if "email" in changes:
+            user.email = changes["email"]
+            applied["email"] = "changed"
+        if applied:
+            self.audit.record("user.updated", actor=auth.principal, target=user, detail=applied)
+        self.ctx.db.commit()
+        return user
+
+    def delete(self, auth: Auth, name: str) -> None:
+        user = self.find(auth, name)
+        self.audit.record("user.deleted", actor=auth.principal, target=user)
+        self.ctx.db.delete(user)
+        self.ctx.db.commit()
+
+    def count(self, account_id: int) -> int:
+        return int(
+            self.ctx.db.scalar(
+                select(func.count())
+                .select_from(Principal)
+                .where(Principal.account_id == account_id, Principal.kind == "user")
+            )
+            or 0
+        )

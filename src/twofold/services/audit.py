@@ -1,0 +1,76 @@
+"""The append-only record of who did what to whom."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from twofold.services.context import Context
+from twofold.storage.models import AuditEvent, Principal
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    events: list[AuditEvent]
+    next_before: int | None
+
+
+class Audit:
+    """Appends events in the caller's transaction, and pages through them."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def record(
+        self,
+        action: str,
+        *,
+        result: str = "success",
+        actor: Principal | None = None,
+        target: Principal | None = None,
+        account_id: int | None = None,
+        target_name: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        owner = account_id
+        subject = target or actor
+        if owner is None and subject is not None:
+            owner = subject.account_id
+        self.ctx.db.add(
+            AuditEvent(
+                account_id=owner,
+                actor=actor.login if actor else None,
+                actor_principal_id=actor.id if actor else None,
+                action=action,
+                target=target.login if target else target_name,
+                target_principal_id=target.id if target else None,
+                result=result,
+                client_addr=self.ctx.client_addr,
+                detail=detail,
+                created_at=self.ctx.clock.now(),
+            )
+        )
+
+    def page(self, viewer: Principal, *, limit: int, before: int | None) -> AuditPage:
+        """Newest first. A primary sees its account; a sub-user sees events about itself."""
+        query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit + 1)
+        if viewer.kind == "primary":
+            query = query.where(AuditEvent.account_id == viewer.account_id)
+        else:
+            query = query.where(
+                (AuditEvent.actor_principal_id == viewer.id)
+                | (AuditEvent.target_principal_id == viewer.id)
+            )
+        if before is not None:
+            query = query.where(AuditEvent.id < before)
+        rows = list(self.ctx.db.scalars(query))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return AuditPage(rows, rows[-1].id if more and rows else None)
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None

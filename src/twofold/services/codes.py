@@ -1,0 +1,200 @@
+"""Checking a second factor: TOTP codes, email codes and recovery codes.
+
+Every check goes through the principal's code throttle. A TOTP step is accepted at most once
+per device by one conditional UPDATE of `last_step`; single-use codes are consumed by a
+conditional UPDATE of `used_at`. The row count decides, never a prior read.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from sqlalchemy import delete, func, select, update
+
+from twofold.domain import errors, policy, totp
+from twofold.domain.tokens import RECOVERY_CODE_COUNT, new_recovery_code, normalize_recovery_code
+from twofold.services.audit import Audit
+from twofold.services.context import Context
+from twofold.services.throttle import CODES, Throttle
+from twofold.storage.db import affected
+from twofold.storage.models import EmailCode, MfaDevice, Principal, RecoveryCode
+
+
+def device_context(serial: str) -> str:
+    return f"mfa-device:{serial}"
+
+
+class SecondFactor:
+    """Checks one principal's second factor and keeps its throttle."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.throttle = Throttle(ctx, CODES)
+        self.audit = Audit(ctx)
+
+    def active_device(self, principal_id: int) -> MfaDevice | None:
+        return self.ctx.db.scalar(
+            select(MfaDevice).where(
+                MfaDevice.principal_id == principal_id, MfaDevice.state == "active"
+            )
+        )
+
+    def secret_of(self, device: MfaDevice) -> str:
+        return self.ctx.keys.unseal(device.sealed_secret, device_context(device.serial))
+
+    def check_totp(self, principal: Principal, raw_code: object, *, purpose: str) -> MfaDevice:
+        """Accept `raw_code` from the principal's active device once, or raise."""
+        self.throttle.ensure_open(principal)
+        device = self.active_device(principal.id)
+        if device is None:
+            raise errors.MFANotEnabled()
+        code = totp.parse_code(raw_code)
+        now = self.ctx.clock.now()
+        current = totp.time_step(now) + device.drift
+        failure: errors.InvalidMFACode
+        if code is None:
+            failure = errors.InvalidMFACode()
+        else:
+            secret = self.secret_of(device)
+            step = totp.match_step(secret, code, current, policy.CODE_WINDOW)
+            if step is not None:
+                accepted = affected(
+                    self.ctx.db.execute(
+                        update(MfaDevice)
+                        .where(
+                            MfaDevice.id == device.id,
+                            MfaDevice.state == "active",
+                            MfaDevice.last_step < step,
+                        )
+                        .values(last_step=step)
+                    )
+                )
+                if accepted == 1:
+                    self.throttle.record_success(principal.id)
+                    return device
+                failure = errors.ReplayedMFACode()
+            elif totp.match_step(secret, code, current, policy.SYNC_SEARCH_WINDOW) is not None:
+                failure = errors.OutOfSyncMFACode()
+            else:
+                failure = errors.InvalidMFACode()
+        raise self.fail(principal, failure, purpose=purpose, method="mfa")
+
+    def check_email_code(self, principal: Principal, raw_code: object) -> None:
+        self.throttle.ensure_open(principal)
+        code = totp.parse_code(raw_code)
+        now = self.ctx.clock.now()
+        if code is not None:
+            digest = self.ctx.keys.keyed_hash(f"email:{principal.id}:{code}")
+            rows = self.ctx.db.execute(
+                select(EmailCode.id, EmailCode.code_hash).where(
+                    EmailCode.principal_id == principal.id,
+                    EmailCode.used_at.is_(None),
+                    EmailCode.expires_at > now,
+                )
+            ).all()
+            for row_id, stored in rows:
+                if hmac.compare_digest(stored, digest):
+                    used = affected(
+                        self.ctx.db.execute(
+                            update(EmailCode)
+                            .where(EmailCode.id == row_id, EmailCode.used_at.is_(None))
+                            .values(used_at=now)
+                        )
+                    )
+                    if used == 1:
+                        self.throttle.record_success(principal.id)
+                        return
+        raise self.fail(
+            principal,
+            errors.InvalidMFACode("The email code is wrong, expired or already used."),
+            purpose="verify",
+            method="email",
+        )
+
+    def check_recovery_code(self, principal: Principal, raw_code: object) -> int:
+        """Consume one recovery code; returns how many remain."""
+        self.throttle.ensure_open(principal)
+        code = normalize_recovery_code(raw_code) if isinstance(raw_code, str) else None
+        if code is not None:
+            digest = self.ctx.keys.keyed_hash(f"recovery:{principal.id}:{code}")
+            used = affected(
+                self.ctx.db.execute(
+                    update(RecoveryCode)
+                    .where(
+                        RecoveryCode.principal_id == principal.id,
+                        RecoveryCode.code_hash == digest,
+                        RecoveryCode.used_at.is_(None),
+                    )
+                    .values(used_at=self.ctx.clock.now())
+                )
+            )
+            if used == 1:
+                self.throttle.record_success(principal.id)
+                return self.recovery_codes_left(principal.id)
+        raise self.fail(
+            principal,
+            errors.InvalidMFACode("The recovery code is wrong or was already used."),
+            purpose="login",
+            method="recovery_code",
+        )
+
+    def recovery_codes_left(self, principal_id: int) -> int:
+        return int(
+            self.ctx.db.scalar(
+                select(func.count())
+                .select_from(RecoveryCode)
+                .where(RecoveryCode.principal_id == principal_id, RecoveryCode.used_at.is_(None))
+            )
+            or 0
+        )
+
+    def clear_recovery_codes(self, principal_id: int) -> None:
+        self.ctx.db.execute(delete(RecoveryCode).where(RecoveryCode.principal_id == principal_id))
+
+    def issue_recovery_codes(self, principal: Principal) -> list[str]:
+        """A new set of recovery codes; the old set is void."""
+        self.clear_recovery_codes(principal.id)
+        codes = [new_recovery_code() for _ in range(RECOVERY_CODE_COUNT)]
+        for code in codes:
+            normalized = normalize_recovery_code(code)
+            assert normalized is not None
+            self.ctx.db.add(
+                RecoveryCode(
+                    principal_id=principal.id,
+                    code_hash=self.ctx.keys.keyed_hash(f"recovery:{principal.id}:{normalized}"),
+                )
+            )
+        return codes
+
+    def fail(
+        self,
+        principal: Principal,
+        failure: errors.TwofoldError,
+        *,
+        purpose: str,
+        method: str,
+    ) -> errors.TwofoldError:
+        """Count a failed check, audit it, commit, and return the error to raise."""
+        try:
+            count = self.throttle.record_failure(principal.id)
+        except errors.TooManyAttempts as locked:
+            self.ctx.db.rollback()
+            return locked
+        reason = (
+            "replay"
+            if isinstance(failure, errors.ReplayedMFACode)
+            else ("out_of_sync" if isinstance(failure, errors.OutOfSyncMFACode) else "wrong_code")
+        )
+        self.audit.record(
+            f"mfa.{purpose}.failed",
+            result=reason,
+            actor=principal,
+            target=principal,
+            detail={"method": method, "consecutive_failures": count},
+        )
+        if count == CODES.limit or (
+            count > CODES.limit and policy.lockout_for(count, CODES.limit) is not None
+        ):
+            self.audit.record("mfa.locked", result="locked", actor=principal, target=principal)
+        self.ctx.db.commit()
+        return failure

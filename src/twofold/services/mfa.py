@@ -1,0 +1,281 @@
+"""Virtual MFA devices: create (pending), bind (two consecutive codes), resync, disable."""
+
+from __future__ import annotations
+
+import base64
+import io
+import secrets
+from dataclasses import dataclass
+
+import segno
+from sqlalchemy import delete, select, update
+
+from twofold.domain import errors, policy, totp
+from twofold.services.audit import Audit
+from twofold.services.codes import SecondFactor, device_context
+from twofold.services.context import Context
+from twofold.services.login import forget_browsers
+from twofold.services.mail import notify
+from twofold.services.sessions import Auth, Sessions
+from twofold.services.throttle import CODES, Throttle
+from twofold.storage.db import affected
+from twofold.storage.models import MfaDevice, Principal
+
+
+@dataclass
+class PendingDevice:
+    serial: str
+    secret: str
+    otpauth_uri: str
+    qr_svg: str
+    qr_png: str  # base64, no data: prefix
+
+    @property
+    def grouped_secret(self) -> str:
+        return totp.group_secret(self.secret)
+
+
+@dataclass
+class BoundDevice:
+    serial: str
+    recovery_codes: list[str]
+    replaced: bool
+
+
+def render_qr(uri: str) -> tuple[str, str]:
+    qr = segno.make(uri, error="m")
+    svg = io.BytesIO()
+    qr.save(svg, kind="svg", scale=5, xmldecl=False, svgns=True, title="MFA QR code")
+    png = io.BytesIO()
+    qr.save(png, kind="png", scale=6, border=4)
+    return svg.getvalue().decode(), base64.b64encode(png.getvalue()).decode("ascii")
+
+
+class Devices:
+    """Device life cycle for the signed-in principal or, by its primary, for a sub-user."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.audit = Audit(ctx)
+        self.factor = SecondFactor(ctx)
+        self.sessions = Sessions(ctx)
+        self.throttle = Throttle(ctx, CODES)
+
+    def _pending(self, principal_id: int) -> MfaDevice | None:
+        return self.ctx.db.scalar(
+            select(MfaDevice).where(
+                MfaDevice.principal_id == principal_id, MfaDevice.state == "pending"
+            )
+        )
+
+    def create_pending(self, auth: Auth, target: Principal) -> PendingDevice:
+        """A new secret for `target`; replaces its earlier pending device, if any."""
+        now = self.ctx.clock.now()
+        self.ctx.db.execute(
+            delete(MfaDevice).where(
+                MfaDevice.principal_id == target.id, MfaDevice.state == "pending"
+            )
+        )
+        secret = totp.new_secret()
+        serial = f"vmfa-{secrets.token_hex(10)}"
+        self.ctx.db.add(
+            MfaDevice(
+                serial=serial,
+                principal_id=target.id,
+                state="pending",
+                sealed_secret=self.ctx.keys.seal(secret, device_context(serial)),
+                last_step=0,
+                drift=0,
+                created_at=now,
+                expires_at=now + policy.PENDING_DEVICE_LIFETIME,
+            )
+        )
+        self.audit.record(
+            "mfa.device_created", actor=auth.principal, target=target, detail={"serial": serial}
+        )
+        self.ctx.db.commit()
+        uri = totp.otpauth_uri(secret, self.ctx.settings.issuer, target.login)
+        svg, png = render_qr(uri)
+        return PendingDevice(serial, secret, uri, svg, png)
+
+    def bind(
+        self, auth: Auth, target: Principal, serial: object, code1: object, code2: object
+    ) -> BoundDevice:
+        """Activate the pending device once two consecutive codes prove the app has it."""
+        self.throttle.ensure_open(target)
+        now = self.ctx.clock.now()
+        device = (
+            self.ctx.db.scalar(
+                select(MfaDevice).where(
+                    MfaDevice.serial == serial, MfaDevice.principal_id == target.id
+                )
+            )
+            if isinstance(serial, str) and len(serial) <= 64
+            else None
+        )
+        if device is not None and device.state == "active":
+            raise errors.MFAAlreadyEnabled()
+        if device is None or device.expires_at is None or device.expires_at <= now:
+            raise errors.NoPendingDevice()
+        secret = self.factor.secret_of(device)
+        current = totp.time_step(now)
+        first, second = totp.parse_code(code1), totp.parse_code(code2)
+        step2 = totp.match_step(secret, second, current, policy.CODE_WINDOW) if second else None
+        step1 = (
+            totp.match_step(secret, first, step2 - 1, 0) if first and step2 is not None else None
+        )
+        if not policy.bind_steps_ok(step1, step2, current):
+            raise self.factor.fail(target, errors.InvalidBindCode(), purpose="bind", method="mfa")
+        assert step2 is not None
+        self.throttle.record_success(target.id)
+        old = self.factor.active_device(target.id)
+        if old is not None:
+            self.ctx.db.execute(delete(MfaDevice).where(MfaDevice.id == old.id))
+        activated = affected(
+            self.ctx.db.execute(
+                update(MfaDevice)
+                .where(MfaDevice.id == device.id, MfaDevice.state == "pending")
+                .values(state="active", last_step=step2, bound_at=now, expires_at=None)
+            )
+        )
+        if activated != 1:  # a parallel bind won
+            self.ctx.db.rollback()
+            raise errors.NoPendingDevice()
+        codes = self.factor.issue_recovery_codes(target)
+        forget_browsers(self.ctx, target.id)
+        self.sessions.lift_restriction(target.id)
+        if old is not None:
+            # The old device's holder may have other sessions: they end with it.
+            keep = auth.session.id if auth.principal.id == target.id else None
+            self.sessions.revoke_all(target.id, except_id=keep)
+        if auth.principal.id == target.id:
+            self.sessions.mark_verified(auth.session)
+            auth.session.restricted = False
+        self.audit.record(
+            "mfa.device_replaced" if old else "mfa.device_bound",
+            actor=auth.principal,
+            target=target,
+            detail={"serial": device.serial, **({"old_serial": old.serial} if old else {})},
+        )
+        self.ctx.db.commit()
+        notify(
+            self.ctx.mailer,
+            target.email,
+            "Virtual MFA device replaced" if old else "Virtual MFA enabled",
+            f"A virtual MFA device was {'replaced' if old else 'bound'} for {target.login} "
+            f"by {auth.principal.login}. From now on, sign-in needs its codes.",
+        )
+        return BoundDevice(device.serial, codes, old is not None)
+
+    def disable(self, auth: Auth, target: Principal) -> None:
+        device = self.factor.active_device(target.id)
+        if device is None:
+            raise errors.MFANotEnabled()
+        self._remove(target, device)
+        keep = auth.session.id if auth.principal.id == target.id else None
+        self.sessions.revoke_all(target.id, except_id=keep)
+        self.audit.record(
+            "mfa.device_disabled",
+            actor=auth.principal,
+            target=target,
+            detail={"serial": device.serial},
+        )
+        self.ctx.db.commit()
+        notify(
+            self.ctx.mailer,
+            target.email,
+            "Virtual MFA disabled",
+            f"The virtual MFA device of {target.login} was disabled by {auth.principal.login}. "
+            "Its codes no longer work; enabling MFA again needs a new binding.",
+        )
+
+    def operator_reset(self, target: Principal) -> bool:
+        """Operator recovery for a lost device (CLI): remove it and end every session."""
+        device = self.factor.active_device(target.id)
+        self.ctx.db.execute(delete(MfaDevice).where(MfaDevice.principal_id == target.id))
+        self.factor.clear_recovery_codes(target.id)
+        forget_browsers(self.ctx, target.id)
+        self.sessions.revoke_all(target.id)
+        self.ctx.db.execute(
+            update(Principal)
+            .where(Principal.id == target.id)
+            .values(code_failures=0, code_locked_until=None)
+        )
+        self.audit.record(
+            "mfa.operator_reset",
+            actor=None,
+            target=target,
+            detail={"serial": device.serial if device else None, "via": "cli"},
+        )
+        self.ctx.db.commit()
+        notify(
+            self.ctx.mailer,
+            target.email,
+            "Virtual MFA reset by an operator",
+            f"An operator removed the virtual MFA device of {target.login}.",
+        )
+        return device is not None
+
+    def _remove(self, target: Principal, device: MfaDevice) -> None:
+        self.ctx.db.execute(delete(MfaDevice).where(MfaDevice.id == device.id))
+        self.factor.clear_recovery_codes(target.id)
+        forget_browsers(self.ctx, target.id)
+
+    def resync(self, auth: Auth, code1: object, code2: object) -> int:
+        """Record the device's clock drift from two consecutive codes (AWS ResyncMFADevice)."""
+        principal = auth.principal
+        self.throttle.ensure_open(principal)
+        device = self.factor.active_device(principal.id)
+        if device is None:
+            raise errors.MFANotEnabled()
+        secret = self.factor.secret_of(device)
+        current = totp.time_step(self.ctx.clock.now())
+        first, second = totp.parse_code(code1), totp.parse_code(code2)
+        step2 = (
+            totp.match_step(secret, second, current, policy.SYNC_SEARCH_WINDOW) if second else None
+        )
+        step1 = (
+            totp.match_step(secret, first, step2 - 1, 0) if first and step2 is not None else None
+        )
+        ok = (
+            step1 is not None
+            and step2 is not None
+            and step2 == step1 + 1
+            and step1 > device.last_step
+        )
+        if not ok:
+            raise self.factor.fail(
+                principal, errors.InvalidBindCode(), purpose="resync", method="mfa"
+            )
+        assert step2 is not None
+        drift = step2 - current
+        moved = affected(
+            self.ctx.db.execute(
+                update(MfaDevice)
+                .where(MfaDevice.id == device.id, MfaDevice.last_step < step2)
+                .values(last_step=step2, drift=drift)
+            )
+        )
+        if moved != 1:
+            raise self.factor.fail(
+                principal, errors.ReplayedMFACode(), purpose="resync", method="mfa"
+            )
+        self.throttle.record_success(principal.id)
+        self.audit.record(
+            "mfa.device_resynced",
+            actor=principal,
+            target=principal,
+            detail={"serial": device.serial, "drift_steps": drift},
+        )
+        self.ctx.db.commit()
+        return drift
+
+    def regenerate_recovery_codes(self, auth: Auth) -> list[str]:
+        if self.factor.active_device(auth.principal.id) is None:
+            raise errors.MFANotEnabled()
+        codes = self.factor.issue_recovery_codes(auth.principal)
+        self.audit.record(
+            "mfa.recovery_codes_regenerated", actor=auth.principal, target=auth.principal
+        )
+        self.ctx.db.commit()
+        return codes

@@ -1,0 +1,139 @@
+"""Server-side sessions: the bearer token and the console cookie are both one of these."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+
+from twofold.domain import errors, policy
+from twofold.domain.tokens import new_token, token_digest
+from twofold.services.context import Context
+from twofold.storage.db import affected
+from twofold.storage.models import Account, AuthSession, Principal
+
+
+@dataclass
+class Auth:
+    """A signed-in session and its principal, loaded with one query."""
+
+    session: AuthSession
+    principal: Principal
+    token: str
+
+    @property
+    def is_primary(self) -> bool:
+        return self.principal.kind == "primary"
+
+
+class Sessions:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def create(
+        self, principal: Principal, account: Account, *, restricted: bool = False
+    ) -> tuple[str, AuthSession]:
+        now = self.ctx.clock.now()
+        token = new_token()
+        lifetime = min(self.ctx.settings.session_absolute, timedelta(hours=account.session_hours))
+        row = AuthSession(
+            public_id=secrets.token_hex(8),
+            token_hash=token_digest(token),
+            principal_id=principal.id,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + lifetime,
+            verified_at=now,  # the login itself counts as a fresh verification
+            restricted=restricted,
+            client_addr=self.ctx.client_addr,
+            user_agent=(self.ctx.user_agent or "")[:256] or None,
+        )
+        self.ctx.db.add(row)
+        return token, row
+
+    def authenticate(self, token: str | None) -> Auth:
+        """The live session for `token`, or Unauthenticated. Touches last-seen at most once
+        a minute so most requests write nothing here."""
+        if not token or len(token) > 200:
+            raise errors.Unauthenticated()
+        found = self.ctx.db.execute(
+            select(AuthSession, Principal)
+            .join(Principal, Principal.id == AuthSession.principal_id)
+            .where(AuthSession.token_hash == token_digest(token))
+        ).first()
+        if found is None:
+            raise errors.Unauthenticated()
+        session, principal = found
+        now = self.ctx.clock.now()
+        if not policy.session_alive(
+            last_seen_at=session.last_seen_at,
+            expires_at=session.expires_at,
+            now=now,
+            idle=self.ctx.settings.session_idle,
+        ):
+            self.ctx.db.execute(delete(AuthSession).where(AuthSession.id == session.id))
+            self.ctx.db.commit()
+            raise errors.Unauthenticated("The session has expired; sign in again.")
+        if now - session.last_seen_at >= policy.SESSION_TOUCH_INTERVAL:
+            self.ctx.db.execute(
+                update(AuthSession).where(AuthSession.id == session.id).values(last_seen_at=now)
+            )
+            session.last_seen_at = now
+        return Auth(session, principal, token)
+
+    def mark_verified(self, session: AuthSession) -> datetime:
+        now = self.ctx.clock.now()
+        self.ctx.db.execute(
+            update(AuthSession).where(AuthSession.id == session.id).values(verified_at=now)
+        )
+        session.verified_at = now
+        return now + self.ctx.settings.fresh_window
+
+    def is_fresh(self, session: AuthSession) -> bool:
+        return policy.is_fresh(
+            session.verified_at, self.ctx.clock.now(), self.ctx.settings.fresh_window
+        )
+
+    def revoke(self, session_id: int) -> None:
+        self.ctx.db.execute(delete(AuthSession).where(AuthSession.id == session_id))
+
+    def revoke_all(self, principal_id: int, *, except_id: int | None = None) -> int:
+        stmt = delete(AuthSession).where(AuthSession.principal_id == principal_id)
+        if except_id is not None:
+            stmt = stmt.where(AuthSession.id != except_id)
+        return int(affected(self.ctx.db.execute(stmt)))
+
+    def lift_restriction(self, principal_id: int) -> None:
+        self.ctx.db.execute(
+            update(AuthSession)
+            .where(AuthSession.principal_id == principal_id, AuthSession.restricted.is_(True))
+            .values(restricted=False)
+        )
+
+    def list_for(self, principal_id: int) -> list[AuthSession]:
+        now = self.ctx.clock.now()
+        rows = self.ctx.db.scalars(
+            select(AuthSession)
+            .where(AuthSession.principal_id == principal_id)
+            .order_by(AuthSession.created_at.desc())
+        )
+        idle = self.ctx.settings.session_idle
+        return [
+            s
+            for s in rows
+            if policy.session_alive(
+                last_seen_at=s.last_seen_at, expires_at=s.expires_at, now=now, idle=idle
+            )
+        ]
+
+    def find_public(self, principal_id: int, public_id: str) -> AuthSession:
+        row = self.ctx.db.scalar(
+            select(AuthSession).where(
+                AuthSession.principal_id == principal_id, AuthSession.public_id == public_id
+            )
+        )
+        if row is None:
+            raise errors.NotFound("No such session.")
+        return row

@@ -1,0 +1,129 @@
+"""Step-up: proving identity again before a sensitive operation, and changing the password."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, update
+
+from twofold.domain import errors, policy
+from twofold.domain.passwords import check_new_password
+from twofold.domain.tokens import new_email_code
+from twofold.services.audit import Audit
+from twofold.services.codes import SecondFactor
+from twofold.services.context import Context
+from twofold.services.login import forget_browsers
+from twofold.services.mail import notify
+from twofold.services.sessions import Auth, Sessions
+from twofold.services.throttle import CODES, PASSWORDS, Throttle
+from twofold.storage.models import Account, EmailCode, Principal
+
+
+class Verification:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.audit = Audit(ctx)
+        self.factor = SecondFactor(ctx)
+        self.sessions = Sessions(ctx)
+
+    def verify(
+        self, auth: Auth, method: str, *, password: object = None, code: object = None
+    ) -> datetime:
+        """Mark the session freshly verified; returns until when."""
+        principal = auth.principal
+        if method == "mfa":
+            self.factor.check_totp(principal, code, purpose="verify")
+        else:
+            if self.factor.active_device(principal.id) is not None:
+                raise errors.ValidationFailed(
+                    'MFA is enabled: verify with a code from the device (method "mfa").',
+                    fields={"method": "must be mfa while a device is bound"},
+                )
+            if method == "password":
+                self._check_password(principal, password)
+            elif method == "email":
+                self.factor.check_email_code(principal, code)
+            else:
+                raise errors.ValidationFailed(fields={"method": "password, mfa or email"})
+        until = self.sessions.mark_verified(auth.session)
+        self.audit.record(
+            "verify.succeeded", actor=principal, target=principal, detail={"method": method}
+        )
+        self.ctx.db.commit()
+        return until
+
+    def _check_password(self, principal: Principal, password: object) -> None:
+        throttle = Throttle(self.ctx, PASSWORDS)
+        throttle.ensure_open(principal)
+        self.ctx.db.commit()  # no write lock held while hashing
+        if not isinstance(password, str) or not self.ctx.passwords.verify(
+            principal.password_hash, password
+        ):
+            throttle.record_failure(principal.id)
+            self.audit.record(
+                "verify.failed",
+                result="wrong_password",
+                actor=principal,
+                target=principal,
+                detail={"method": "password"},
+            )
+            self.ctx.db.commit()
+            raise errors.InvalidCredentials("The password is wrong.")
+        throttle.record_success(principal.id)
+
+    def send_email_code(self, auth: Auth) -> None:
+        principal = auth.principal
+        if not principal.email:
+            raise errors.ValidationFailed(
+                "There is no email address to send a code to.",
+                fields={"email": "none on file"},
+            )
+        Throttle(self.ctx, CODES).ensure_open(principal)
+        now = self.ctx.clock.now()
+        code = new_email_code()
+        # Only the newest code is valid.
+        self.ctx.db.execute(delete(EmailCode).where(EmailCode.principal_id == principal.id))
+        self.ctx.db.add(
+            EmailCode(
+                principal_id=principal.id,
+                code_hash=self.ctx.keys.keyed_hash(f"email:{principal.id}:{code}"),
+                expires_at=now + policy.EMAIL_CODE_LIFETIME,
+            )
+        )
+        self.audit.record("verify.email_sent", actor=principal, target=principal)
+        self.ctx.db.commit()
+        self.ctx.mailer.send(
+            principal.email,
+            "Your Twofold verification code",
+            f"Your verification code is {code}. It works once, within 10 minutes.\n"
+            "If you did not ask for it, someone may know your password.",
+        )
+
+    def change_password(self, auth: Auth, current: str, new: str) -> None:
+        principal = auth.principal
+        account = self.ctx.db.get(Account, principal.account_id)
+        assert account is not None
+        check_new_password(
+            new,
+            context=[principal.name, principal.login, account.name, principal.email or ""],
+            min_length=account.password_min_length if principal.kind == "user" else 12,
+            field="new_password",
+        )
+        self._check_password(principal, current)
+        self.ctx.db.commit()
+        new_hash = self.ctx.passwords.hash(new)
+        self.ctx.db.execute(
+            update(Principal)
+            .where(Principal.id == principal.id)
+            .values(password_hash=new_hash, password_changed_at=self.ctx.clock.now())
+        )
+        self.sessions.revoke_all(principal.id, except_id=auth.session.id)
+        forget_browsers(self.ctx, principal.id)
+        self.audit.record("password.changed", actor=principal, target=principal)
+        self.ctx.db.commit()
+        notify(
+            self.ctx.mailer,
+            principal.email,
+            "Your password was changed",
+            f"The password of {principal.login} was changed; other sessions were ended.",
+        )

@@ -1,0 +1,54 @@
+"""Route dependencies: the request's Context, the signed-in principal, and step-up."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from twofold.domain import errors, policy
+from twofold.services.context import Context
+from twofold.services.sessions import Auth, Sessions
+from twofold.web.runtime import request_context
+
+API_PREFIX = "/api/v1"
+
+Ctx = Annotated[Context, Depends(request_context)]
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+def current_auth(request: Request, ctx: Ctx) -> Auth:
+    """The signed-in session. A setup-only session passes only on the routes API.md lists."""
+    auth = Sessions(ctx).authenticate(_bearer(request))
+    if auth.session.restricted:
+        route = request.scope.get("route")
+        template = getattr(route, "path", request.url.path)
+        if not policy.restricted_may_reach(template.removeprefix(API_PREFIX)):
+            raise errors.MFASetupRequired()
+    return auth
+
+
+CurrentAuth = Annotated[Auth, Depends(current_auth)]
+
+
+def require_fresh_verification(max_age: timedelta | None = None) -> Callable[..., Auth]:
+    """Declare on a route that the session must have verified within `max_age`
+    (default: the configured window), or the answer is VerificationRequired."""
+
+    def dependency(auth: CurrentAuth, ctx: Ctx) -> Auth:
+        window = max_age or ctx.settings.fresh_window
+        if not policy.is_fresh(auth.session.verified_at, ctx.clock.now(), window):
+            raise errors.VerificationRequired()
+        return auth
+
+    return dependency
+
+
+FreshAuth = Annotated[Auth, Depends(require_fresh_verification())]

@@ -1,0 +1,312 @@
+"""The v1 JSON API: parse, call one service, shape the answer. No rules live here."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from twofold.domain import errors
+from twofold.services.accounts import Accounts, Users, mfa_view
+from twofold.services.audit import Audit, iso
+from twofold.services.codes import SecondFactor
+from twofold.services.login import Login
+from twofold.services.mfa import Devices
+from twofold.services.sessions import Auth, Sessions
+from twofold.services.verification import Verification
+from twofold.web.api import schemas as s
+from twofold.web.api.deps import Ctx, CurrentAuth, FreshAuth
+
+_ERR = {"model": s.ErrorOut}
+router = APIRouter(responses={code: _ERR for code in (400, 401, 403, 404, 409, 413, 429, 503)})
+
+
+def _primary(auth: CurrentAuth) -> Auth:
+    Users.require_primary(auth)
+    return auth
+
+
+PrimaryAuth = Annotated[Auth, Depends(_primary)]
+
+
+@router.post("/accounts", status_code=201, response_model=s.AccountOut, tags=["accounts"])
+def create_account(body: s.AccountIn, ctx: Ctx) -> Any:
+    """Sign up: a new account and its primary principal (while sign-up is open)."""
+    if not ctx.settings.signup_open:
+        raise errors.Forbidden("Sign-up is closed on this server.")
+    account = Accounts(ctx).create(body.name, str(body.email), body.password)
+    return {"name": account.name, "email": account.email}
+
+
+@router.post("/login", response_model=s.LoginOut, response_model_exclude_none=True, tags=["login"])
+def login(body: s.LoginIn, ctx: Ctx) -> Any:
+    """Password step. Answers a session, an MFA challenge, or a setup-only session."""
+    result = Login(ctx).password_step(body.login, body.password, remember_token=body.remember_token)
+    return {"state": result.state, "token": result.token, "challenge": result.challenge}
+
+
+@router.post(
+    "/login/mfa", response_model=s.LoginMfaOut, response_model_exclude_none=True, tags=["login"]
+)
+def login_mfa(body: s.LoginMfaIn, ctx: Ctx) -> Any:
+    """Code step: a TOTP code (or a recovery code) for the challenge of the password step."""
+    if (body.code is None) == (body.recovery_code is None):
+        raise errors.ValidationFailed(
+            "Send either code or recovery_code.",
+            fields={"code": "exactly one of code and recovery_code"},
+        )
+    result = Login(ctx).code_step(
+        body.challenge,
+        code=body.code,
+        recovery_code=body.recovery_code,
+        remember=body.remember_browser,
+    )
+    return {
+        "state": "authenticated",
+        "token": result.token,
+        "remember_token": result.remember_token,
+        "recovery_codes_left": result.recovery_codes_left,
+    }
+
+
+@router.post("/logout", status_code=204, tags=["login"])
+def logout(auth: CurrentAuth, ctx: Ctx) -> Response:
+    """End this session at once."""
+    Login(ctx).logout(auth.session.id, auth.principal)
+    return Response(status_code=204)
+
+
+@router.get("/me", response_model=s.MeOut, tags=["me"])
+def me(auth: CurrentAuth, ctx: Ctx) -> Any:
+    """Who is signed in, and the state of its MFA."""
+    factor = SecondFactor(ctx)
+    device = factor.active_device(auth.principal.id)
+    p = auth.principal
+    verified_until = (
+        auth.session.verified_at + ctx.settings.fresh_window if auth.session.verified_at else None
+    )
+    ctx.db.commit()
+    return {
+        "login": p.login,
+        "kind": p.kind,
+        "account": p.login.rpartition("@")[2],
+        "email": p.email,
+        "mfa": mfa_view(device, factor.recovery_codes_left(p.id) if device else 0),
+        "mfa_required": p.mfa_required,
+        "restricted": auth.session.restricted,
+        "verified_until": iso(verified_until),
+    }
+
+
+@router.post("/verify", response_model=s.VerifyOut, tags=["verification"])
+def verify(body: s.VerifyIn, auth: CurrentAuth, ctx: Ctx) -> Any:
+    """Step-up: mark this session freshly verified (mfa, password or email code)."""
+    until = Verification(ctx).verify(auth, body.method, password=body.password, code=body.code)
+    return {"verified_until": until.isoformat()}
+
+
+@router.post("/verify/email", status_code=202, tags=["verification"])
+def verify_email(auth: CurrentAuth, ctx: Ctx) -> Response:
+    """Mail a 6-digit code (10 minutes, single use) for `POST /verify` with method email."""
+    Verification(ctx).send_email_code(auth)
+    return Response(status_code=202)
+
+
+def _device_out(pending: Any) -> dict[str, Any]:
+    return {
+        "serial": pending.serial,
+        "secret": pending.secret,
+        "otpauth_uri": pending.otpauth_uri,
+        "qr_svg": pending.qr_svg,
+        "qr_png": pending.qr_png,
+    }
+
+
+@router.post("/me/mfa-device", status_code=201, response_model=s.DeviceOut, tags=["mfa"])
+def create_my_device(auth: FreshAuth, ctx: Ctx) -> Any:
+    """A pending device with its secret and QR code, shown this once."""
+    return _device_out(Devices(ctx).create_pending(auth, auth.principal))
+
+
+@router.post("/me/mfa-device/bind", response_model=s.BindOut, tags=["mfa"])
+def bind_my_device(body: s.BindIn, auth: CurrentAuth, ctx: Ctx) -> Any:
+    """Prove the pending device with two consecutive codes; returns 10 recovery codes."""
+    bound = Devices(ctx).bind(auth, auth.principal, body.serial, body.code1, body.code2)
+    return {"serial": bound.serial, "enabled": True, "recovery_codes": bound.recovery_codes}
+
+
+@router.delete("/me/mfa-device", status_code=204, tags=["mfa"])
+def disable_my_device(auth: FreshAuth, ctx: Ctx) -> Response:
+    """Disable MFA: the device's codes stop working and other sessions end."""
+    Devices(ctx).disable(auth, auth.principal)
+    return Response(status_code=204)
+
+
+@router.post("/me/mfa-device/resync", response_model=s.ResyncOut, tags=["mfa"])
+def resync_my_device(body: s.ResyncIn, auth: CurrentAuth, ctx: Ctx) -> Any:
+    """Record the device's clock drift from two consecutive codes."""
+    devices = Devices(ctx)
+    drift = devices.resync(auth, body.code1, body.code2)
+    device = devices.factor.active_device(auth.principal.id)
+    ctx.db.commit()
+    return {"serial": device.serial if device else "", "drift_steps": drift}
+
+
+@router.post("/me/recovery-codes", status_code=201, response_model=s.RecoveryCodesOut, tags=["mfa"])
+def new_recovery_codes(auth: FreshAuth, ctx: Ctx) -> Any:
+    """A new set of 10 recovery codes; the old set stops working."""
+    return {"recovery_codes": Devices(ctx).regenerate_recovery_codes(auth)}
+
+
+@router.post("/me/password", status_code=204, tags=["me"])
+def change_password(body: s.PasswordIn, auth: FreshAuth, ctx: Ctx) -> Response:
+    """Change the password; every other session ends."""
+    Verification(ctx).change_password(auth, body.current_password, body.new_password)
+    return Response(status_code=204)
+
+
+def _session_out(row: Any, current_id: int) -> dict[str, Any]:
+    return {
+        "id": row.public_id,
+        "client_addr": row.client_addr,
+        "user_agent": row.user_agent,
+        "created_at": iso(row.created_at),
+        "last_seen_at": iso(row.last_seen_at),
+        "expires_at": iso(row.expires_at),
+        "current": row.id == current_id,
+        "restricted": row.restricted,
+    }
+
+
+@router.get("/me/sessions", response_model=s.SessionsOut, tags=["me"])
+def my_sessions(auth: CurrentAuth, ctx: Ctx) -> Any:
+    """The principal's live sessions, newest first."""
+    rows = Sessions(ctx).list_for(auth.principal.id)
+    ctx.db.commit()
+    return {"sessions": [_session_out(r, auth.session.id) for r in rows]}
+
+
+@router.delete("/me/sessions/{session_id}", status_code=204, tags=["me"])
+def end_session(session_id: str, auth: CurrentAuth, ctx: Ctx) -> Response:
+    """End one of the principal's sessions."""
+    sessions = Sessions(ctx)
+    row = sessions.find_public(auth.principal.id, session_id)
+    sessions.revoke(row.id)
+    Audit(ctx).record("session.revoked", actor=auth.principal, target=auth.principal)
+    ctx.db.commit()
+    return Response(status_code=204)
+
+
+@router.delete("/me/sessions", status_code=204, tags=["me"])
+def end_other_sessions(auth: CurrentAuth, ctx: Ctx) -> Response:
+    """End every session of the principal but this one."""
+    count = Sessions(ctx).revoke_all(auth.principal.id, except_id=auth.session.id)
+    Audit(ctx).record(
+        "session.revoked_others",
+        actor=auth.principal,
+        target=auth.principal,
+        detail={"count": count},
+    )
+    ctx.db.commit()
+    return Response(status_code=204)
+
+
+@router.get("/users", response_model=s.UsersOut, tags=["users"])
+def list_users(auth: PrimaryAuth, ctx: Ctx) -> Any:
+    """The account's sub-users."""
+    users = Users(ctx).list(auth)
+    ctx.db.commit()
+    return {"users": users}
+
+
+@router.post("/users", status_code=201, response_model=s.UserOut, tags=["users"])
+def create_user(body: s.UserIn, auth: PrimaryAuth, ctx: Ctx) -> Any:
+    """Create a sub-user with a password (it logs in as name@account)."""
+    users = Users(ctx)
+    user = users.create(
+        auth,
+        name=body.name,
+        password=body.password,
+        email=str(body.email) if body.email else None,
+        mfa_required=body.mfa_required,
+    )
+    return users.describe(user)
+
+
+@router.get("/users/{name}", response_model=s.UserOut, tags=["users"])
+def get_user(name: str, auth: PrimaryAuth, ctx: Ctx) -> Any:
+    """One sub-user, with its MFA state."""
+    users = Users(ctx)
+    view = users.describe(users.find(auth, name))
+    ctx.db.commit()
+    return view
+
+
+@router.patch("/users/{name}", response_model=s.UserOut, tags=["users"])
+def update_user(name: str, body: s.UserPatch, auth: PrimaryAuth, ctx: Ctx) -> Any:
+    """Change a sub-user's email or its "MFA must be enabled" flag."""
+    users = Users(ctx)
+    changes = body.model_dump(exclude_unset=True)
+    if "email" in changes and changes["email"] is not None:
+        changes["email"] = str(changes["email"])
+    return users.describe(users.update(auth, name, changes))
+
+
+@router.delete("/users/{name}", status_code=204, tags=["users"])
+def delete_user(name: str, auth: FreshAuth, ctx: Ctx) -> Response:
+    """Delete a sub-user, its device and its sessions."""
+    Users(ctx).delete(auth, name)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/users/{name}/mfa-device", status_code=201, response_model=s.DeviceOut, tags=["users"]
+)
+def create_user_device(name: str, auth: FreshAuth, ctx: Ctx) -> Any:
+    """A pending device for a sub-user's phone."""
+    user = Users(ctx).find(auth, name)
+    return _device_out(Devices(ctx).create_pending(auth, user))
+
+
+@router.post("/users/{name}/mfa-device/bind", response_model=s.BindOut, tags=["users"])
+def bind_user_device(name: str, body: s.BindIn, auth: PrimaryAuth, ctx: Ctx) -> Any:
+    """Bind the sub-user's pending device with two consecutive codes."""
+    user = Users(ctx).find(auth, name)
+    bound = Devices(ctx).bind(auth, user, body.serial, body.code1, body.code2)
+    return {"serial": bound.serial, "enabled": True, "recovery_codes": bound.recovery_codes}
+
+
+@router.delete("/users/{name}/mfa-device", status_code=204, tags=["users"])
+def disable_user_device(name: str, auth: FreshAuth, ctx: Ctx) -> Response:
+    """Disable a sub-user's MFA; its sessions end."""
+    user = Users(ctx).find(auth, name)
+    Devices(ctx).disable(auth, user)
+    return Response(status_code=204)
+
+
+@router.get("/audit-events", response_model=s.AuditPageOut, tags=["audit"])
+def audit_events(
+    auth: CurrentAuth,
+    ctx: Ctx,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+) -> Any:
+    """Security events, newest first; `next_before` pages on."""
+    page = Audit(ctx).page(auth.principal, limit=limit, before=before)
+    ctx.db.commit()
+    return {
+        "events": [
+            {
+                "id": e.id,
+                "time": iso(e.created_at),
+                "actor": e.actor,
+                "action": e.action,
+                "target": e.target,
+                "result": e.result,
+                "client_addr": e.client_addr,
+                "detail": e.detail,
+            }
+            for e in page.events
+        ],
+        "next_before": page.next_before,
+    }

@@ -1,0 +1,212 @@
+"""create_app(settings): the one place the web app is put together."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from twofold import __version__
+from twofold.config import Settings
+from twofold.domain import errors
+from twofold.domain.passwords import HashParams, Passwords
+from twofold.domain.ports import Clock, Mailer, SystemClock
+from twofold.services.mail import build_mailer
+from twofold.storage import keyfile
+from twofold.storage.db import make_engine, make_session_factory
+from twofold.storage.migrate import is_current
+from twofold.web.api.deps import API_PREFIX
+from twofold.web.api.routes import router as api_router
+from twofold.web.console.routes import install as install_console
+from twofold.web.runtime import Runtime
+
+log = logging.getLogger("twofold")
+
+
+class BodyLimit:
+    """Refuse bodies over the limit with 413 before the app reads them (ASGI middleware)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await too_large()(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await too_large()(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def too_large() -> JSONResponse:
+    return error_response(errors.PayloadTooLarge())
+
+
+def error_body(exc: errors.TwofoldError) -> dict[str, Any]:
+    detail: dict[str, Any] = {"code": exc.code, "message": exc.message}
+    if exc.fields:
+        detail["fields"] = exc.fields
+    return {"error": detail}
+
+
+def error_response(exc: errors.TwofoldError) -> JSONResponse:
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+    return JSONResponse(error_body(exc), status_code=exc.status, headers=headers)
+
+
+def _validation_fields(exc: RequestValidationError) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+        fields[".".join(loc) or "body"] = str(err.get("msg", "invalid"))
+    return fields
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith(API_PREFIX)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every failure becomes the error body of API.md (or a console page, for the console)."""
+
+    async def on_twofold(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, errors.TwofoldError)
+        console = getattr(request.app.state, "console_error", None)
+        if console is not None and not _is_api(request):
+            page: Response = await console(request, exc)
+            return page
+        return error_response(exc)
+
+    async def on_validation(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        fields = _validation_fields(exc)
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):
+            return error_response(
+                errors.ValidationFailed(
+                    "The body is not valid JSON.", fields={"body": "malformed JSON"}
+                )
+            )
+        return await on_twofold(request, errors.ValidationFailed(fields=fields))
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        mapped: errors.TwofoldError
+        if exc.status_code == 404:
+            mapped = errors.NotFound()
+        elif exc.status_code == 405:
+            return JSONResponse(
+                {"error": {"code": "MethodNotAllowed", "message": "Method not allowed."}},
+                status_code=405,
+                headers=exc.headers,
+            )
+        elif exc.status_code == 413:
+            mapped = errors.PayloadTooLarge()
+        else:
+            mapped = errors.ValidationFailed(str(exc.detail))
+        return await on_twofold(request, mapped)
+
+    async def on_database(request: Request, exc: Exception) -> Response:
+        # Fail closed: nothing was accepted, the transaction was rolled back.
+        log.error(
+            "database error on %s %s: %s", request.method, request.url.path, type(exc).__name__
+        )
+        return await on_twofold(request, errors.Unavailable())
+
+    app.add_exception_handler(errors.TwofoldError, on_twofold)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(DBAPIError, on_database)
+    app.add_exception_handler(SQLAlchemyError, on_database)
+
+
+def build_runtime(
+    settings: Settings, *, clock: Clock | None = None, mailer: Mailer | None = None
+) -> Runtime:
+    """Open the database and key file, or fail with a one-line ConfigError."""
+    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+    keys = keyfile.load_or_create(settings.key_file)
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=make_session_factory(engine),
+        keys=keys,
+        passwords=Passwords(
+            HashParams(
+                memory_kib=settings.argon2_memory_kib,
+                time_cost=settings.argon2_time_cost,
+                parallelism=settings.argon2_parallelism,
+            )
+        ),
+        mailer=mailer or build_mailer(settings),
+        clock=clock or SystemClock(),
+        trusted=[ipaddress.ip_network(n, strict=False) for n in settings.trusted_proxies],
+    )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    mailer: Mailer | None = None,
+    runtime: Runtime | None = None,
+) -> FastAPI:
+    settings = settings or Settings()
+    rt = runtime or build_runtime(settings, clock=clock, mailer=mailer)
+    app = FastAPI(
+        title="Twofold",
+        version=__version__,
+        description="Accounts, sub-users and virtual MFA (RFC 6238).",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.runtime = rt
+    install_error_handlers(app)
+    app.include_router(api_router, prefix=API_PREFIX)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz() -> Response:
+        try:
+            with rt.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            current = is_current(rt.engine)
+        except SQLAlchemyError:
+            return JSONResponse({"status": "database unreachable"}, status_code=503)
+        if not current:
+            return JSONResponse({"status": "migrations pending"}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    install_console(app)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app

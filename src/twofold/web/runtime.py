@@ -1,0 +1,81 @@
+"""What the app holds for its lifetime, and the per-request Context factory."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from fastapi import Request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from twofold.config import Settings
+from twofold.domain.passwords import Passwords
+from twofold.domain.ports import Clock, Mailer
+from twofold.domain.sealing import KeyRing
+from twofold.services.context import Context
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    keys: KeyRing
+    passwords: Passwords
+    mailer: Mailer
+    clock: Clock
+    trusted: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
+
+    def context(self, db: Session, client_addr: str | None, agent: str | None) -> Context:
+        return Context(
+            db=db,
+            settings=self.settings,
+            clock=self.clock,
+            keys=self.keys,
+            passwords=self.passwords,
+            mailer=self.mailer,
+            client_addr=client_addr,
+            user_agent=agent,
+        )
+
+
+def runtime_of(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+def _is_trusted(addr: str, trusted: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        return False
+    return any(ip in net for net in trusted)
+
+
+def client_address(request: Request, rt: Runtime) -> str | None:
+    """The peer address, or the nearest untrusted hop of X-Forwarded-For when the peer is a
+    trusted proxy. A header from anyone else is ignored, so it cannot be spoofed."""
+    peer = request.client.host if request.client else None
+    if peer is None or not rt.trusted or not _is_trusted(peer, rt.trusted):
+        return peer
+    forwarded = request.headers.get("x-forwarded-for", "")
+    hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _is_trusted(hop, rt.trusted):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return peer
+    return peer
+
+
+def request_context(request: Request) -> Iterator[Context]:
+    """One database session (and so one transaction at a time) per request."""
+    rt = runtime_of(request)
+    db = rt.sessions()
+    try:
+        yield rt.context(db, client_address(request, rt), request.headers.get("user-agent"))
+    finally:
+        db.close()

@@ -1,0 +1,153 @@
+"""Fixtures: every storage-touching test runs on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import uuid
+from collections.abc import Iterator
+from email import message_from_bytes
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from aiosmtpd.controller import Controller
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from tests.support import Api, FakeClock
+from twofold.config import Settings
+from twofold.storage.db import make_engine
+from twofold.storage.migrate import upgrade
+from twofold.web.app import build_runtime, create_app
+
+PG_ADMIN_URL = os.environ.get("TWOFOLD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+OUTPUT = Path(os.environ.get("TWOFOLD_TEST_OUTPUT", "test-output"))
+TABLES = (
+    "audit_events, remembered_browsers, email_codes, login_challenges, sessions, "
+    "recovery_codes, mfa_devices, principals, accounts"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _pg_url(dbname: str) -> str:
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + dbname
+
+
+@pytest.fixture(scope="session")
+def output_dir() -> Path:
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    return OUTPUT
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """One migrated PostgreSQL database for the run; tests empty it between them."""
+    name = f"twofold_test_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = _pg_url(name)
+    upgrade(url)
+    yield url
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    if request.param == "sqlite":
+        path = tmp_path / "twofold.db"
+        shutil.copy(sqlite_template, path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("pg_database")
+    engine = make_engine(url, pool_size=1)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return url
+
+
+class Inbox:
+    """Mail received by a real SMTP server (aiosmtpd) on loopback."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        msg = message_from_bytes(envelope.content)
+        self.messages.append(msg)
+        return "250 OK"
+
+    def bodies_to(self, address: str) -> list[str]:
+        return [m.get_payload(decode=True).decode() for m in self.messages if m["To"] == address]
+
+    def clear(self) -> None:
+        self.messages.clear()
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[tuple[Inbox, int]]:
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()
+
+
+@pytest.fixture
+def inbox(smtp_server: tuple[Inbox, int]) -> Inbox:
+    smtp_server[0].clear()
+    return smtp_server[0]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    c = FakeClock()
+    c.align(5)
+    return c
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path, smtp_server: tuple[Inbox, int]) -> Settings:
+    return Settings(
+        env="test",
+        database_url=db_url,
+        key_file=str(tmp_path / "twofold.key"),
+        smtp_url=f"smtp://127.0.0.1:{smtp_server[1]}",
+        argon2_memory_kib=1024,  # tests check behaviour, not hash cost
+        argon2_time_cost=1,
+    )
+
+
+@pytest.fixture
+def app(settings: Settings, clock: FakeClock) -> Any:
+    rt = build_runtime(settings, clock=clock)
+    application = create_app(settings, runtime=rt)
+    yield application
+    rt.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Any) -> Iterator[TestClient]:
+    with TestClient(app, base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+def api(client: TestClient, clock: FakeClock, inbox: Inbox) -> Api:
+    return Api(client, clock)

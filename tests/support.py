@@ -1,0 +1,150 @@
+"""Test helpers shared by every suite: a settable clock, oathtool codes, an API driver."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+PASSWORD = "correct-horse-battery-9"
+USER_PASSWORD = "sub-user passphrase 42"
+
+
+class FakeClock:
+    """An injected clock the test moves by hand."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime.now(UTC).replace(microsecond=0)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def set(self, when: datetime) -> None:
+        self._now = when
+
+    def advance(self, seconds: float) -> None:
+        self._now += timedelta(seconds=seconds)
+
+    @property
+    def epoch(self) -> int:
+        return int(self._now.timestamp())
+
+    def align(self, offset: int = 5) -> None:
+        """Move to `offset` seconds into the current 30-second step."""
+        self._now = datetime.fromtimestamp(self.epoch - self.epoch % 30 + offset, UTC)
+
+
+def oathtool(secret: str, epoch: int) -> str:
+    """The code a real authenticator shows at `epoch`."""
+    out = subprocess.run(
+        ["oathtool", "--totp", "-b", secret, "-N", f"@{epoch}"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout.strip()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@dataclass
+class Principal:
+    login: str
+    password: str
+    token: str | None = None
+    secret: str | None = None
+    serial: str | None = None
+    recovery_codes: list[str] = field(default_factory=list)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        assert self.token, "not signed in"
+        return bearer(self.token)
+
+
+class Api:
+    """Drives the JSON API the way a script of a user would."""
+
+    prefix = "/api/v1"
+
+    def __init__(self, client: TestClient, clock: FakeClock) -> None:
+        self.client = client
+        self.clock = clock
+
+    def call(self, method: str, path: str, who: Principal | None = None, **kw: Any) -> Any:
+        headers = kw.pop("headers", {})
+        if who is not None and who.token:
+            headers = {**who.headers, **headers}
+        return self.client.request(method, self.prefix + path, headers=headers, **kw)
+
+    def signup(self, name: str = "acme", email: str | None = None) -> Principal:
+        r = self.call(
+            "POST",
+            "/accounts",
+            json={"name": name, "email": email or f"owner@{name}.example", "password": PASSWORD},
+        )
+        assert r.status_code == 201, r.text
+        p = Principal(name, PASSWORD)
+        self.login(p)
+        return p
+
+    def login(self, p: Principal, *, code: str | None = None) -> Any:
+        r = self.call("POST", "/login", json={"login": p.login, "password": p.password})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        if body["state"] == "mfa_required":
+            assert p.secret, "MFA is on but the test holds no secret"
+            self.clock.advance(30)
+            r = self.call(
+                "POST",
+                "/login/mfa",
+                json={"challenge": body["challenge"], "code": code or self.code(p)},
+            )
+            assert r.status_code == 200, r.text
+            body = r.json()
+        p.token = body["token"]
+        return body
+
+    def code(self, p: Principal, steps: int = 0) -> str:
+        assert p.secret
+        return oathtool(p.secret, self.clock.epoch + 30 * steps)
+
+    def add_user(self, primary: Principal, name: str = "alice", **extra: Any) -> Principal:
+        r = self.call(
+            "POST", "/users", primary, json={"name": name, "password": USER_PASSWORD, **extra}
+        )
+        assert r.status_code == 201, r.text
+        account = primary.login
+        return Principal(f"{name}@{account}", USER_PASSWORD)
+
+    def enable_mfa(
+        self, p: Principal, *, path: str = "/me/mfa-device", actor: Principal | None = None
+    ) -> dict[str, Any]:
+        """Create a device and bind it with two consecutive oathtool codes."""
+        actor = actor or p
+        r = self.call("POST", path, actor)
+        assert r.status_code == 201, r.text
+        dev = r.json()
+        self.clock.align(5)
+        code1 = oathtool(dev["secret"], self.clock.epoch - 30)
+        code2 = oathtool(dev["secret"], self.clock.epoch)
+        r = self.call(
+            "POST",
+            path + "/bind",
+            actor,
+            json={"serial": dev["serial"], "code1": code1, "code2": code2},
+        )
+        assert r.status_code == 200, r.text
+        p.secret, p.serial = dev["secret"], dev["serial"]
+        p.recovery_codes = r.json()["recovery_codes"]
+        self.clock.advance(30)  # the binding steps are used up
+        return dev
+
+    def verify_mfa(self, p: Principal) -> Any:
+        self.clock.advance(30)
+        return self.call("POST", "/verify", p, json={"method": "mfa", "code": self.code(p)})
