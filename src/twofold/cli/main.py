@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from sqlalchemy import select
 
-from twofold.config import ConfigError, Settings
+from twofold.config import ConfigError, Settings, load_settings
 from twofold.domain import errors
 from twofold.services.accounts import Accounts, mfa_view
 from twofold.services.codes import SecondFactor
@@ -32,9 +32,9 @@ app.add_typer(keys_app, name="keys")
 
 def _settings() -> Settings:
     try:
-        return Settings()
-    except ValueError as exc:
-        _die(f"bad configuration: {str(exc).splitlines()[0]}")
+        return load_settings()
+    except ConfigError as exc:
+        _die(str(exc))
         raise
 
 
