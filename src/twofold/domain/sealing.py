@@ -42,10 +42,11 @@ class KeyRing:
 
     def unseal(self, sealed: str, context: str) -> str:
         key_id, _, body = sealed.partition(":")
-        raw = base64.b64decode(body)
+        cipher = self._cipher(key_id)
         try:
-            return self._cipher(key_id).decrypt(raw[:12], raw[12:], context.encode()).decode()
-        except InvalidTag as exc:
+            raw = base64.b64decode(body, validate=True)
+            return cipher.decrypt(raw[:12], raw[12:], context.encode()).decode()
+        except (InvalidTag, ValueError) as exc:  # a truncated or garbled value, too
             raise SealingError("sealed value does not open") from exc
 
     def key_id_of(self, sealed: str) -> str:
