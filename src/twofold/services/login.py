@@ -102,7 +102,7 @@ class Login:
         device = self.factor.active_device(principal.id)
         if device is not None:
             if remember_token and self._remembered(principal, account, remember_token):
-                token, _ = self.sessions.create(principal, account)
+                token, _ = self.sessions.create(principal, account, verified=False)
                 self.audit.record(
                     "login.succeeded",
                     actor=principal,

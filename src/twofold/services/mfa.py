@@ -19,7 +19,7 @@ from twofold.services.mail import notify
 from twofold.services.sessions import Auth, Sessions
 from twofold.services.throttle import CODES, Throttle
 from twofold.storage.db import affected
-from twofold.storage.models import MfaDevice, Principal
+from twofold.storage.models import Account, MfaDevice, Principal
 
 
 @dataclass
@@ -61,6 +61,24 @@ class Devices:
         self.sessions = Sessions(ctx)
         self.throttle = Throttle(ctx, CODES)
 
+    def ensure_may_manage(self, auth: Auth, target: Principal) -> None:
+        """A sub-user manages its own device only while its account allows it
+        (`allow_users_to_manage_mfa`, Alibaba RAM AllowUserToManageMFADevices).
+
+        When it does not, the primary binds, replaces and disables sub-users' devices. That
+        holds also for a sub-user whose login requires MFA but who has none yet: its
+        setup-only session cannot bind one itself, and it waits for the primary to bind a
+        device for it (`POST /users/{name}/mfa-device`). The other choice, letting such a
+        user enrol once, would let whoever holds only its password pick the device."""
+        if auth.principal.id != target.id or target.kind != "user":
+            return
+        account = self.ctx.db.get(Account, target.account_id)
+        if account is not None and not account.allow_users_to_manage_mfa:
+            raise errors.Forbidden(
+                "This account does not let users manage their own MFA device; "
+                "ask the account's owner to bind, replace or disable it."
+            )
+
     def _pending(self, principal_id: int) -> MfaDevice | None:
         return self.ctx.db.scalar(
             select(MfaDevice).where(
@@ -70,6 +88,7 @@ class Devices:
 
     def create_pending(self, auth: Auth, target: Principal) -> PendingDevice:
         """A new secret for `target`; replaces its earlier pending device, if any."""
+        self.ensure_may_manage(auth, target)
         now = self.ctx.clock.now()
         self.ctx.db.execute(
             delete(MfaDevice).where(
@@ -102,6 +121,7 @@ class Devices:
         self, auth: Auth, target: Principal, serial: object, code1: object, code2: object
     ) -> BoundDevice:
         """Activate the pending device once two consecutive codes prove the app has it."""
+        self.ensure_may_manage(auth, target)
         self.throttle.ensure_open(target)
         now = self.ctx.clock.now()
         device = (
@@ -168,6 +188,7 @@ class Devices:
         return BoundDevice(device.serial, codes, old is not None)
 
     def disable(self, auth: Auth, target: Principal) -> None:
+        self.ensure_may_manage(auth, target)
         device = self.factor.active_device(target.id)
         if device is None:
             raise errors.MFANotEnabled()
@@ -224,6 +245,7 @@ class Devices:
     def resync(self, auth: Auth, code1: object, code2: object) -> int:
         """Record the device's clock drift from two consecutive codes (AWS ResyncMFADevice)."""
         principal = auth.principal
+        self.ensure_may_manage(auth, principal)
         self.throttle.ensure_open(principal)
         device = self.factor.active_device(principal.id)
         if device is None:
@@ -271,6 +293,7 @@ class Devices:
         return drift
 
     def regenerate_recovery_codes(self, auth: Auth) -> list[str]:
+        self.ensure_may_manage(auth, auth.principal)
         if self.factor.active_device(auth.principal.id) is None:
             raise errors.MFANotEnabled()
         codes = self.factor.issue_recovery_codes(auth.principal)

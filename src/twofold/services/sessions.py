@@ -33,7 +33,12 @@ class Sessions:
         self.ctx = ctx
 
     def create(
-        self, principal: Principal, account: Account, *, restricted: bool = False
+        self,
+        principal: Principal,
+        account: Account,
+        *,
+        restricted: bool = False,
+        verified: bool = True,
     ) -> tuple[str, AuthSession]:
         now = self.ctx.clock.now()
         token = new_token()
@@ -45,7 +50,9 @@ class Sessions:
             created_at=now,
             last_seen_at=now,
             expires_at=now + lifetime,
-            verified_at=now,  # the login itself counts as a fresh verification
+            # The login itself counts as a fresh verification, unless a remembered browser
+            # stood in for the code: that skips the code step, never a step-up.
+            verified_at=now if verified else None,
             restricted=restricted,
             client_addr=self.ctx.client_addr,
             user_agent=(self.ctx.user_agent or "")[:256] or None,

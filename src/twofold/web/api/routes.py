@@ -12,6 +12,7 @@ from twofold.services.audit import Audit, iso
 from twofold.services.codes import SecondFactor
 from twofold.services.login import Login
 from twofold.services.mfa import Devices
+from twofold.services.security import AccountSecurity, SessionManagement
 from twofold.services.sessions import Auth, Sessions
 from twofold.services.verification import Verification
 from twofold.web.api import schemas as s
@@ -188,27 +189,30 @@ def my_sessions(auth: CurrentAuth, ctx: Ctx) -> Any:
 
 @router.delete("/me/sessions/{session_id}", status_code=204, tags=["me"])
 def end_session(session_id: str, auth: CurrentAuth, ctx: Ctx) -> Response:
-    """End one of the principal's sessions."""
-    sessions = Sessions(ctx)
-    row = sessions.find_public(auth.principal.id, session_id)
-    sessions.revoke(row.id)
-    Audit(ctx).record("session.revoked", actor=auth.principal, target=auth.principal)
-    ctx.db.commit()
+    """End one of the principal's sessions; its remembered browsers are forgotten."""
+    SessionManagement(ctx).revoke(auth, session_id)
     return Response(status_code=204)
 
 
 @router.delete("/me/sessions", status_code=204, tags=["me"])
 def end_other_sessions(auth: CurrentAuth, ctx: Ctx) -> Response:
-    """End every session of the principal but this one."""
-    count = Sessions(ctx).revoke_all(auth.principal.id, except_id=auth.session.id)
-    Audit(ctx).record(
-        "session.revoked_others",
-        actor=auth.principal,
-        target=auth.principal,
-        detail={"count": count},
-    )
-    ctx.db.commit()
+    """End every session of the principal but this one; remembered browsers are forgotten."""
+    SessionManagement(ctx).revoke_others(auth)
     return Response(status_code=204)
+
+
+@router.get("/account/security", response_model=s.SecurityPreferencesOut, tags=["accounts"])
+def get_security_preferences(auth: PrimaryAuth, ctx: Ctx) -> Any:
+    """The account's security preferences (primary only)."""
+    return AccountSecurity(ctx).show(auth)
+
+
+@router.patch("/account/security", response_model=s.SecurityPreferencesOut, tags=["accounts"])
+def set_security_preferences(
+    body: s.SecurityPreferencesPatch, auth: FreshAuth, ctx: Ctx
+) -> Any:
+    """Change some of the account's security preferences (primary, freshly verified)."""
+    return AccountSecurity(ctx).update(auth, body.model_dump(exclude_unset=True))
 
 
 @router.get("/users", response_model=s.UsersOut, tags=["users"])

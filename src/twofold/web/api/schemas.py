@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, StrictInt
 
 
 class Body(BaseModel):
@@ -169,6 +169,28 @@ class SessionOut(BaseModel):
 
 class SessionsOut(BaseModel):
     sessions: list[SessionOut]
+
+
+class SecurityPreferencesOut(BaseModel):
+    mfa_for_login: Literal["per_user", "all_users"]
+    allow_users_to_manage_mfa: bool
+    remember_mfa_days: int
+    session_hours: int
+    login_networks: list[str]
+    password_min_length: int
+
+
+class SecurityPreferencesPatch(Body):
+    """Only the preferences sent change. Ranges are checked by the service, for every face."""
+
+    mfa_for_login: str | None = Field(None, max_length=32)
+    allow_users_to_manage_mfa: StrictBool | None = None
+    remember_mfa_days: StrictInt | None = None
+    session_hours: StrictInt | None = None
+    login_networks: list[Annotated[str, Field(max_length=64)]] | None = Field(
+        None, max_length=1000
+    )
+    password_min_length: StrictInt | None = None
 
 
 class ErrorDetail(BaseModel):

@@ -1,0 +1,185 @@
+"""Account security preferences and the management of a principal's sessions.
+
+Each public method is one use case and one transaction, and every change is audited. The API
+and the console act as a signed-in principal (`Auth`); the CLI acts as the operator.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from twofold.domain import errors, preferences
+from twofold.services.audit import Audit
+from twofold.services.context import Context
+from twofold.services.login import forget_browsers
+from twofold.services.sessions import Auth, Sessions
+from twofold.storage.models import Account, AuthSession, Principal, RememberedBrowser
+
+
+def preferences_of(account: Account) -> dict[str, Any]:
+    return {
+        "mfa_for_login": account.mfa_for_login,
+        "allow_users_to_manage_mfa": bool(account.allow_users_to_manage_mfa),
+        "remember_mfa_days": account.remember_mfa_days,
+        "session_hours": account.session_hours,
+        "login_networks": list(account.login_networks or []),
+        "password_min_length": account.password_min_length,
+    }
+
+
+class AccountSecurity:
+    """The account-wide preferences (Alibaba RAM SetSecurityPreference, AWS MFA conditions)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.audit = Audit(ctx)
+
+    @staticmethod
+    def _require_primary(auth: Auth) -> None:
+        if not auth.is_primary:
+            raise errors.Forbidden("Only the primary account sets security preferences.")
+
+    def _account(self, account_id: int) -> Account:
+        account = self.ctx.db.get(Account, account_id)
+        if account is None:
+            raise errors.NotFound("No such account.")
+        return account
+
+    def _by_name(self, name: str) -> tuple[Account, Principal]:
+        row = self.ctx.db.execute(
+            select(Account, Principal)
+            .join(Principal, Principal.account_id == Account.id)
+            .where(Account.name == name, Principal.kind == "primary")
+        ).first()
+        if row is None:
+            raise errors.NotFound(f"No account named {name!r}.")
+        return row[0], row[1]
+
+    def show(self, auth: Auth) -> dict[str, Any]:
+        self._require_primary(auth)
+        view = preferences_of(self._account(auth.principal.account_id))
+        self.ctx.db.commit()
+        return view
+
+    def update(self, auth: Auth, changes: dict[str, object]) -> dict[str, Any]:
+        """Apply the given preferences (others stay); one audit event per changed one."""
+        self._require_primary(auth)
+        account = self._account(auth.principal.account_id)
+        return self._apply(
+            account, changes, actor=auth.principal, via="api", subject=auth.principal
+        )
+
+    def show_account(self, name: str) -> dict[str, Any]:
+        """Operator view (CLI) of the account called `name`."""
+        account, _ = self._by_name(name)
+        view = preferences_of(account)
+        self.ctx.db.commit()
+        return view
+
+    def update_account(self, name: str, changes: dict[str, object]) -> dict[str, Any]:
+        """Operator change (CLI); audited with no actor, `via: cli`."""
+        account, primary = self._by_name(name)
+        return self._apply(account, changes, actor=None, via="cli", subject=primary)
+
+    def _apply(
+        self,
+        account: Account,
+        changes: dict[str, object],
+        *,
+        actor: Principal | None,
+        via: str,
+        subject: Principal | None = None,
+    ) -> dict[str, Any]:
+        clean = preferences.validate_changes(changes)
+        before = preferences_of(account)
+        for name, value in clean.items():
+            if before[name] == value:
+                continue
+            setattr(account, name, value)
+            self.audit.record(
+                "account.security_changed",
+                actor=actor,
+                target=subject,
+                account_id=account.id,
+                detail={"setting": name, "old": before[name], "new": value, "via": via},
+            )
+        if clean.get("remember_mfa_days") == 0 and before["remember_mfa_days"] != 0:
+            # Turning the feature off forgets every browser, so turning it on again later
+            # does not bring old tokens back to life.
+            members = select(Principal.id).where(Principal.account_id == account.id)
+            self.ctx.db.execute(
+                delete(RememberedBrowser).where(RememberedBrowser.principal_id.in_(members))
+            )
+        self.ctx.db.commit()
+        return preferences_of(account)
+
+
+class SessionManagement:
+    """Listing and ending a principal's sessions. Ending sessions also forgets the
+    principal's remembered browsers: a browser is not tied to one session, and whoever ends
+    sessions because a device went missing wants that device to face the code step again."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.audit = Audit(ctx)
+        self.sessions = Sessions(ctx)
+
+    def list(self, principal: Principal) -> list[AuthSession]:
+        rows = self.sessions.list_for(principal.id)
+        self.ctx.db.commit()
+        return rows
+
+    def revoke(self, auth: Auth, public_id: str) -> None:
+        """End one of the signed-in principal's sessions (it may be this one)."""
+        row = self.sessions.find_public(auth.principal.id, public_id)
+        self._end_one(row, actor=auth.principal, target=auth.principal, via="api")
+
+    def revoke_others(self, auth: Auth) -> int:
+        """End every session of the signed-in principal but this one."""
+        return self._end_all(
+            auth.principal, actor=auth.principal, except_id=auth.session.id, via="api"
+        )
+
+    # Operator (CLI) use cases.
+
+    def find_login(self, login: str) -> Principal:
+        principal = self.ctx.db.scalar(select(Principal).where(Principal.login == login))
+        if principal is None:
+            raise errors.NotFound(f"No principal logs in as {login!r}.")
+        return principal
+
+    def operator_revoke(self, principal: Principal, public_id: str) -> None:
+        row = self.sessions.find_public(principal.id, public_id)
+        self._end_one(row, actor=None, target=principal, via="cli")
+
+    def operator_revoke_all(self, principal: Principal) -> int:
+        return self._end_all(principal, actor=None, except_id=None, via="cli")
+
+    def _end_one(
+        self, row: AuthSession, *, actor: Principal | None, target: Principal, via: str
+    ) -> None:
+        self.sessions.revoke(row.id)
+        forget_browsers(self.ctx, target.id)
+        self.audit.record(
+            "session.revoked",
+            actor=actor,
+            target=target,
+            detail={"session": row.public_id, "via": via},
+        )
+        self.ctx.db.commit()
+
+    def _end_all(
+        self, target: Principal, *, actor: Principal | None, except_id: int | None, via: str
+    ) -> int:
+        count = self.sessions.revoke_all(target.id, except_id=except_id)
+        forget_browsers(self.ctx, target.id)
+        self.audit.record(
+            "session.revoked_others" if except_id is not None else "session.revoked_all",
+            actor=actor,
+            target=target,
+            detail={"count": count, "via": via},
+        )
+        self.ctx.db.commit()
+        return count
