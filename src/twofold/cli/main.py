@@ -127,11 +127,11 @@ def account_create(
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    from email_validator import EmailNotValidError, validate_email
+    from twofold.domain.emails import valid_email
 
     try:
-        validate_email(email, check_deliverability=False)
-    except EmailNotValidError as exc:
+        email = valid_email(email)
+    except ValueError as exc:
         _die(f"ValidationError: {exc}")
     with _context() as ctx:
         account = Accounts(ctx).create(name, email, password, via="cli")

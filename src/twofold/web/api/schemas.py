@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
+
+from twofold.domain.emails import valid_email
+
+# Any syntactically valid address, reserved domains too (pydantic's EmailStr refuses them).
+EmailStr = Annotated[str, Field(max_length=320), AfterValidator(valid_email)]
 
 
 class Body(BaseModel):
