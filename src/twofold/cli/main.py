@@ -28,6 +28,10 @@ app.add_typer(db_app, name="db")
 app.add_typer(account_app, name="account")
 app.add_typer(mfa_app, name="mfa")
 app.add_typer(keys_app, name="keys")
+security_app = typer.Typer(help="An account's security preferences.", no_args_is_help=True)
+sessions_app = typer.Typer(help="Signed-in sessions.", no_args_is_help=True)
+account_app.add_typer(security_app, name="security")
+app.add_typer(sessions_app, name="sessions")
 
 
 def _settings() -> Settings:
@@ -60,7 +64,8 @@ def _context() -> Iterator[Context]:
     try:
         yield rt.context(db, "cli", "twofold-cli")
     except errors.TwofoldError as exc:
-        _die(f"{exc.code}: {exc.message}", 1)
+        problems = "".join(f"; {k}: {v}" for k, v in (exc.fields or {}).items())
+        _die(f"{exc.code}: {exc.message}{problems}", 1)
     finally:
         db.close()
         rt.engine.dispose()
@@ -182,6 +187,125 @@ def keys_rotate() -> None:
         new = keyfile.add_key(settings.key_file, old)
         count = reseal_all(ctx, old, new)
         typer.echo(f"new key {new.current}; re-sealed {count} secrets")
+
+
+def _show_preferences(view: dict[str, object]) -> None:
+    for name, value in view.items():
+        if isinstance(value, bool):
+            shown = "yes" if value else "no"
+        elif isinstance(value, list):
+            shown = ", ".join(str(v) for v in value) or "(any)"
+        else:
+            shown = str(value)
+        typer.echo(f"  {name}: {shown}")
+
+
+@security_app.command("show")
+def security_show(account: str) -> None:
+    """Show the security preferences of ACCOUNT."""
+    from twofold.services.security import AccountSecurity
+
+    with _context() as ctx:
+        view = AccountSecurity(ctx).show_account(account)
+        typer.echo(f"{account}:")
+        _show_preferences(view)
+
+
+@security_app.command("set")
+def security_set(
+    account: str,
+    mfa_for_login: Annotated[
+        str | None, typer.Option(help="per_user or all_users (every sub-user needs MFA).")
+    ] = None,
+    allow_users_to_manage_mfa: Annotated[
+        bool | None,
+        typer.Option(
+            "--allow-users-to-manage-mfa/--no-allow-users-to-manage-mfa",
+            help="Whether sub-users bind and disable their own devices.",
+        ),
+    ] = None,
+    remember_mfa_days: Annotated[
+        int | None, typer.Option(help="0 (off) to 30: days a browser may skip the code.")
+    ] = None,
+    session_hours: Annotated[int | None, typer.Option(help="1 to 24.")] = None,
+    login_network: Annotated[
+        list[str] | None,
+        typer.Option(help="A CIDR range sub-users may sign in from; repeat for more."),
+    ] = None,
+    any_network: Annotated[
+        bool, typer.Option("--any-network", help="Clear the list: sub-users sign in from anywhere.")
+    ] = False,
+    password_min_length: Annotated[int | None, typer.Option(help="12 to 128.")] = None,
+) -> None:
+    """Change some security preferences of ACCOUNT (the rest stay); each change is audited."""
+    from twofold.services.security import AccountSecurity
+
+    changes: dict[str, object] = {
+        name: value
+        for name, value in {
+            "mfa_for_login": mfa_for_login,
+            "allow_users_to_manage_mfa": allow_users_to_manage_mfa,
+            "remember_mfa_days": remember_mfa_days,
+            "session_hours": session_hours,
+            "password_min_length": password_min_length,
+        }.items()
+        if value is not None
+    }
+    if login_network and any_network:
+        _die("ValidationError: give --login-network or --any-network, not both")
+    if login_network:
+        changes["login_networks"] = list(login_network)
+    elif any_network:
+        changes["login_networks"] = []
+    if not changes:
+        _die("nothing to change; see --help")
+    with _context() as ctx:
+        view = AccountSecurity(ctx).update_account(account, changes)
+        typer.echo(f"{account}: updated")
+        _show_preferences(view)
+
+
+@sessions_app.command("list")
+def sessions_list(login: str) -> None:
+    """List LOGIN's live sessions, newest first."""
+    from twofold.services.security import SessionManagement
+
+    with _context() as ctx:
+        manage = SessionManagement(ctx)
+        rows = manage.list(manage.find_login(login))
+        if not rows:
+            typer.echo(f"{login}: no live sessions")
+        for row in rows:
+            flags = " setup-only" if row.restricted else ""
+            typer.echo(
+                f"{row.public_id}  from {row.client_addr or '-'}  "
+                f"created {row.created_at.isoformat(timespec='seconds')}  "
+                f"last seen {row.last_seen_at.isoformat(timespec='seconds')}  "
+                f"expires {row.expires_at.isoformat(timespec='seconds')}{flags}  "
+                f"{row.user_agent or ''}".rstrip()
+            )
+
+
+@sessions_app.command("revoke")
+def sessions_revoke(
+    login: str,
+    session_id: Annotated[str | None, typer.Argument(help="One session's id.")] = None,
+    all_sessions: Annotated[bool, typer.Option("--all", help="End every session.")] = False,
+) -> None:
+    """End one of LOGIN's sessions, or all of them; its remembered browsers are forgotten."""
+    from twofold.services.security import SessionManagement
+
+    if (session_id is None) == (not all_sessions):
+        _die("give a SESSION_ID or --all")
+    with _context() as ctx:
+        manage = SessionManagement(ctx)
+        principal = manage.find_login(login)
+        if session_id is not None:
+            manage.operator_revoke(principal, session_id)
+            typer.echo(f"{login}: session {session_id} ended")
+        else:
+            count = manage.operator_revoke_all(principal)
+            typer.echo(f"{login}: {count} sessions ended")
 
 
 def main() -> None:
