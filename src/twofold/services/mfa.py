@@ -90,6 +90,12 @@ class Devices:
         """A new secret for `target`; replaces its earlier pending device, if any."""
         self.ensure_may_manage(auth, target)
         now = self.ctx.clock.now()
+        # Parallel creations for one principal take turns on its row (PostgreSQL; SQLite
+        # already serialises writers), so the delete below sees the other's pending row
+        # instead of both inserting one and the second failing on the unique index.
+        self.ctx.db.execute(
+            select(Principal.id).where(Principal.id == target.id).with_for_update()
+        )
         self.ctx.db.execute(
             delete(MfaDevice).where(
                 MfaDevice.principal_id == target.id, MfaDevice.state == "pending"
