@@ -947,6 +947,9 @@ async def console_error(request: Request, exc: errors.TwofoldError) -> Response:
 
 def install(app: FastAPI) -> None:
     app.include_router(router)
+    from twofold.web.console.preferences import router as preferences  # imports this module
+
+    app.include_router(preferences)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.state.console_error = console_error
     app.add_middleware(sec.ConsoleHeaders)
