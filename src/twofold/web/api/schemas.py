@@ -56,7 +56,8 @@ class LoginOut(BaseModel):
 
 
 class LoginMfaIn(Body):
-    challenge: str = Field(max_length=200)
+    # No length limit here: a malformed challenge is ChallengeExpired (401), not a 400.
+    challenge: str
     code: str | None = Field(None, max_length=64)
     recovery_code: str | None = Field(None, max_length=64)
     remember_browser: bool = False
