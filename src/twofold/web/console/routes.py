@@ -71,7 +71,12 @@ def _when(value: object) -> str:
     return ""
 
 
+def _when_exact(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else ""
+
+
 templates.env.filters["when"] = _when
+templates.env.filters["when_exact"] = _when_exact
 
 
 def render(
