@@ -6,7 +6,7 @@ import os
 import shutil
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from email import message_from_bytes
 from pathlib import Path
 from typing import Any
@@ -151,3 +151,22 @@ def client(app: Any) -> Iterator[TestClient]:
 @pytest.fixture
 def api(client: TestClient, clock: FakeClock, inbox: Inbox) -> Api:
     return Api(client, clock)
+
+
+@pytest.fixture
+def api_with(settings: Settings, clock: FakeClock) -> Iterator[Callable[..., Api]]:
+    """Build an Api on the same database with some settings changed."""
+    made: list[Any] = []
+
+    def make(**changes: Any) -> Api:
+        s = settings.model_copy(update=changes)
+        rt = build_runtime(s, clock=clock)
+        client = TestClient(create_app(s, runtime=rt), base_url="http://testserver")
+        client.__enter__()
+        made.append((rt, client))
+        return Api(client, clock)
+
+    yield make
+    for rt, client in made:
+        client.__exit__(None, None, None)
+        rt.engine.dispose()
