@@ -14,7 +14,6 @@ import pytest
 from playwright.sync_api import BrowserContext, expect
 
 from tests.browser.conftest import (
-    Authenticator,
     Site,
     bind_here,
     new_page,
@@ -229,7 +228,7 @@ def test_flow7_replace(site: Site, context: BrowserContext) -> None:
     new = bind_here(page)
     expect(page.locator(".notice")).to_contain_text("old device")
     sign_out(page)
-    sign_in(page, account, code=old.at(Authenticator(old.secret).last or old.last + 1))
+    sign_in(page, account, code=old.at(old.last + 1))  # the old phone's next code
     expect(page.locator(".error")).to_contain_text("wrong")
     page.fill("input[name=code]", new.code())
     page.click("form[action='/login/mfa'] button[type=submit] >> nth=0")

@@ -173,3 +173,10 @@ def test_static_files_have_security_headers(console: Console) -> None:
     assert r.status_code == 200 and r.headers["x-frame-options"] == "DENY"
     r = console.get("/static/console.js")
     assert r.status_code == 200 and "clipboard" in r.text
+
+
+def test_get_on_a_form_path_goes_to_its_page(console: Console, owner: Any) -> None:
+    console.login(owner.login, owner.password)
+    assert console.get("/mfa/bind").headers["location"] == "/mfa/setup"
+    assert console.get("/users/alice/delete").headers["location"] == "/users/alice"
+    assert console.get("/verify").headers["location"] == "/"

@@ -915,6 +915,36 @@ def audit_page(request: Request, auth: Page, ctx: Ctx, before: str | None = None
                   paged=cursor is not None)
 
 
+# ----------------------------------------------------------------------------- GET on forms
+# These paths only take a POST; a GET (a bookmark, a reload) is sent to the page they belong
+# to instead of a bare 405.
+
+_FORM_HOMES = {
+    "/mfa/device": "/mfa/setup",
+    "/mfa/bind": "/mfa/setup",
+    "/verify": "/",
+    "/verify/email": "/",
+    "/users/{name}/delete": "/users/{name}",
+    "/users/{name}/mfa/device": "/users/{name}",
+    "/users/{name}/mfa/bind": "/users/{name}",
+    "/users/{name}/mfa-required": "/users/{name}",
+}
+
+
+def _home_of(home: str) -> Callable[[Request], Response]:
+    def go(request: Request) -> Response:
+        if "{name}" not in home:
+            return redirect(home)
+        name = request.path_params.get("name", "")
+        return redirect(home.replace("{name}", name) if policy.valid_name(name) else "/users")
+
+    return go
+
+
+for _path, _home in _FORM_HOMES.items():
+    router.add_api_route(_path, _home_of(_home), methods=["GET"], include_in_schema=False)
+
+
 # ----------------------------------------------------------------------------- errors
 
 
