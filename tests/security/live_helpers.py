@@ -29,16 +29,6 @@ def login_token(api: str, login: str, password: str = PASSWORD) -> str:
     return str(r.json()["token"])
 
 
-def wait_for_step_start(margin: int = 4, room: int = 20) -> None:
-    """Sleep (at most `margin` s) until at least `room` s of the current step remain, so a
-    bind and the codes after it land in predictable steps."""
-    into = time.time() % 30
-    if into > 30 - room:
-        time.sleep(30 - into + 0.2)
-    elif into < margin:
-        pass
-
-
 def enable_mfa(api: str, token: str, path: str = "/me/mfa-device") -> dict[str, Any]:
     """Create and bind a device with the real clock; returns the device and recovery codes."""
     r = httpx.post(api + path, headers=bearer(token), timeout=30)
