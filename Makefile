@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SYSTEM_TOOLS := oathtool:oathtool zbarimg:zbar-tools chromium:chromium
 PG_VERSION = $(shell ls /etc/postgresql 2>/dev/null | head -n1)
 
-.PHONY: serve test install install-test system-tools postgres lint typecheck pytest bench clean
+.PHONY: serve test install install-test system-tools postgres lint typecheck pytest bench bench-tools bench-peer clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -48,8 +48,23 @@ pytest: install-test system-tools postgres
 
 test: install-test system-tools postgres lint pytest
 
-bench: install-test system-tools postgres
-	$(BIN)/python -m bench.run
+# bench: its own tools (wrk; matplotlib in the project venv; privacyIDEA, the peer, in
+# bench/.venv-privacyidea), then every measurement of bench/README.md. BENCH_ARGS=--quick.
+PI_VENV := bench/.venv-privacyidea
+$(PI_VENV)/bin/gunicorn:
+	$(PY) -m venv $(PI_VENV)
+	$(PI_VENV)/bin/pip install -q --upgrade pip
+	$(PI_VENV)/bin/pip install -q privacyidea gunicorn psycopg2-binary
+
+bench-tools: install-test
+	@command -v wrk >/dev/null 2>&1 || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk >/dev/null; }
+	$(BIN)/pip install -q matplotlib py-spy pyinstrument
+
+bench-peer: $(PI_VENV)/bin/gunicorn
+
+bench: bench-tools bench-peer postgres
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) test-output .pytest_cache .mypy_cache twofold.db* twofold.key

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -36,13 +38,18 @@ class Passwords:
         )
         # An unknown login is checked against this, so it costs the same as a known one.
         self._dummy = self._hasher.hash("twofold-dummy-password-for-timing")
+        # argon2 is CPU- and memory-bound: hashing more at once than there are cores only adds
+        # memory (19 MiB each) and makes every login finish late. Extra callers queue here.
+        self._slots = threading.BoundedSemaphore(os.cpu_count() or 1)
 
     def hash(self, password: str) -> str:
-        return self._hasher.hash(password)
+        with self._slots:
+            return self._hasher.hash(password)
 
     def verify(self, stored: str | None, password: str) -> bool:
         try:
-            return self._hasher.verify(stored or self._dummy, password) and stored is not None
+            with self._slots:
+                return self._hasher.verify(stored or self._dummy, password) and stored is not None
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 

@@ -1,0 +1,97 @@
+"""The hot paths stay a bounded number of indexed statements (bench/README.md lists them).
+
+A regression (an extra query, an ORM lazy load) changes the count and fails here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from tests.support import Api
+
+
+@contextmanager
+def recorded(app: Any) -> Iterator[list[str]]:
+    engine = app.state.runtime.engine
+    statements: list[str] = []
+
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(" ".join(statement.split())[:120])
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+
+
+def _kinds(statements: list[str]) -> list[str]:
+    return [s.split(" ", 1)[0].upper() for s in statements]
+
+
+def _begin(db_url: str) -> list[str]:
+    # SQLite: every transaction is BEGIN IMMEDIATE, which SQLAlchemy sends as a statement.
+    return ["BEGIN"] if db_url.startswith("sqlite") else []
+
+
+@pytest.fixture
+def mfa_owner(api: Api) -> Any:
+    owner = api.signup()
+    api.enable_mfa(owner)
+    api.clock.advance(61)  # past the session touch interval: measure the steady state below
+    api.call("GET", "/me", owner)
+    return owner
+
+
+def test_verify_mfa_is_a_few_indexed_statements(app, api: Api, mfa_owner, db_url) -> None:
+    api.clock.advance(30)
+    code = api.code(mfa_owner)
+    with recorded(app) as statements:
+        r = api.call("POST", "/verify", mfa_owner, json={"method": "mfa", "code": code})
+    assert r.status_code == 200, r.text
+    assert _kinds(statements) == [
+        *_begin(db_url),
+        "SELECT",  # sessions JOIN principals by sessions.token_hash (unique index)
+        "SELECT",  # mfa_devices by (principal_id, state) (unique index)
+        "UPDATE",  # mfa_devices.last_step < step, by primary key: replay protection
+        "UPDATE",  # principals: reset the code failure count, by primary key
+        "UPDATE",  # sessions.verified_at, by primary key
+        "INSERT",  # audit_events
+    ], statements
+
+
+def test_wrong_code_is_a_few_indexed_statements(app, api: Api, mfa_owner, db_url) -> None:
+    with recorded(app) as statements:
+        r = api.call("POST", "/verify", mfa_owner, json={"method": "mfa", "code": "000000"})
+    assert r.status_code == 401, r.text
+    assert _kinds(statements) == [
+        *_begin(db_url),
+        "SELECT",  # sessions JOIN principals by token hash
+        "SELECT",  # mfa_devices by (principal_id, state)
+        "UPDATE",  # principals: count the failure (RETURNING the count), by primary key
+        "INSERT",  # audit_events
+    ], statements
+
+
+def test_password_login_is_a_few_indexed_statements(app, api: Api, mfa_owner, db_url) -> None:
+    with recorded(app) as statements:
+        r = api.call(
+            "POST", "/login", json={"login": mfa_owner.login, "password": mfa_owner.password}
+        )
+    assert r.status_code == 200, r.text
+    assert r.json()["state"] == "mfa_required"
+    assert _kinds(statements) == [
+        *_begin(db_url),
+        "SELECT",  # principals JOIN accounts by principals.login (unique index)
+        # the transaction ends here: argon2 runs with no lock held
+        *_begin(db_url),
+        "UPDATE",  # principals: reset the password failure count, by primary key
+        "SELECT",  # mfa_devices by (principal_id, state)
+        "INSERT",  # login_challenges
+        "INSERT",  # audit_events
+    ], statements
