@@ -126,7 +126,9 @@ def install_error_handlers(app: FastAPI) -> None:
                 status_code=405,
                 headers=exc.headers,
             )
-        elif exc.status_code == 413:
+        elif exc.status_code == 413 or isinstance(exc.__cause__, _TooLarge):
+            # FastAPI turns any failure while reading the body into a 400 "error parsing the
+            # body"; a chunked body cut off by BodyLimit is still too large, not malformed.
             mapped = errors.PayloadTooLarge()
         else:
             mapped = errors.ValidationFailed(str(exc.detail))
