@@ -113,6 +113,20 @@ def test_keys_rotate_reseals_and_codes_still_verify(
     assert ok.status_code == 200
 
 
+def test_a_server_running_during_rotation_reads_the_new_key(
+    run: Callable[..., object], api: Api
+) -> None:
+    owner = api.signup()
+    api.enable_mfa(owner)
+    r = run("keys", "rotate")
+    assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
+    # The same app, started before the rotation, opens secrets sealed under the new key.
+    assert api.verify_mfa(owner).status_code == 200
+    api.clock.advance(30)
+    assert api.call("POST", "/verify", owner,
+                    json={"method": "mfa", "code": "000000"}).status_code == 401
+
+
 def test_db_upgrade_on_a_fresh_database(tmp_path: Path) -> None:
     env = {"TWOFOLD_DATABASE_URL": f"sqlite:///{tmp_path / 'new.db'}",
            "TWOFOLD_KEY_FILE": str(tmp_path / "key")}

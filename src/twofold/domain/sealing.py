@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
@@ -25,11 +26,18 @@ class KeyRing:
     current: str
     keys: dict[str, bytes]
     hash_key: bytes
+    # Re-reads the key file: a rotation run by another process adds keys this one has not seen.
+    reload: Callable[[], KeyRing] | None = field(default=None, repr=False, compare=False)
     _aead: dict[str, AESGCM] = field(default_factory=dict, repr=False)
 
     def _cipher(self, key_id: str) -> AESGCM:
         cipher = self._aead.get(key_id)
         if cipher is None:
+            if key_id not in self.keys and self.reload is not None:
+                fresh = self.reload()
+                if fresh.keys:
+                    self.keys = {**self.keys, **fresh.keys}
+                    self.current = fresh.current
             if key_id not in self.keys:
                 raise SealingError(f"unknown key id {key_id!r}")
             cipher = self._aead[key_id] = AESGCM(self.keys[key_id])

@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from twofold.config import ConfigError
@@ -45,7 +46,24 @@ def load_or_create(path_str: str) -> KeyRing:
             _write(path, ring)
         except OSError as exc:
             raise ConfigError(f"cannot create the key file {path}: {exc.strerror}") from exc
+        ring.reload = _reloader(path)
         return ring
+    ring = _read(path)
+    ring.reload = _reloader(path)
+    return ring
+
+
+def _reloader(path: Path) -> Callable[[], KeyRing]:
+    def reload() -> KeyRing:
+        try:
+            return _read(path)
+        except ConfigError:
+            return KeyRing("", {}, b"")  # nothing new: the unknown key id stays unknown
+
+    return reload
+
+
+def _read(path: Path) -> KeyRing:
     try:
         data = json.loads(path.read_text())
         keys = {kid: base64.b64decode(v) for kid, v in data["keys"].items()}
@@ -64,4 +82,5 @@ def add_key(path_str: str, ring: KeyRing) -> KeyRing:
     kid = _new_key_id(ring.keys)
     new = KeyRing(kid, {**ring.keys, kid: secrets.token_bytes(32)}, ring.hash_key)
     _write(Path(path_str), new)
+    new.reload = _reloader(Path(path_str))
     return new

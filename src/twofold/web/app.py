@@ -19,6 +19,7 @@ from twofold.config import Settings
 from twofold.domain import errors
 from twofold.domain.passwords import HashParams, Passwords
 from twofold.domain.ports import Clock, Mailer, SystemClock
+from twofold.domain.sealing import SealingError
 from twofold.services.mail import build_mailer
 from twofold.storage import keyfile
 from twofold.storage.db import make_engine, make_session_factory
@@ -144,6 +145,13 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(errors.TwofoldError, on_twofold)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+
+    async def on_sealing(request: Request, exc: Exception) -> Response:
+        # A secret that does not open (key file out of step): refuse, never accept.
+        log.error("sealed secret did not open on %s %s", request.method, request.url.path)
+        return await on_twofold(request, errors.Unavailable())
+
+    app.add_exception_handler(SealingError, on_sealing)
     app.add_exception_handler(DBAPIError, on_database)
     app.add_exception_handler(SQLAlchemyError, on_database)
 
