@@ -106,7 +106,9 @@ def verify(body: s.VerifyIn, auth: CurrentAuth, ctx: Ctx) -> Any:
     return {"verified_until": until.isoformat()}
 
 
-@router.post("/verify/email", status_code=202, tags=["verification"])
+@router.post(
+    "/verify/email", status_code=202, response_class=Response, tags=["verification"]
+)
 def verify_email(auth: CurrentAuth, ctx: Ctx) -> Response:
     """Mail a 6-digit code (10 minutes, single use) for `POST /verify` with method email."""
     Verification(ctx).send_email_code(auth)
