@@ -141,3 +141,37 @@ def test_recovery_codes_warning_at_three_or_fewer(
     assert r.status_code == 200 and 'id="recovery-codes"' in r.text
     page = console.get("/security/recovery-codes")
     assert 'id="recovery-left">10<' in page.text and 'id="recovery-warning"' not in page.text
+
+
+def test_remember_this_browser_skips_only_the_code(console: Console, owner: Any, api: Api) -> None:
+    api.enable_mfa(owner)
+    verify_r = api.verify_mfa(owner)
+    assert verify_r.status_code == 200
+    assert api.call(
+        "PATCH", "/account/security", owner, json={"remember_mfa_days": 7}
+    ).status_code == 200
+    r = console.post("/login", {"login": owner.login, "password": owner.password})
+    assert r.headers["location"].startswith("/login/mfa")
+    assert 'name="remember_browser"' in console.get("/login/mfa").text
+    console.clock.advance(30)
+    r = console.post(
+        "/login/mfa",
+        {"code": api.code(owner), "remember_browser": "on"},
+        page="/login/mfa",
+    )
+    assert r.status_code == 303
+    assert console.client.cookies.get("twofold_remember")
+    console.post("/logout", {}, page="/")
+    # The password alone now signs this browser in...
+    r = console.post("/login", {"login": owner.login, "password": owner.password})
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    assert console.get("/").status_code == 200
+    # ...but a sensitive operation still asks for a code first.
+    r = console.post("/account/security", FORM)
+    assert r.status_code == 200 and 'name="carry"' in r.text
+    # Ending the sessions (here: all others, from the API) forgets the browser.
+    api.login(owner)
+    assert api.call("DELETE", "/me/sessions", owner).status_code == 204
+    console.client.cookies.delete("twofold_session")
+    r = console.post("/login", {"login": owner.login, "password": owner.password})
+    assert r.headers["location"].startswith("/login/mfa")

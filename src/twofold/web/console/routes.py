@@ -299,7 +299,9 @@ def login_submit(
     """The password step."""
     target = safe_next(next)
     try:
-        result = Login(ctx).password_step(login.strip(), password)
+        result = Login(ctx).password_step(
+            login.strip(), password, remember_token=sec.read_cookie(request, sec.REMEMBER)
+        )
     except (errors.InvalidCredentials, errors.NetworkNotAllowed, errors.TooManyAttempts) as exc:
         return render(
             request, "login.html", exc.status, error=exc.message, login=login, next=target
@@ -332,6 +334,7 @@ def login_mfa_submit(
     ctx: Ctx,
     code: Annotated[str | None, Form(max_length=64)] = None,
     recovery_code: Annotated[str | None, Form(max_length=64)] = None,
+    remember_browser: Annotated[str | None, Form(max_length=8)] = None,
     next: Annotated[str, Form(max_length=400)] = "/",  # noqa: A002
 ) -> Response:
     """Finish signing in with a code from the device (or a recovery code)."""
@@ -343,6 +346,7 @@ def login_mfa_submit(
             challenge,
             code=None if use_recovery else (code or "").strip(),
             recovery_code=(recovery_code or "").strip() if use_recovery else None,
+            remember=bool(remember_browser),
         )
     except errors.ChallengeExpired as exc:
         response = render(request, "login.html", exc.status, error=exc.message, next=target)
@@ -373,7 +377,11 @@ def login_mfa_submit(
             headers={"Retry-After": str(exc.retry_after or 60)},
         )
     assert result.token
-    return _signed_in(request, redirect(target), result.token)
+    done = _signed_in(request, redirect(target), result.token)
+    if result.remember_token:
+        # The server decides how long it stays valid (remember_mfa_days, at most 30).
+        sec.set_cookie(request, done, sec.REMEMBER, result.remember_token, 30 * 86400)
+    return done
 
 
 def _duration(seconds: int | None) -> str:

@@ -16,6 +16,7 @@ from twofold.web.runtime import runtime_of
 SESSION = "twofold_session"
 PRE_SESSION = "twofold_pre"  # anonymous browser id: binds the CSRF token of the login forms
 CHALLENGE = "twofold_challenge"  # the MFA challenge between the password and the code step
+REMEMBER = "twofold_remember"  # "remember this browser" (remember_mfa_days): skips the code step
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
