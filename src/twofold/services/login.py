@@ -73,7 +73,9 @@ class Login:
         self.ctx.db.commit()
         ok = self.ctx.passwords.verify(found[0].password_hash if found else None, password)
         if found is None:
-            self.audit.record("login.failed", result="unknown_login", target_name=login[:80])
+            # The typed login is not kept: people type their password there by mistake
+            # (AWS CloudTrail hides unknown user names for the same reason).
+            self.audit.record("login.failed", result="unknown_login")
             self.ctx.db.commit()
             raise errors.InvalidCredentials()
         principal, account = found

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import delete, update
 
 from twofold.domain import errors, policy
-from twofold.domain.passwords import check_new_password
+from twofold.domain.passwords import MIN_LENGTH, check_new_password
 from twofold.domain.tokens import new_email_code
 from twofold.services.audit import Audit
 from twofold.services.codes import SecondFactor
@@ -106,7 +106,7 @@ class Verification:
         check_new_password(
             new,
             context=[principal.name, principal.login, account.name, principal.email or ""],
-            min_length=account.password_min_length if principal.kind == "user" else 12,
+            min_length=(account.password_min_length if principal.kind == "user" else MIN_LENGTH),
             field="new_password",
         )
         self._check_password(principal, current)

@@ -158,3 +158,20 @@ def test_audit_paging(api: Api) -> None:
     assert ids == sorted(set(ids), reverse=True)
     error(api.call("GET", "/audit-events?limit=0", owner), 400, "ValidationError")
     error(api.call("GET", "/audit-events?limit=abc", owner), 400, "ValidationError")
+
+
+def test_a_password_typed_into_the_login_field_is_not_kept(api: Api, settings) -> None:
+    from sqlalchemy import select
+
+    from twofold.storage.db import make_engine
+    from twofold.storage.models import AuditEvent
+
+    api.signup()
+    r = api.call("POST", "/login", json={"login": PASSWORD + "-oops", "password": "x"})
+    assert r.status_code == 401
+    engine = make_engine(settings.database_url, pool_size=1)
+    with engine.connect() as conn:
+        rows = conn.execute(select(AuditEvent.target, AuditEvent.detail, AuditEvent.result)).all()
+    engine.dispose()
+    assert any(result == "unknown_login" for _, _, result in rows)
+    assert PASSWORD not in repr(rows)
