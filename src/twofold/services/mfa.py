@@ -70,14 +70,17 @@ class Devices:
         setup-only session cannot bind one itself, and it waits for the primary to bind a
         device for it (`POST /users/{name}/mfa-device`). The other choice, letting such a
         user enrol once, would let whoever holds only its password pick the device."""
-        if auth.principal.id != target.id or target.kind != "user":
-            return
-        account = self.ctx.db.get(Account, target.account_id)
-        if account is not None and not account.allow_users_to_manage_mfa:
+        if not self.may_manage(auth, target):
             raise errors.Forbidden(
                 "This account does not let users manage their own MFA device; "
                 "ask the account's owner to bind, replace or disable it."
             )
+
+    def may_manage(self, auth: Auth, target: Principal) -> bool:
+        if auth.principal.id != target.id or target.kind != "user":
+            return True
+        account = self.ctx.db.get(Account, target.account_id)
+        return account is None or account.allow_users_to_manage_mfa
 
     def _pending(self, principal_id: int) -> MfaDevice | None:
         return self.ctx.db.scalar(

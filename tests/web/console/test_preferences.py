@@ -175,3 +175,19 @@ def test_remember_this_browser_skips_only_the_code(console: Console, owner: Any,
     console.client.cookies.delete("twofold_session")
     r = console.post("/login", {"login": owner.login, "password": owner.password})
     assert r.headers["location"].startswith("/login/mfa")
+
+
+def test_a_user_who_may_not_manage_mfa_is_told_to_ask_the_owner(
+    console: Console, owner: Any, api: Api
+) -> None:
+    alice = api.add_user(owner, mfa_required=True)
+    assert api.call("PATCH", "/account/security", owner,
+                    json={"allow_users_to_manage_mfa": False}).status_code == 200
+    console.login(alice.login, alice.password)
+    page = console.get("/mfa/setup")
+    assert page.status_code == 200
+    assert 'id="ask-owner"' in page.text and 'id="mfa-start"' not in page.text
+    # With self-management allowed again, the same page offers the setup button.
+    api.call("PATCH", "/account/security", owner, json={"allow_users_to_manage_mfa": True})
+    page = console.get("/mfa/setup")
+    assert 'id="mfa-start"' in page.text and 'id="ask-owner"' not in page.text

@@ -464,9 +464,11 @@ def _security(
 def mfa_setup_page(request: Request, auth: SetupPage, ctx: Ctx) -> Response:
     """Where the "MFA verification" entries lead; the only page of a setup-only session."""
     mfa = _my_mfa(ctx, auth.principal)
+    may_manage = Devices(ctx).may_manage(auth, auth.principal)
     ctx.db.commit()
     return render(
         request, "mfa_setup.html", mfa=mfa, restricted=auth.session.restricted,
+        may_manage=may_manage,
         principal=auth.principal,
     )
 
