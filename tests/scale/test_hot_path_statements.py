@@ -35,7 +35,8 @@ def _kinds(statements: list[str]) -> list[str]:
 
 
 def _begin(db_url: str) -> list[str]:
-    # SQLite: every transaction is BEGIN IMMEDIATE, which SQLAlchemy sends as a statement.
+    # SQLite: each transaction opens with our own BEGIN (IMMEDIATE for writers), sent as a
+    # statement; PostgreSQL's driver begins implicitly.
     return ["BEGIN"] if db_url.startswith("sqlite") else []
 
 
@@ -55,8 +56,10 @@ def test_verify_mfa_is_a_few_indexed_statements(app, api: Api, mfa_owner, db_url
         r = api.call("POST", "/verify", mfa_owner, json={"method": "mfa", "code": code})
     assert r.status_code == 200, r.text
     assert _kinds(statements) == [
-        *_begin(db_url),
+        *_begin(db_url),  # read-only: on SQLite a plain BEGIN, no write lock
         "SELECT",  # sessions JOIN principals by sessions.token_hash (unique index)
+        # the lookup's transaction ends: the write lock covers only the use case below
+        *_begin(db_url),
         "SELECT",  # mfa_devices by (principal_id, state) (unique index)
         "UPDATE",  # mfa_devices.last_step < step, by primary key: replay protection
         "UPDATE",  # principals: reset the code failure count, by primary key
@@ -72,6 +75,7 @@ def test_wrong_code_is_a_few_indexed_statements(app, api: Api, mfa_owner, db_url
     assert _kinds(statements) == [
         *_begin(db_url),
         "SELECT",  # sessions JOIN principals by token hash
+        *_begin(db_url),
         "SELECT",  # mfa_devices by (principal_id, state)
         "UPDATE",  # principals: count the failure (RETURNING the count), by primary key
         "INSERT",  # audit_events

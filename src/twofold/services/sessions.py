@@ -11,7 +11,7 @@ from sqlalchemy import delete, select, update
 from twofold.domain import errors, policy
 from twofold.domain.tokens import new_token, token_digest
 from twofold.services.context import Context
-from twofold.storage.db import affected
+from twofold.storage.db import affected, begin_read_only
 from twofold.storage.models import Account, AuthSession, Principal
 
 
@@ -61,15 +61,21 @@ class Sessions:
         return token, row
 
     def authenticate(self, token: str | None) -> Auth:
-        """The live session for `token`, or Unauthenticated. Touches last-seen at most once
-        a minute so most requests write nothing here."""
+        """The live session for `token`, or Unauthenticated.
+
+        The lookup is a read-only transaction of its own, ended here, so the use case that
+        follows holds the write lock (on SQLite) only for its own statements. Last-seen is
+        touched at most once a minute, so most requests write nothing here."""
         if not token or len(token) > 200:
             raise errors.Unauthenticated()
+        if not self.ctx.db.in_transaction():
+            begin_read_only(self.ctx.db)
         found = self.ctx.db.execute(
             select(AuthSession, Principal)
             .join(Principal, Principal.id == AuthSession.principal_id)
             .where(AuthSession.token_hash == token_digest(token))
         ).first()
+        self.ctx.db.commit()
         if found is None:
             raise errors.Unauthenticated()
         session, principal = found
@@ -87,6 +93,7 @@ class Sessions:
             self.ctx.db.execute(
                 update(AuthSession).where(AuthSession.id == session.id).values(last_seen_at=now)
             )
+            self.ctx.db.commit()
             session.last_seen_at = now
         return Auth(session, principal, token)
 

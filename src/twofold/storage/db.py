@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from sqlalchemy import CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from twofold.config import ConfigError
@@ -49,7 +50,38 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     raise ConfigError(f"TWOFOLD_DATABASE_URL must be sqlite:// or postgresql://, not {backend}://")
 
 
+class _WriteGate:
+    """One write transaction at a time per process, queued on a lock.
+
+    SQLite allows one writer anyway; without the gate, every waiting thread sits in SQLite's
+    busy handler, which sleeps in growing steps (up to 100 ms) instead of waking when the lock
+    frees, and p99 latency climbs into seconds. Threads of one process now wait here and start
+    the moment the previous transaction ends; only processes still meet in the busy handler.
+    """
+
+    FLAG = "twofold_write_gate"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def enter(self, conn: Any) -> None:
+        if not self._lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+            raise OperationalError("BEGIN IMMEDIATE", None, Exception("write queue timed out"))
+        conn.info[self.FLAG] = True
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            self.leave(conn.info)
+            raise
+
+    def leave(self, info: dict[str, Any]) -> None:
+        if info.pop(self.FLAG, False):
+            self._lock.release()
+
+
 def _configure_sqlite(engine: Engine) -> None:
+    gate = _WriteGate()
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Take over transaction control from pysqlite so BEGIN IMMEDIATE is ours to issue.
@@ -63,11 +95,47 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # Every transaction takes the write lock up front: a deferred transaction that reads
-        # and then writes fails at once (SQLITE_BUSY_SNAPSHOT) when another process wrote in
-        # between, instead of waiting its turn. Reads are short, so serialising them costs
-        # little; long work (password hashing) happens outside transactions.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if conn.get_execution_options().get(READ_ONLY):
+            # A read-only transaction: WAL readers run beside the writer, no lock taken.
+            conn.exec_driver_sql("BEGIN")
+            return
+        # Every other transaction takes the write lock up front: a deferred transaction that
+        # reads and then writes fails at once (SQLITE_BUSY_SNAPSHOT) when another process
+        # wrote in between, instead of waiting its turn. Long work (password hashing)
+        # happens outside transactions.
+        gate.enter(conn)
+
+    # End the transaction ourselves, then open the gate, so the next writer never finds the
+    # database still locked by this one; the driver's own COMMIT/ROLLBACK is then a no-op.
+    @event.listens_for(engine, "commit")
+    def _on_commit(conn: Any) -> None:
+        try:
+            conn.connection.dbapi_connection.execute("COMMIT")
+        finally:
+            gate.leave(conn.info)
+
+    @event.listens_for(engine, "rollback")
+    def _on_rollback(conn: Any) -> None:
+        try:
+            dbapi = conn.connection.dbapi_connection
+            if dbapi is not None and dbapi.in_transaction:
+                dbapi.execute("ROLLBACK")
+        finally:
+            gate.leave(conn.info)
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        gate.leave(record.info)  # a connection returned without commit or rollback
+
+
+READ_ONLY = "twofold_read_only"
+
+
+def begin_read_only(db: Session) -> None:
+    """Start the session's next transaction as a read-only one (SQLite: no write lock).
+
+    Call before the first statement of the transaction; a write in it may fail on SQLite."""
+    db.connection(execution_options={READ_ONLY: True})
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from fastapi import Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from twofold.config import Settings
 from twofold.domain.passwords import Passwords
@@ -71,11 +72,18 @@ def client_address(request: Request, rt: Runtime) -> str | None:
     return peer
 
 
-def request_context(request: Request) -> Iterator[Context]:
-    """One database session (and so one transaction at a time) per request."""
+async def request_context(request: Request) -> AsyncIterator[Context]:
+    """One database session (and so one transaction at a time) per request.
+
+    Async on purpose: making a Session does no I/O, and a sync dependency would cost a
+    thread-pool hop on every request. Closing does I/O only when a failed use case left a
+    transaction open; that rollback runs in the thread pool."""
     rt = runtime_of(request)
     db = rt.sessions()
     try:
         yield rt.context(db, client_address(request, rt), request.headers.get("user-agent"))
     finally:
-        db.close()
+        if db.in_transaction():
+            await run_in_threadpool(db.close)
+        else:
+            db.close()
