@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     argon2_parallelism: int = Field(1, ge=1)
     max_body_bytes: int = Field(64 * 1024, ge=1024)
     db_pool_size: int = Field(10, ge=1)
+    threads: int = Field(8, ge=1, le=256)  # worker threads per process for blocking work
     secure_cookies: bool | None = None  # None: Secure when the request came over https
 
     @field_validator("trusted_proxies", mode="before")

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -189,7 +192,15 @@ def create_app(
 ) -> FastAPI:
     settings = settings or Settings()
     rt = runtime or build_runtime(settings, clock=clock, mailer=mailer)
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Few threads: each holds the GIL in turn, and on SQLite the one inside the write
+        # transaction must not queue behind dozens of others to finish it.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Twofold",
         version=__version__,
         description="Accounts, sub-users and virtual MFA (RFC 6238).",
