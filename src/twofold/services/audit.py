@@ -6,10 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from twofold.services.context import Context
 from twofold.storage.models import AuditEvent, Principal
+
+# Built once: an event is written on every sign-in and code check (a Core INSERT, no ORM
+# unit of work).
+_INSERT = insert(AuditEvent).execution_options(render_nulls=True)
 
 
 @dataclass(frozen=True)
@@ -39,19 +43,20 @@ class Audit:
         subject = target or actor
         if owner is None and subject is not None:
             owner = subject.account_id
-        self.ctx.db.add(
-            AuditEvent(
-                account_id=owner,
-                actor=actor.login if actor else None,
-                actor_principal_id=actor.id if actor else None,
-                action=action,
-                target=target.login if target else target_name,
-                target_principal_id=target.id if target else None,
-                result=result,
-                client_addr=self.ctx.client_addr,
-                detail=detail,
-                created_at=self.ctx.clock.now(),
-            )
+        self.ctx.db.execute(
+            _INSERT,
+            {
+                "account_id": owner,
+                "actor": actor.login if actor else None,
+                "actor_principal_id": actor.id if actor else None,
+                "action": action,
+                "target": target.login if target else target_name,
+                "target_principal_id": target.id if target else None,
+                "result": result,
+                "client_addr": self.ctx.client_addr,
+                "detail": detail,
+                "created_at": self.ctx.clock.now(),
+            },
         )
 
     def page(self, viewer: Principal, *, limit: int, before: int | None) -> AuditPage:

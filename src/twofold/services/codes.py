@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 
 from twofold.domain import errors, policy, totp
 from twofold.domain.tokens import RECOVERY_CODE_COUNT, new_recovery_code, normalize_recovery_code
@@ -18,6 +18,21 @@ from twofold.services.context import Context
 from twofold.services.throttle import CODES, Throttle
 from twofold.storage.db import affected
 from twofold.storage.models import EmailCode, MfaDevice, Principal, RecoveryCode
+
+_ACTIVE_DEVICE = select(MfaDevice).where(
+    MfaDevice.principal_id == bindparam("principal_id"), MfaDevice.state == "active"
+)
+# Replay protection: the step is accepted only if it is later than the last accepted one.
+_ACCEPT_STEP = (
+    update(MfaDevice)
+    .where(
+        MfaDevice.id == bindparam("device_id"),
+        MfaDevice.state == "active",
+        MfaDevice.last_step < bindparam("step"),
+    )
+    .values(last_step=bindparam("step"))
+    .execution_options(synchronize_session=False)
+)
 
 
 def device_context(serial: str) -> str:
@@ -33,11 +48,7 @@ class SecondFactor:
         self.audit = Audit(ctx)
 
     def active_device(self, principal_id: int) -> MfaDevice | None:
-        return self.ctx.db.scalar(
-            select(MfaDevice).where(
-                MfaDevice.principal_id == principal_id, MfaDevice.state == "active"
-            )
-        )
+        return self.ctx.db.scalar(_ACTIVE_DEVICE, {"principal_id": principal_id})
 
     def secret_of(self, device: MfaDevice) -> str:
         return self.ctx.keys.unseal(device.sealed_secret, device_context(device.serial))
@@ -59,15 +70,7 @@ class SecondFactor:
             step = totp.match_step(secret, code, current, policy.CODE_WINDOW)
             if step is not None:
                 accepted = affected(
-                    self.ctx.db.execute(
-                        update(MfaDevice)
-                        .where(
-                            MfaDevice.id == device.id,
-                            MfaDevice.state == "active",
-                            MfaDevice.last_step < step,
-                        )
-                        .values(last_step=step)
-                    )
+                    self.ctx.db.execute(_ACCEPT_STEP, {"device_id": device.id, "step": step})
                 )
                 if accepted == 1:
                     self.throttle.record_success(principal.id)

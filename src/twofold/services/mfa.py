@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import segno
 from sqlalchemy import delete, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from twofold.domain import errors, policy, totp
 from twofold.services.audit import Audit
@@ -96,9 +97,7 @@ class Devices:
         # Parallel creations for one principal take turns on its row (PostgreSQL; SQLite
         # already serialises writers), so the delete below sees the other's pending row
         # instead of both inserting one and the second failing on the unique index.
-        self.ctx.db.execute(
-            select(Principal.id).where(Principal.id == target.id).with_for_update()
-        )
+        self.ctx.db.execute(select(Principal.id).where(Principal.id == target.id).with_for_update())
         self.ctx.db.execute(
             delete(MfaDevice).where(
                 MfaDevice.principal_id == target.id, MfaDevice.state == "pending"
@@ -179,7 +178,7 @@ class Devices:
             self.sessions.revoke_all(target.id, except_id=keep)
         if auth.principal.id == target.id:
             self.sessions.mark_verified(auth.session)
-            auth.session.restricted = False
+            set_committed_value(auth.session, "restricted", False)  # lifted above
         self.audit.record(
             "mfa.device_replaced" if old else "mfa.device_bound",
             actor=auth.principal,

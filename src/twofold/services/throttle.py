@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import case, select, update
+from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.orm import InstrumentedAttribute
 
 from twofold.domain import policy
@@ -38,13 +39,45 @@ PASSWORDS = Counter(
 )
 
 
+def _statements(c: Counter) -> tuple[Any, Any]:
+    """The failure and success UPDATEs of a counter, built once (values come as parameters)."""
+    unlocked = c.locked_until.is_(None) | (c.locked_until <= bindparam("now"))
+    new_count = c.failures + 1
+    steps = range(c.limit, c.limit + _DOUBLINGS)
+    fail = (
+        update(Principal)
+        .where(Principal.id == bindparam("principal_id"), unlocked)
+        .values(
+            {
+                c.failures: new_count,
+                c.locked_until: case(
+                    (new_count < c.limit, None),
+                    *[(new_count == n, bindparam(f"lock_{n}")) for n in steps],
+                    else_=bindparam("lock_cap"),
+                ),
+            }
+        )
+        .returning(c.failures)
+        .execution_options(synchronize_session=False)
+    )
+    succeed = (
+        update(Principal)
+        .where(Principal.id == bindparam("principal_id"), unlocked)
+        .values({c.failures: 0, c.locked_until: None})
+        .execution_options(synchronize_session=False)
+    )
+    return fail, succeed
+
+
+_DOUBLINGS = 7  # failures past the limit that still double the lock; later ones get the cap
+_STATEMENTS = {c.what: _statements(c) for c in (CODES, PASSWORDS)}
+
+
 class Throttle:
     def __init__(self, ctx: Context, counter: Counter) -> None:
         self.ctx = ctx
         self.c = counter
-
-    def _unlocked(self, now: datetime) -> object:
-        return (self.c.locked_until.is_(None)) | (self.c.locked_until <= now)
+        self._fail, self._succeed = _STATEMENTS[counter.what]
 
     def ensure_open(self, principal: Principal) -> None:
         """Refuse at once when the loaded row shows a lock (no statement)."""
@@ -60,25 +93,13 @@ class Throttle:
         not count, so a lock cannot be extended by hammering it).
         """
         now = self.ctx.clock.now()
-        new_count = self.c.failures + 1
-        whens = []
-        for n in range(self.c.limit, self.c.limit + 7):
+        params: dict[str, Any] = {"principal_id": principal_id, "now": now}
+        for n in range(self.c.limit, self.c.limit + _DOUBLINGS):
             lock = policy.lockout_for(n, self.c.limit)
             assert lock is not None
-            whens.append((new_count == n, now + lock))
-        cap = now + policy.BACKOFF_CAP
-        stmt = (
-            update(Principal)
-            .where(Principal.id == principal_id, self._unlocked(now))  # type: ignore[arg-type]
-            .values(
-                {
-                    self.c.failures: new_count,
-                    self.c.locked_until: case((new_count < self.c.limit, None), *whens, else_=cap),
-                }
-            )
-            .returning(self.c.failures)
-        )
-        count = self.ctx.db.execute(stmt).scalar_one_or_none()
+            params[f"lock_{n}"] = now + lock
+        params["lock_cap"] = now + policy.BACKOFF_CAP
+        count = self.ctx.db.execute(self._fail, params).scalar_one_or_none()
         if count is None:
             raise self._current_lock(principal_id, now)
         return int(count)
@@ -86,12 +107,10 @@ class Throttle:
     def record_success(self, principal_id: int) -> None:
         """Reset the count; raises TooManyAttempts if a lock was set meanwhile."""
         now = self.ctx.clock.now()
-        stmt = (
-            update(Principal)
-            .where(Principal.id == principal_id, self._unlocked(now))  # type: ignore[arg-type]
-            .values({self.c.failures: 0, self.c.locked_until: None})
-        )
-        if affected(self.ctx.db.execute(stmt)) != 1:
+        if (
+            affected(self.ctx.db.execute(self._succeed, {"principal_id": principal_id, "now": now}))
+            != 1
+        ):
             raise self._current_lock(principal_id, now)
 
     def _current_lock(self, principal_id: int, now: datetime) -> TooManyAttempts:

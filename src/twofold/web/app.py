@@ -140,9 +140,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_database(request: Request, exc: Exception) -> Response:
         # Fail closed: nothing was accepted, the transaction was rolled back.
-        log.error(
-            "database error on %s %s: %s", request.method, request.url.path, type(exc).__name__
-        )
+        # The driver's own message only ("database is locked"): never the statement or its
+        # parameters, which SQLAlchemy's text of the error would include.
+        orig = getattr(exc, "orig", None)
+        reason = str(orig).splitlines()[0][:200] if orig is not None else type(exc).__name__
+        log.error("database error on %s %s: %s", request.method, request.url.path, reason)
         return await on_twofold(request, errors.Unavailable())
 
     app.add_exception_handler(errors.TwofoldError, on_twofold)
@@ -192,6 +194,7 @@ def create_app(
 ) -> FastAPI:
     settings = settings or Settings()
     rt = runtime or build_runtime(settings, clock=clock, mailer=mailer)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Few threads: each holds the GIL in turn, and on SQLite the one inside the write

@@ -6,10 +6,11 @@ import ipaddress
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import anyio
+import anyio.to_thread
 from fastapi import Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.concurrency import run_in_threadpool
 
 from twofold.config import Settings
 from twofold.domain.passwords import Passwords
@@ -72,18 +73,27 @@ def client_address(request: Request, rt: Runtime) -> str | None:
     return peer
 
 
+def _closer(request: Request) -> anyio.CapacityLimiter:
+    state = request.app.state
+    if getattr(state, "closer", None) is None:
+        state.closer = anyio.CapacityLimiter(4)  # made in the running loop, as anyio needs
+    limiter: anyio.CapacityLimiter = state.closer
+    return limiter
+
+
 async def request_context(request: Request) -> AsyncIterator[Context]:
     """One database session (and so one transaction at a time) per request.
 
     Async on purpose: making a Session does no I/O, and a sync dependency would cost a
     thread-pool hop on every request. Closing does I/O only when a failed use case left a
-    transaction open; that rollback runs in the thread pool."""
+    transaction open; that rollback runs on threads of its own (`closer`), never queued
+    behind requests, which may all be waiting for the very lock it releases."""
     rt = runtime_of(request)
     db = rt.sessions()
     try:
         yield rt.context(db, client_address(request, rt), request.headers.get("user-agent"))
     finally:
         if db.in_transaction():
-            await run_in_threadpool(db.close)
+            await anyio.to_thread.run_sync(db.close, limiter=_closer(request))
         else:
             db.close()
