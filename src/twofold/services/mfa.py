@@ -200,7 +200,7 @@ class Devices:
         device = self.factor.active_device(target.id)
         if device is None:
             raise errors.MFANotEnabled()
-        self._remove(target, device)
+        self._remove_devices(target)
         keep = auth.session.id if auth.principal.id == target.id else None
         self.sessions.revoke_all(target.id, except_id=keep)
         self.audit.record(
@@ -221,9 +221,7 @@ class Devices:
     def operator_reset(self, target: Principal) -> bool:
         """Operator recovery for a lost device (CLI): remove it and end every session."""
         device = self.factor.active_device(target.id)
-        self.ctx.db.execute(delete(MfaDevice).where(MfaDevice.principal_id == target.id))
-        self.factor.clear_recovery_codes(target.id)
-        forget_browsers(self.ctx, target.id)
+        self._remove_devices(target)
         self.sessions.revoke_all(target.id)
         self.ctx.db.execute(
             update(Principal)
@@ -245,8 +243,10 @@ class Devices:
         )
         return device is not None
 
-    def _remove(self, target: Principal, device: MfaDevice) -> None:
-        self.ctx.db.execute(delete(MfaDevice).where(MfaDevice.id == device.id))
+    def _remove_devices(self, target: Principal) -> None:
+        """Every device of `target` (a pending one too), its recovery codes and remembered
+        browsers: nothing of the old binding is left to use."""
+        self.ctx.db.execute(delete(MfaDevice).where(MfaDevice.principal_id == target.id))
         self.factor.clear_recovery_codes(target.id)
         forget_browsers(self.ctx, target.id)
 
