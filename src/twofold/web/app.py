@@ -30,6 +30,7 @@ from twofold.storage.migrate import is_current
 from twofold.web.api.deps import API_PREFIX
 from twofold.web.api.routes import router as api_router
 from twofold.web.console.routes import install as install_console
+from twofold.web.flood import FloodLimits
 from twofold.web.runtime import Runtime
 
 log = logging.getLogger("twofold")
@@ -167,6 +168,7 @@ def build_runtime(
     """Open the database and key file, or fail with a one-line ConfigError."""
     engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
     keys = keyfile.load_or_create(settings.key_file)
+    clock = clock or SystemClock()
     return Runtime(
         settings=settings,
         engine=engine,
@@ -177,11 +179,14 @@ def build_runtime(
                 memory_kib=settings.argon2_memory_kib,
                 time_cost=settings.argon2_time_cost,
                 parallelism=settings.argon2_parallelism,
-            )
+            ),
+            max_queue=settings.argon2_max_queue,
+            max_wait=settings.argon2_max_wait_ms / 1000,
         ),
         mailer=mailer or build_mailer(settings),
-        clock=clock or SystemClock(),
+        clock=clock,
         trusted=[ipaddress.ip_network(n, strict=False) for n in settings.trusted_proxies],
+        flood=FloodLimits(settings.rate_limits, clock),
     )
 
 

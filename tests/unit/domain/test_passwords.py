@@ -101,3 +101,34 @@ def test_needs_rehash_when_parameters_change() -> None:
     assert not old.needs_rehash(stored)
     assert new.needs_rehash(stored)
     assert new.verify(stored, "a long passphrase")  # still checks with the old parameters
+
+
+def test_a_full_hash_queue_sheds_load_at_once() -> None:
+    import threading
+
+    from twofold.domain.errors import Overloaded, TooManyAttempts
+    from twofold.domain.passwords import HashParams, Passwords
+
+    pw = Passwords(HashParams(memory_kib=1024, time_cost=1), max_queue=0, max_wait=0.05)
+    stored = pw.hash("a long passphrase here")
+    held = []
+    while pw._slots.acquire(blocking=False):  # every core busy
+        held.append(1)
+    try:
+        try:
+            pw.verify(stored, "a long passphrase here")
+            raise AssertionError("not shed")
+        except Overloaded as exc:
+            assert isinstance(exc, TooManyAttempts) and exc.status == 429 and exc.retry_after
+        # With room in the queue, a waiter gives up after the bounded wait.
+        pw._max_queue = 1
+        done = threading.Event()
+        try:
+            pw.hash("another passphrase")
+        except Overloaded:
+            done.set()
+        assert done.is_set()
+    finally:
+        for _ in held:
+            pw._slots.release()
+    assert pw.verify(stored, "a long passphrase here")
