@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     # Flood limits per client address (per process); "off" turns them off.
     rate_limits: str = DEFAULT_RATE_LIMITS
     # Load shedding: password hashes waiting for a core, and how long one may wait.
-    argon2_max_queue: int = Field(32, ge=0)
+    argon2_max_queue: int = Field(8, ge=0)
     argon2_max_wait_ms: int = Field(2000, ge=1)
 
     @field_validator("rate_limits")

@@ -30,7 +30,7 @@ class Passwords:
     """Hashes and checks passwords with one set of argon2id parameters."""
 
     def __init__(
-        self, params: HashParams = HashParams(), *, max_queue: int = 32, max_wait: float = 2.0
+        self, params: HashParams = HashParams(), *, max_queue: int = 8, max_wait: float = 2.0
     ) -> None:
         self._hasher = PasswordHasher(
             time_cost=params.time_cost,

@@ -186,7 +186,7 @@ def build_runtime(
         mailer=mailer or build_mailer(settings),
         clock=clock,
         trusted=[ipaddress.ip_network(n, strict=False) for n in settings.trusted_proxies],
-        flood=FloodLimits(settings.rate_limits, clock),
+        flood=FloodLimits(settings.rate_limits, clock, hash_queue=settings.argon2_max_queue),
     )
 
 

@@ -7,7 +7,8 @@ the event loop, before any thread-pool hop, so a refused request costs almost no
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+import os
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 from fastapi import Depends, Request
@@ -21,10 +22,15 @@ _MAX_KEYS = 100_000  # past this, keys whose allowance has refilled are dropped
 
 
 class FloodLimits:
-    def __init__(self, spec: str, clock: Clock) -> None:
+    def __init__(self, spec: str, clock: Clock, *, hash_queue: int = 8) -> None:
         self.rates: dict[str, Rate] = parse_rate_limits(spec)
         self.clock = clock
         self._tat: dict[tuple[str, str], float] = {}
+        # Requests that will hash a password, in flight in this process: one per core
+        # hashing plus `hash_queue` waiting. Counted here, in the event loop, because past
+        # the thread pool's size they would queue for a thread, out of the hasher's sight.
+        self.hashing = 0
+        self.hashing_limit = (os.cpu_count() or 1) + hash_queue
 
     def check(self, bucket: str, addr: str | None) -> None:
         rate = self.rates.get(bucket)
@@ -52,3 +58,19 @@ def flood_limited(bucket: str) -> Any:
 
     call: Callable[[Request], Coroutine[Any, Any, None]] = dependency
     return Depends(call)
+
+
+async def _hashing(request: Request) -> AsyncIterator[None]:
+    flood = runtime_of(request).flood
+    if flood.hashing >= flood.hashing_limit:
+        raise errors.Overloaded(retry_after=1)
+    flood.hashing += 1
+    try:
+        yield
+    finally:
+        flood.hashing -= 1
+
+
+# A route dependency for the routes that hash a password (sign-in, sign-up): when the
+# hashing queue is full, shed the request at once with 429 Overloaded and Retry-After.
+hash_bounded: Any = Depends(_hashing)

@@ -105,11 +105,10 @@ def test_needs_rehash_when_parameters_change() -> None:
 
 def test_a_full_hash_queue_sheds_load_at_once() -> None:
     import threading
+    import time
 
     from twofold.domain.errors import Overloaded, TooManyAttempts
     from twofold.domain.passwords import HashParams, Passwords
-
-    import time
 
     pw = Passwords(HashParams(memory_kib=1024, time_cost=1), max_queue=0, max_wait=5.0)
     stored = pw.hash("a long passphrase here")

@@ -17,7 +17,7 @@ from twofold.services.sessions import Auth, Sessions
 from twofold.services.verification import Verification
 from twofold.web.api import schemas as s
 from twofold.web.api.deps import Ctx, CurrentAuth, FreshAuth
-from twofold.web.flood import flood_limited
+from twofold.web.flood import flood_limited, hash_bounded
 
 _ERR = {"model": s.ErrorOut}
 router = APIRouter(responses={code: _ERR for code in (400, 401, 403, 404, 409, 413, 429, 503)})
@@ -36,7 +36,7 @@ PrimaryAuth = Annotated[Auth, Depends(_primary)]
     status_code=201,
     response_model=s.AccountOut,
     tags=["accounts"],
-    dependencies=[flood_limited("signup")],
+    dependencies=[flood_limited("signup"), hash_bounded],
 )
 def create_account(body: s.AccountIn, ctx: Ctx) -> Any:
     """Sign up: a new account and its primary principal (while sign-up is open)."""
@@ -51,7 +51,7 @@ def create_account(body: s.AccountIn, ctx: Ctx) -> Any:
     response_model=s.LoginOut,
     response_model_exclude_none=True,
     tags=["login"],
-    dependencies=[flood_limited("login")],
+    dependencies=[flood_limited("login"), hash_bounded],
 )
 def login(body: s.LoginIn, ctx: Ctx) -> Any:
     """Password step. Answers a session, an MFA challenge, or a setup-only session."""

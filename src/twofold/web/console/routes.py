@@ -33,7 +33,7 @@ from twofold.services.verification import Verification
 from twofold.storage.models import Principal
 from twofold.web.console import security as sec
 from twofold.web.console.security import PRE_SESSION, SESSION, check_csrf
-from twofold.web.flood import flood_limited
+from twofold.web.flood import flood_limited, hash_bounded
 from twofold.web.runtime import request_context
 
 HERE = Path(__file__).parent
@@ -289,7 +289,7 @@ def _signed_in(request: Request, response: Response, token: str) -> Response:
     return response
 
 
-@router.post("/login", dependencies=[flood_limited("login"), Csrf])
+@router.post("/login", dependencies=[flood_limited("login"), hash_bounded, Csrf])
 def login_submit(
     request: Request,
     ctx: Ctx,
