@@ -212,3 +212,26 @@ def test_the_owner_is_told_of_a_lock_and_of_a_sign_in_from_a_new_address(
     assert login(clients("203.0.113.50"), "acme", owner.password).status_code == 200
     new = [m for m in inbox.bodies_to("owner@acme.example") if "had not used recently" in m]
     assert len(new) == 1 and "203.0.113.50" in new[0] and owner.password not in new[0]
+
+
+def test_a_remembered_browser_passes_the_per_login_ceiling(
+    api: Api, clients: Any, mfa_owner: Principal
+) -> None:
+    set_prefs(api, mfa_owner, remember_mfa_days=7)
+    r = api.call("POST", "/login", json={"login": "acme", "password": mfa_owner.password})
+    api.clock.advance(30)
+    r = api.call(
+        "POST",
+        "/login/mfa",
+        json={"challenge": r.json()["challenge"], "code": api.code(mfa_owner),
+              "remember_browser": True},
+    )
+    remember = r.json()["remember_token"]
+    for n in range(policy.LOGIN_FAILURE_CEILING // policy.PASSWORD_FAILURE_LIMIT):
+        c = clients(f"203.0.113.{n + 1}")
+        for _ in range(policy.PASSWORD_FAILURE_LIMIT):
+            login(c, "acme", WRONG)
+    travelling = clients("192.0.2.77")  # not a usual address
+    error(login(travelling, "acme", mfa_owner.password), 429, "TooManyAttempts")
+    r = login(travelling, "acme", mfa_owner.password, remember_token=remember)
+    assert r.status_code == 200 and r.json()["state"] == "authenticated", r.text
