@@ -132,6 +132,7 @@ def settings(db_url: str, tmp_path: Path, smtp_server: tuple[Inbox, int]) -> Set
         argon2_memory_kib=1024,  # tests check behaviour, not hash cost
         argon2_time_cost=1,
         rate_limits="off",  # flood limits are tested on their own (tests/web/api/test_flood.py)
+        argon2_max_queue=64,  # parallel tests must not be shed; test_flood.py sheds on purpose
     )
 
 
