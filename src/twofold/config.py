@@ -52,6 +52,11 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def forwarded_allow_ips(self) -> str:
+        """TWOFOLD_TRUSTED_PROXIES as uvicorn's (and gunicorn's) forwarded_allow_ips."""
+        return ",".join(str(ipaddress.ip_network(n, strict=False)) for n in self.trusted_proxies)
+
+    @property
     def session_idle(self) -> timedelta:
         return timedelta(minutes=self.session_idle_minutes)
 

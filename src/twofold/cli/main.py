@@ -116,7 +116,10 @@ def serve(
         loop="uvloop",
         http="httptools",
         access_log=False,
-        proxy_headers=False,
+        # Scheme and client address from X-Forwarded-Proto/-For, believed only from the
+        # trusted proxies (the load balancer terminating TLS); from anyone else ignored.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=10,
     )
 
