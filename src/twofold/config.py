@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(10, ge=1)
     threads: int = Field(8, ge=1, le=256)  # worker threads per process for blocking work
     secure_cookies: bool | None = None  # None: Secure when the request came over https
+    api_docs: bool = True  # serve /api/docs (Swagger UI, local files); the schema stays
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -49,6 +50,11 @@ class Settings(BaseSettings):
         for net in value:
             ipaddress.ip_network(net, strict=False)
         return value
+
+    @property
+    def forwarded_allow_ips(self) -> str:
+        """TWOFOLD_TRUSTED_PROXIES as uvicorn's (and gunicorn's) forwarded_allow_ips."""
+        return ",".join(str(ipaddress.ip_network(n, strict=False)) for n in self.trusted_proxies)
 
     @property
     def session_idle(self) -> timedelta:

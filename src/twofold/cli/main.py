@@ -32,6 +32,8 @@ security_app = typer.Typer(help="An account's security preferences.", no_args_is
 sessions_app = typer.Typer(help="Signed-in sessions.", no_args_is_help=True)
 account_app.add_typer(security_app, name="security")
 app.add_typer(sessions_app, name="sessions")
+audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 
 
 def _settings() -> Settings:
@@ -116,7 +118,10 @@ def serve(
         loop="uvloop",
         http="httptools",
         access_log=False,
-        proxy_headers=False,
+        # Scheme and client address from X-Forwarded-Proto/-For, believed only from the
+        # trusted proxies (the load balancer terminating TLS); from anyone else ignored.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=10,
     )
 
@@ -306,6 +311,29 @@ def sessions_revoke(
         else:
             count = manage.operator_revoke_all(principal)
             typer.echo(f"{login}: {count} sessions ended")
+
+
+@audit_app.command("prune")
+def audit_prune(
+    before: Annotated[str, typer.Option(help="ISO date (YYYY-MM-DD): delete events before it.")],
+) -> None:
+    """Delete audit events older than --before (00:00 UTC that day); the pruning is audited."""
+    from datetime import date
+
+    from twofold.services.audit import Audit
+
+    try:
+        day = date.fromisoformat(before)
+    except ValueError:
+        _die(f"ValidationError: --before {before!r} is not a date (YYYY-MM-DD)")
+        raise
+    with _context() as ctx:
+        try:
+            deleted = Audit(ctx).prune(day)
+        except errors.ValidationFailed as exc:
+            _die(f"{exc.code}: {exc.message}")
+            raise
+        typer.echo(f"deleted {deleted} audit events from before {day.isoformat()}")
 
 
 def main() -> None:

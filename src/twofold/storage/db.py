@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import threading
@@ -106,9 +107,21 @@ def _queue_timeout() -> OperationalError:
     return OperationalError("BEGIN IMMEDIATE", None, Exception("write queue timed out"))
 
 
+def _create_private(database: str) -> None:
+    """Create the database file 0600 before SQLite does (it would use 0644 under the usual
+    umask): it holds password hashes. SQLite gives the -wal, -shm and -journal files it makes
+    later the mode of the database file, so they are 0600 too. An existing file is left as
+    the operator set it."""
+    # It exists, or its directory does not (SQLite's own error is then the clearer one).
+    with contextlib.suppress(OSError):
+        os.close(os.open(database, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def _configure_sqlite(engine: Engine) -> None:
     database = engine.url.database
     in_memory = not database or database == ":memory:" or database.startswith("file::memory:")
+    if database and not in_memory and not database.startswith("file:"):
+        _create_private(database)
     gate = _WriteGate(None if in_memory else f"{database}.lock")
 
     @event.listens_for(engine, "connect")

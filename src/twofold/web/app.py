@@ -30,6 +30,7 @@ from twofold.storage.migrate import is_current
 from twofold.web.api.deps import API_PREFIX
 from twofold.web.api.routes import router as api_router
 from twofold.web.console.routes import install as install_console
+from twofold.web.docs import ApiHeaders, install_docs
 from twofold.web.runtime import Runtime
 
 log = logging.getLogger("twofold")
@@ -208,7 +209,7 @@ def create_app(
         version=__version__,
         description="Accounts, sub-users and virtual MFA (RFC 6238).",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # install_docs: Swagger UI from local files, under a CSP
         redoc_url=None,
     )
     app.state.runtime = rt
@@ -231,6 +232,9 @@ def create_app(
             return JSONResponse({"status": "migrations pending"}, status_code=503)
         return JSONResponse({"status": "ready"})
 
+    if settings.api_docs:
+        install_docs(app)
     install_console(app)
+    app.add_middleware(ApiHeaders)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -119,6 +120,11 @@ def safe_next(value: str | None) -> str:
     ):
         return "/"
     return value
+
+
+def with_next(path: str, target: str) -> str:
+    """`path?next=target`, the target encoded as one query value (`&`, `#`, `?` stay in it)."""
+    return path if target == "/" else f"{path}?next={quote(target, safe='/')}"
 
 
 # ----------------------------------------------------------------------------- auth
@@ -308,7 +314,7 @@ def login_submit(
         )
     if result.state == "mfa_required":
         assert result.challenge
-        response = redirect("/login/mfa" + (f"?next={target}" if target != "/" else ""))
+        response = redirect(with_next("/login/mfa", target))
         sec.set_challenge(request, response, result.challenge)
         # A new pre-session id between the steps: the code form gets a new CSRF token.
         sec.set_cookie(request, response, PRE_SESSION, sec.new_pre_session())
@@ -951,8 +957,8 @@ async def console_error(request: Request, exc: errors.TwofoldError) -> Response:
         target = request.url.path
         if request.url.query:
             target += "?" + request.url.query
-        url = "/login" if request.method != "GET" or target == "/" else f"/login?next={target}"
-        response: Response = redirect(url)
+        back = target if request.method == "GET" else "/"
+        response: Response = redirect(with_next("/login", back))
         sec.clear_cookie(request, response, SESSION)
         return response
     if isinstance(exc, errors.MFASetupRequired):
