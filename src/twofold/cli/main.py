@@ -60,15 +60,30 @@ def _runtime(settings: Settings) -> Runtime:
         raise
 
 
+def _maintenance(settings: Settings) -> Settings:
+    """Operator tasks (migrations, re-sealing every secret) may run long statements: the
+    request-sized statement timeout does not apply to them."""
+    return settings.model_copy(update={"db_statement_timeout": MAINTENANCE_STATEMENT_TIMEOUT})
+
+
+MAINTENANCE_STATEMENT_TIMEOUT = 3600.0
+
+
 @contextmanager
-def _context() -> Iterator[Context]:
-    rt = _runtime(_settings())
+def _context(settings: Settings | None = None) -> Iterator[Context]:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    rt = _runtime(settings or _settings())
     db = rt.sessions()
     try:
         yield rt.context(db, "cli", "twofold-cli")
     except errors.TwofoldError as exc:
         problems = "".join(f"; {k}: {v}" for k, v in (exc.fields or {}).items())
         _die(f"{exc.code}: {exc.message}{problems}", 1)
+    except SQLAlchemyError as exc:
+        orig = getattr(exc, "orig", None)
+        reason = str(orig).splitlines()[0][:200] if orig is not None else type(exc).__name__
+        _die(f"Unavailable: the database failed, nothing was changed: {reason}", 1)
     finally:
         db.close()
         rt.engine.dispose()
@@ -77,7 +92,7 @@ def _context() -> Iterator[Context]:
 def _upgrade(settings: Settings) -> None:
     from twofold.storage.migrate import upgrade
 
-    rt = _runtime(settings)
+    rt = _runtime(_maintenance(settings))
     try:
         upgrade(settings.database_url, rt.engine)
     finally:
@@ -214,9 +229,9 @@ def _sealing_keys() -> Iterator[SealingKeys]:
     """The key use cases, with their refusals as one line and exit status 2."""
     from twofold.services.keys import SealingKeys
 
-    settings = _settings()
+    settings = _maintenance(_settings())
     _require_key_file(settings)
-    with _context() as ctx:
+    with _context(settings) as ctx:
         try:
             yield SealingKeys(ctx, settings.key_file)
         except errors.TwofoldError as exc:
