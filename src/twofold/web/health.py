@@ -18,9 +18,8 @@ from twofold.storage.sealed import key_ids_in
 from twofold.web.runtime import Runtime
 
 
-def readiness(rt: Runtime) -> tuple[int, str]:
+def readiness(rt: Runtime, head: str | None) -> tuple[int, str]:
     """(status code, status) after checking the database, the schema and the key file."""
-    head = head_revision()
     rt.keys.catch_up()  # a rotation made elsewhere counts as known keys
     options = {READ_ONLY: True, DEADLINE: rt.settings.readyz_timeout}
     try:
@@ -45,6 +44,7 @@ def readiness(rt: Runtime) -> tuple[int, str]:
 
 def install_health(app: FastAPI, rt: Runtime) -> None:
     limiter: list[anyio.CapacityLimiter] = []
+    head = head_revision()  # the code's newest migration: fixed for the process's life
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -57,6 +57,6 @@ def install_health(app: FastAPI, rt: Runtime) -> None:
         status, text_ = 503, "database did not answer in time"
         with anyio.move_on_after(rt.settings.readyz_timeout):
             status, text_ = await anyio.to_thread.run_sync(
-                readiness, rt, limiter=limiter[0], abandon_on_cancel=True
+                readiness, rt, head, limiter=limiter[0], abandon_on_cancel=True
             )
         return JSONResponse({"status": text_}, status_code=status)
