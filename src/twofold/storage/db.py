@@ -238,6 +238,9 @@ def _guard_postgresql(engine: Engine, watchdog: Watchdog, timeouts: Timeouts) ->
     def _arm(conn: Any, cursor: Any, _s: Any, _p: Any, _c: Any, _m: Any) -> None:
         fd = cursor.connection.fileno()
         timeout = conn.get_execution_options().get(DEADLINE, limit)
+        stale = conn.info.get(armed)
+        if stale is not None:  # a statement that ended without either event: never cut later
+            watchdog.disarm(stale[0])
         conn.info[armed] = (watchdog.arm(fd, timeout), fd)
 
     @event.listens_for(engine, "after_cursor_execute")
