@@ -84,3 +84,26 @@ def test_sessions_list_and_revoke(api: Api, run) -> None:  # type: ignore[no-unt
     assert code != 0
     code, out = run("sessions", "list", "ghost@acme")
     assert code == 1 and "NotFound" in out
+
+
+def test_cli_requiring_mfa_of_all_users_restricts_open_sessions(  # type: ignore[no-untyped-def]
+    api: Api, run
+) -> None:
+    owner = api.signup()
+    alice = api.add_user(owner)
+    api.login(alice)
+    code, out = run("sessions", "list", "alice@acme")
+    assert code == 0 and "setup-only" not in out
+    code, out = run("account", "security", "set", "acme", "--mfa-for-login", "all_users")
+    assert code == 0, out
+    code, out = run("sessions", "list", "alice@acme")
+    assert code == 0 and "setup-only" in out
+    r = api.call("GET", "/audit-events", alice)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "MFASetupRequired"
+    events = api.call("GET", "/audit-events", owner).json()["events"]
+    restricted = next(e for e in events if e["action"] == "session.restricted")
+    assert restricted["actor"] is None and restricted["detail"]["count"] == 1
+    # The operator ends the sub-user's sessions; audited as the CLI's.
+    code, out = run("sessions", "revoke", "alice@acme", "--all")
+    assert code == 0 and "1 sessions ended" in out
+    assert api.call("GET", "/me", alice).status_code == 401

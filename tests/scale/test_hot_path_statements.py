@@ -57,7 +57,7 @@ def test_verify_mfa_is_a_few_indexed_statements(app, api: Api, mfa_owner, db_url
     assert r.status_code == 200, r.text
     assert _kinds(statements) == [
         *_begin(db_url),  # read-only: on SQLite a plain BEGIN, no write lock
-        "SELECT",  # sessions JOIN principals by sessions.token_hash (unique index)
+        "SELECT",  # sessions JOIN principals JOIN accounts by sessions.token_hash (unique index)
         # the lookup's transaction ends: the write lock covers only the use case below
         *_begin(db_url),
         "SELECT",  # mfa_devices by (principal_id, state) (unique index)
@@ -74,7 +74,7 @@ def test_wrong_code_is_a_few_indexed_statements(app, api: Api, mfa_owner, db_url
     assert r.status_code == 401, r.text
     assert _kinds(statements) == [
         *_begin(db_url),
-        "SELECT",  # sessions JOIN principals by token hash
+        "SELECT",  # sessions JOIN principals JOIN accounts by token hash
         *_begin(db_url),
         "SELECT",  # mfa_devices by (principal_id, state)
         "UPDATE",  # principals: count the failure (RETURNING the count), by primary key

@@ -4,17 +4,34 @@ from __future__ import annotations
 
 import os
 import threading
+import unicodedata
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from zxcvbn import zxcvbn
 
 from twofold.domain.errors import Overloaded, ValidationFailed
 
 MIN_LENGTH = 12
 MAX_LENGTH = 256
+# Fewer estimated guesses than this is refused: zxcvbn's scores 0 and 1 ("too guessable",
+# "very guessable"): its 30,000 most common passwords, keyboard walks, repeats, sequences,
+# dictionary words with digits, and the account's own names.
+MIN_GUESSES = 10**6
+# zxcvbn refuses longer input (its matching grows quickly with length); past it, the first
+# part is what gets estimated.
+_ESTIMATE_LENGTH = 72
+
+
+def normalize(password: str) -> str:
+    """NFKC, as NIST SP 800-63B 5.1.1.2 asks, so every way of typing a password is one."""
+    return unicodedata.normalize("NFKC", password)
+
+
+def _visible(char: str) -> bool:
+    # Separators (Z*), controls and invisible format characters (C*), combining marks (M*).
+    return unicodedata.category(char)[0] not in "ZCM"
 
 
 @dataclass(frozen=True)
@@ -66,11 +83,19 @@ class Passwords:
     def hash(self, password: str) -> str:
         self._acquire()
         try:
-            return self._hasher.hash(password)
+            return self._hasher.hash(normalize(password))
         finally:
             self._slots.release()
 
     def verify(self, stored: str | None, password: str) -> bool:
+        """Check the normalised password; a hash made before normalisation (of the text as
+        typed) still matches the same text as typed, so no one is locked out by the change."""
+        normal = normalize(password)
+        if self._matches(stored, normal):
+            return True
+        return normal != password and stored is not None and self._matches(stored, password)
+
+    def _matches(self, stored: str | None, password: str) -> bool:
         self._acquire()
         try:
             return self._hasher.verify(stored or self._dummy, password) and stored is not None
@@ -83,19 +108,16 @@ class Passwords:
         return self._hasher.check_needs_rehash(stored)
 
 
-@cache
-def common_passwords() -> frozenset[str]:
-    text = resources.files("twofold.domain").joinpath("common_passwords.txt").read_text()
-    return frozenset(line.strip().lower() for line in text.splitlines() if line.strip())
-
-
 def check_new_password(
     password: str, *, context: list[str], min_length: int = MIN_LENGTH, field: str = "password"
 ) -> None:
-    """Refuse a password that is too short or long, common, or derived from the account.
+    """Refuse a password that is too short or long, blank, one repeated character, common or
+    easy to guess, or derived from the account.
 
-    Length counts Unicode code points; there are no composition rules.
+    The password is NFKC-normalised first (as it is hashed); length counts its Unicode code
+    points; there are no composition rules.
     """
+    password = normalize(password)
     if len(password) < min_length:
         raise ValidationFailed(
             f"The password must have at least {min_length} characters.",
@@ -106,16 +128,29 @@ def check_new_password(
             f"The password must have at most {MAX_LENGTH} characters.",
             fields={field: f"at most {MAX_LENGTH} characters"},
         )
-    lowered = password.lower()
-    if lowered in common_passwords():
+    visible = {c for c in password if _visible(c)}
+    if not visible:
         raise ValidationFailed(
-            "That password is in a list of commonly used passwords; choose another.",
-            fields={field: "too common"},
+            "The password must contain visible characters, not only spaces or invisible ones.",
+            fields={field: "only spaces or invisible characters"},
         )
-    derived = {c.lower() for c in context if c}
+    if len({c.casefold() for c in visible}) == 1:
+        raise ValidationFailed(
+            "The password must not be one character repeated.",
+            fields={field: "one character repeated"},
+        )
+    lowered = password.casefold()
+    derived = {normalize(c).casefold() for c in context if c}
     derived |= {c.split("@")[0] for c in derived if "@" in c}
     if lowered in derived:
         raise ValidationFailed(
             "The password must not be your login, name or email.",
             fields={field: "equal to the login, name or email"},
+        )
+    estimate = zxcvbn(password[:_ESTIMATE_LENGTH], user_inputs=sorted(derived))
+    if estimate["guesses"] < MIN_GUESSES:
+        raise ValidationFailed(
+            "That password is too common or too easy to guess (a common password, a keyboard "
+            "pattern, a repetition or your own names); choose another.",
+            fields={field: "too common"},
         )

@@ -3,6 +3,7 @@ a setup-only session may reach. Pure functions of their inputs and `now`."""
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from datetime import datetime, timedelta
@@ -86,3 +87,40 @@ def session_alive(
 def restricted_may_reach(api_path: str) -> bool:
     """Whether a setup-only session may call this API path (relative to /api/v1)."""
     return _RESTRICTED_ALLOWED.fullmatch(api_path) is not None
+
+
+def step_up_ok(
+    *,
+    verified_at: datetime | None,
+    restricted: bool,
+    first_factor: bool,
+    now: datetime,
+    window: timedelta,
+) -> bool:
+    """Whether a step-up-guarded operation may run.
+
+    A freshly verified session may. A setup-only session is not fresh (it proved only a
+    password), yet it may create its first factor: the password it just gave is enough for
+    that one step, which is the only way out of the restriction."""
+    if is_fresh(verified_at, now, window):
+        return True
+    return first_factor and restricted
+
+
+def mfa_setup_due(kind: str, mfa_required: bool, mfa_for_login: str) -> bool:
+    """Whether a principal with no factor must set one up before anything else: required of
+    it by name, or of every sub-user by its account."""
+    return mfa_required or (kind == "user" and mfa_for_login == "all_users")
+
+
+def network_allowed(client_addr: str | None, networks: list[str]) -> bool:
+    """Whether `client_addr` lies in one of `networks` (CIDR); an empty list allows all."""
+    if not networks:
+        return True
+    if not client_addr:
+        return False
+    try:
+        addr = ipaddress.ip_address(client_addr)
+    except ValueError:
+        return False
+    return any(addr in ipaddress.ip_network(net, strict=False) for net in networks)

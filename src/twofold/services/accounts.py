@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 
 from twofold.domain import errors, policy
 from twofold.domain.passwords import check_new_password
 from twofold.services.audit import Audit, iso
 from twofold.services.context import Context
-from twofold.services.sessions import Auth
+from twofold.services.sessions import Auth, Sessions
 from twofold.storage.models import Account, MfaDevice, Principal
 
 MAX_USERS_PAGE = 1000
@@ -78,6 +78,45 @@ def mfa_view(device: MfaDevice | None, recovery_left: int | None = None) -> dict
     if recovery_left is not None:
         view["recovery_codes_left"] = recovery_left
     return view
+
+
+def _without_device() -> Any:
+    """The principal (in a query over principals) has no active MFA device."""
+    return ~(
+        select(MfaDevice.id)
+        .where(MfaDevice.principal_id == Principal.id, MfaDevice.state == "active")
+        .exists()
+    )
+
+
+def restrict_sessions(
+    ctx: Context,
+    principal_ids: Select[Any],
+    *,
+    actor: Principal | None,
+    target: Principal | None,
+    reason: str,
+    account_id: int | None = None,
+) -> int:
+    """MFA became required of these principals: their open sessions become setup-only at
+    once (API.md, login states), and the change is audited."""
+    count = Sessions(ctx).restrict_all(principal_ids)
+    if count:
+        Audit(ctx).record(
+            "session.restricted",
+            actor=actor,
+            target=target,
+            account_id=account_id,
+            detail={"count": count, "reason": reason},
+        )
+    return count
+
+
+def principals_needing_setup(account_id: int) -> Select[Any]:
+    """The account's sub-users with no active device (for mfa_for_login = all_users)."""
+    return select(Principal.id).where(
+        Principal.account_id == account_id, Principal.kind == "user", _without_device()
+    )
 
 
 class Users:
@@ -184,16 +223,37 @@ class Users:
         return user
 
     def update(self, auth: Auth, name: str, changes: dict[str, Any]) -> Principal:
+        """Change a sub-user's email or its "MFA must be enabled" flag.
+
+        Weakening changes (turning the flag off, a new email, which opens email step-up and
+        password reset to whoever holds that mailbox) need a freshly verified session.
+        Turning the flag on restricts the user's open sessions at once, as its next login
+        would be (unless it has a device already)."""
         user = self.find(auth, name)
+        required = changes.get("mfa_required")
+        turn_off = required is not None and not required and user.mfa_required
+        turn_on = required is not None and bool(required) and not user.mfa_required
+        new_email = "email" in changes and changes["email"] != user.email
+        if (turn_off or new_email) and not Sessions(self.ctx).is_fresh(auth.session):
+            self.ctx.db.rollback()
+            raise errors.VerificationRequired()
         applied: dict[str, Any] = {}
-        if "mfa_required" in changes and changes["mfa_required"] is not None:
-            user.mfa_required = bool(changes["mfa_required"])
+        if required is not None:
+            user.mfa_required = bool(required)
             applied["mfa_required"] = user.mfa_required
         if "email" in changes:
             user.email = changes["email"]
             applied["email"] = "changed"
         if applied:
             self.audit.record("user.updated", actor=auth.principal, target=user, detail=applied)
+        if turn_on:
+            restrict_sessions(
+                self.ctx,
+                select(Principal.id).where(Principal.id == user.id, _without_device()),
+                actor=auth.principal,
+                target=user,
+                reason="mfa_required",
+            )
         self.ctx.db.commit()
         return user
 

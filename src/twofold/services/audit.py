@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 
+from twofold.domain import errors
 from twofold.services.context import Context
+from twofold.storage.db import affected
 from twofold.storage.models import AuditEvent, Principal
 
 # Built once: an event is written on every sign-in and code check (a Core INSERT, no ORM
@@ -100,6 +102,25 @@ class Audit:
         more = len(rows) > limit
         rows = rows[:limit]
         return AuditPage(rows, rows[-1].id if more and rows else None)
+
+
+    def prune(self, before: date, *, via: str = "cli") -> int:
+        """Retention: delete the events from before `before` (00:00 UTC that day), in one
+        transaction that also records the pruning itself. A date after today is refused."""
+        today = self.ctx.clock.now().astimezone(UTC).date()
+        if before > today:
+            raise errors.ValidationFailed(
+                f"The date {before.isoformat()} is in the future; give today or earlier.",
+                fields={"before": "in the future"},
+            )
+        cutoff = datetime.combine(before, time.min, tzinfo=UTC)
+        deleted = affected(self.ctx.db.execute(delete(AuditEvent).where(
+            AuditEvent.created_at < cutoff
+        )))
+        self.record("audit.pruned", detail={"before": before.isoformat(), "deleted": deleted,
+                                            "via": via})
+        self.ctx.db.commit()
+        return deleted
 
 
 def iso(value: datetime | None) -> str | None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import delete, select, update
 
 from twofold.domain import errors, policy
+from twofold.domain.policy import network_allowed
 from twofold.domain.tokens import new_token, token_digest
 from twofold.services.audit import Audit
 from twofold.services.codes import SecondFactor
@@ -32,18 +32,6 @@ class LoginResult:
     challenge: str | None = None
     remember_token: str | None = None  # set when the browser asked to be remembered
     recovery_codes_left: int | None = None
-
-
-def network_allowed(client_addr: str | None, networks: list[str]) -> bool:
-    if not networks:
-        return True
-    if not client_addr:
-        return False
-    try:
-        addr = ipaddress.ip_address(client_addr)
-    except ValueError:
-        return False
-    return any(addr in ipaddress.ip_network(net, strict=False) for net in networks)
 
 
 def network_allowed_for(found: tuple[Principal, Account], client_addr: str | None) -> bool:
@@ -144,10 +132,13 @@ class Login:
             self.audit.record("login.password_ok", actor=principal, target=principal)
             self.ctx.db.commit()
             return LoginResult("mfa_required", challenge=challenge)
-        setup_required = principal.mfa_required or (
-            principal.kind == "user" and account.mfa_for_login == "all_users"
+        setup_required = policy.mfa_setup_due(
+            principal.kind, principal.mfa_required, account.mfa_for_login
         )
-        token, _ = self.sessions.create(principal, account, restricted=setup_required)
+        # A setup-only session proved only the password: it is not freshly verified.
+        token, _ = self.sessions.create(
+            principal, account, restricted=setup_required, verified=not setup_required
+        )
         self.audit.record(
             "login.succeeded",
             actor=principal,

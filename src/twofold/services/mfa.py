@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 import segno
 from sqlalchemy import delete, select, update
-from sqlalchemy.orm.attributes import set_committed_value
 
 from twofold.domain import errors, policy, totp
 from twofold.services.audit import Audit
@@ -171,14 +170,25 @@ class Devices:
             raise errors.NoPendingDevice()
         codes = self.factor.issue_recovery_codes(target)
         forget_browsers(self.ctx, target.id)
-        self.sessions.lift_restriction(target.id)
+        own = auth.principal.id == target.id
+        keep = auth.session.id if own else None
+        # Only the binding session is promoted. Every other setup-only session of the
+        # target proved only a password and ends (all of them when the primary binds).
+        ended = self.sessions.end_setup_only(target.id, except_id=keep)
         if old is not None:
             # The old device's holder may have other sessions: they end with it.
-            keep = auth.session.id if auth.principal.id == target.id else None
             self.sessions.revoke_all(target.id, except_id=keep)
-        if auth.principal.id == target.id:
+        if own:
+            if auth.session.restricted:
+                self.sessions.lift_restriction(auth.session)
             self.sessions.mark_verified(auth.session)
-            set_committed_value(auth.session, "restricted", False)  # lifted above
+        if ended:
+            self.audit.record(
+                "session.setup_only_ended",
+                actor=auth.principal,
+                target=target,
+                detail={"count": ended, "reason": "mfa_bound"},
+            )
         self.audit.record(
             "mfa.device_replaced" if old else "mfa.device_bound",
             actor=auth.principal,
@@ -203,6 +213,13 @@ class Devices:
         self._remove_devices(target)
         keep = auth.session.id if auth.principal.id == target.id else None
         self.sessions.revoke_all(target.id, except_id=keep)
+        account = self.ctx.db.get(Account, target.account_id)
+        if keep is not None and (
+            account is None
+            or policy.mfa_setup_due(target.kind, target.mfa_required, account.mfa_for_login)
+        ):
+            # MFA is still required of it: the session that disabled becomes setup-only.
+            self.sessions.restrict(auth.session)
         self.audit.record(
             "mfa.device_disabled",
             actor=auth.principal,

@@ -6,11 +6,13 @@ and the console act as a signed-in principal (`Auth`); the CLI acts as the opera
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from sqlalchemy import delete, select
 
 from twofold.domain import errors, preferences
+from twofold.services.accounts import Users, principals_needing_setup, restrict_sessions
 from twofold.services.audit import Audit
 from twofold.services.context import Context
 from twofold.services.login import forget_browsers
@@ -105,6 +107,15 @@ class AccountSecurity:
                 account_id=account.id,
                 detail={"setting": name, "old": before[name], "new": value, "via": via},
             )
+        if clean.get("mfa_for_login") == "all_users" and before["mfa_for_login"] != "all_users":
+            restrict_sessions(
+                self.ctx,
+                principals_needing_setup(account.id),
+                actor=actor,
+                target=subject,
+                account_id=account.id,
+                reason="mfa_for_login",
+            )
         if clean.get("remember_mfa_days") == 0 and before["remember_mfa_days"] != 0:
             # Turning the feature off forgets every browser, so turning it on again later
             # does not bring old tokens back to life.
@@ -141,6 +152,26 @@ class SessionManagement:
         return self._end_all(
             auth.principal, actor=auth.principal, except_id=auth.session.id, via="api"
         )
+
+    # The primary and its sub-users' sessions. Ending them tightens: no step-up needed.
+
+    def list_user(self, auth: Auth, name: str) -> builtins.list[AuthSession]:
+        """A sub-user's live sessions, newest first (primary only)."""
+        user = Users(self.ctx).find(auth, name)
+        rows = self.sessions.list_for(user.id)
+        self.ctx.db.commit()
+        return rows
+
+    def revoke_user(self, auth: Auth, name: str, public_id: str, *, via: str = "api") -> None:
+        """End one of a sub-user's sessions (primary only)."""
+        user = Users(self.ctx).find(auth, name)
+        row = self.sessions.find_public(user.id, public_id)
+        self._end_one(row, actor=auth.principal, target=user, via=via)
+
+    def revoke_user_all(self, auth: Auth, name: str, *, via: str = "api") -> int:
+        """End every session of a sub-user (primary only)."""
+        user = Users(self.ctx).find(auth, name)
+        return self._end_all(user, actor=auth.principal, except_id=None, via=via)
 
     # Operator (CLI) use cases.
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import Select, bindparam, delete, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from twofold.domain import errors, policy
@@ -18,8 +19,9 @@ from twofold.storage.models import Account, AuthSession, Principal
 # The hot path's statements, built once (building them per request costs more than running
 # them on SQLite).
 _BY_TOKEN = (
-    select(AuthSession, Principal)
+    select(AuthSession, Principal, Account.login_networks)
     .join(Principal, Principal.id == AuthSession.principal_id)
+    .join(Account, Account.id == Principal.account_id)
     .where(AuthSession.token_hash == bindparam("token_hash"))
 )
 _MARK_VERIFIED = (
@@ -89,7 +91,7 @@ class Sessions:
         self.ctx.db.commit()
         if found is None:
             raise errors.Unauthenticated()
-        session, principal = found
+        session, principal, networks = found
         now = self.ctx.clock.now()
         if not policy.session_alive(
             last_seen_at=session.last_seen_at,
@@ -100,6 +102,13 @@ class Sessions:
             self.ctx.db.execute(delete(AuthSession).where(AuthSession.id == session.id))
             self.ctx.db.commit()
             raise errors.Unauthenticated("The session has expired; sign in again.")
+        # login_networks holds for open sessions too, on every request: a session that
+        # signed in from an allowed network is not usable from elsewhere (tightening the
+        # list takes effect at once). The networks come with the lookup above: no query.
+        if principal.kind == "user" and not policy.network_allowed(
+            self.ctx.client_addr, networks or []
+        ):
+            raise errors.NetworkNotAllowed()
         if now - session.last_seen_at >= policy.SESSION_TOUCH_INTERVAL:
             self.ctx.db.execute(
                 update(AuthSession).where(AuthSession.id == session.id).values(last_seen_at=now)
@@ -119,6 +128,16 @@ class Sessions:
             session.verified_at, self.ctx.clock.now(), self.ctx.settings.fresh_window
         )
 
+    def may_step_up(self, session: AuthSession, *, first_factor: bool = False) -> bool:
+        """Whether a guarded operation may run on this session (see policy.step_up_ok)."""
+        return policy.step_up_ok(
+            verified_at=session.verified_at,
+            restricted=session.restricted,
+            first_factor=first_factor,
+            now=self.ctx.clock.now(),
+            window=self.ctx.settings.fresh_window,
+        )
+
     def revoke(self, session_id: int) -> None:
         self.ctx.db.execute(delete(AuthSession).where(AuthSession.id == session_id))
 
@@ -128,11 +147,44 @@ class Sessions:
             stmt = stmt.where(AuthSession.id != except_id)
         return int(affected(self.ctx.db.execute(stmt)))
 
-    def lift_restriction(self, principal_id: int) -> None:
+    def lift_restriction(self, session: AuthSession) -> None:
+        """Lift the setup-only restriction from this one session (the one that bound)."""
         self.ctx.db.execute(
-            update(AuthSession)
-            .where(AuthSession.principal_id == principal_id, AuthSession.restricted.is_(True))
-            .values(restricted=False)
+            update(AuthSession).where(AuthSession.id == session.id).values(restricted=False)
+        )
+        set_committed_value(session, "restricted", False)  # written above: not dirty
+
+    def restrict(self, session: AuthSession) -> None:
+        """Make this one session setup-only (its principal must bind a factor first)."""
+        self.ctx.db.execute(
+            update(AuthSession).where(AuthSession.id == session.id).values(restricted=True)
+        )
+        set_committed_value(session, "restricted", True)  # written above: not dirty
+
+    def end_setup_only(self, principal_id: int, *, except_id: int | None = None) -> int:
+        """End the principal's setup-only sessions (but `except_id`): each proved only a
+        password, so a binding made elsewhere must not promote it."""
+        stmt = delete(AuthSession).where(
+            AuthSession.principal_id == principal_id, AuthSession.restricted.is_(True)
+        )
+        if except_id is not None:
+            stmt = stmt.where(AuthSession.id != except_id)
+        return int(affected(self.ctx.db.execute(stmt)))
+
+    def restrict_all(self, principal_ids: Select[Any]) -> int:
+        """Make the open sessions of these principals setup-only (MFA became required)."""
+        return int(
+            affected(
+                self.ctx.db.execute(
+                    update(AuthSession)
+                    .where(
+                        AuthSession.principal_id.in_(principal_ids),
+                        AuthSession.restricted.is_(False),
+                    )
+                    .values(restricted=True)
+                    .execution_options(synchronize_session=False)
+                )
+            )
         )
 
     def list_for(self, principal_id: int) -> list[AuthSession]:

@@ -152,7 +152,11 @@ def test_required_user_waits_for_the_primary_when_it_may_not_manage(api: Api) ->
     assert api.call("GET", "/me", alice).json()["restricted"] is True
     verify(api, owner)
     api.enable_mfa(alice, path="/users/alice/mfa-device", actor=owner)
-    me = api.call("GET", "/me", alice).json()  # the restriction lifts at the binding
+    # The binding ends the user's setup-only session (it proved only the password): the
+    # user signs in again, through the code step.
+    assert api.call("GET", "/me", alice).status_code == 401
+    assert api.login(alice)["state"] == "authenticated"
+    me = api.call("GET", "/me", alice).json()
     assert me["restricted"] is False and me["mfa"]["enabled"] is True
 
 

@@ -58,8 +58,9 @@ def test_password_policy_at_signup(api: Api, password: str, problem: str | None)
 
 
 def test_unicode_password_counts_code_points(api: Api) -> None:
-    assert signup(api, password="🔐" * 12).status_code == 201
-    r = api.call("POST", "/login", json={"login": "acme", "password": "🔐" * 12})
+    emoji = "🔐🗝🦊🌍🎲🧩🚲🌵🍋🎻⛵🔑"
+    assert signup(api, password=emoji).status_code == 201
+    r = api.call("POST", "/login", json={"login": "acme", "password": emoji})
     assert r.json()["state"] == "authenticated"
 
 
@@ -100,3 +101,13 @@ def test_signup_closed_is_403(api_with: Callable[..., Api]) -> None:
 
 def test_unknown_path_is_404_in_the_error_shape(api: Api) -> None:
     error(api.call("GET", "/nothing-here"), 404, "NotFound")
+
+
+def test_password_is_normalised_when_set_and_when_checked(api: Api) -> None:
+    """NFKC at both ends: typed decomposed at sign-up, composed (or fullwidth) at login."""
+    decomposed = "cafe\u0301 cre\u0300me bru\u0302le\u0301e 42"
+    assert signup(api, password=decomposed).status_code == 201
+    composed = "caf\u00e9 cr\u00e8me br\u00fbl\u00e9e"
+    for typed in (composed + " 42", composed + " ４２"):
+        r = api.call("POST", "/login", json={"login": "acme", "password": typed})
+        assert r.status_code == 200 and r.json()["state"] == "authenticated", r.text

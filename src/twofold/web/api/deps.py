@@ -38,13 +38,23 @@ def current_auth(request: Request, ctx: Ctx) -> Auth:
 CurrentAuth = Annotated[Auth, Depends(current_auth)]
 
 
-def require_fresh_verification(max_age: timedelta | None = None) -> Callable[..., Auth]:
+def require_fresh_verification(
+    max_age: timedelta | None = None, *, first_factor: bool = False
+) -> Callable[..., Auth]:
     """Declare on a route that the session must have verified within `max_age`
-    (default: the configured window), or the answer is VerificationRequired."""
+    (default: the configured window), or the answer is VerificationRequired.
+    `first_factor`: the route creates a first factor, which a setup-only session may do
+    without a further verification (API.md, login states)."""
 
     def dependency(auth: CurrentAuth, ctx: Ctx) -> Auth:
         window = max_age or ctx.settings.fresh_window
-        if not policy.is_fresh(auth.session.verified_at, ctx.clock.now(), window):
+        if not policy.step_up_ok(
+            verified_at=auth.session.verified_at,
+            restricted=auth.session.restricted,
+            first_factor=first_factor,
+            now=ctx.clock.now(),
+            window=window,
+        ):
             raise errors.VerificationRequired()
         return auth
 
@@ -52,3 +62,4 @@ def require_fresh_verification(max_age: timedelta | None = None) -> Callable[...
 
 
 FreshAuth = Annotated[Auth, Depends(require_fresh_verification())]
+FirstFactorAuth = Annotated[Auth, Depends(require_fresh_verification(first_factor=True))]

@@ -16,7 +16,7 @@ from twofold.services.security import AccountSecurity, SessionManagement
 from twofold.services.sessions import Auth, Sessions
 from twofold.services.verification import Verification
 from twofold.web.api import schemas as s
-from twofold.web.api.deps import Ctx, CurrentAuth, FreshAuth
+from twofold.web.api.deps import Ctx, CurrentAuth, FirstFactorAuth, FreshAuth
 from twofold.web.flood import flood_limited, hash_bounded
 
 _ERR = {"model": s.ErrorOut}
@@ -147,7 +147,7 @@ def _device_out(pending: Any) -> dict[str, Any]:
 
 
 @router.post("/me/mfa-device", status_code=201, response_model=s.DeviceOut, tags=["mfa"])
-def create_my_device(auth: FreshAuth, ctx: Ctx) -> Any:
+def create_my_device(auth: FirstFactorAuth, ctx: Ctx) -> Any:
     """A pending device with its secret and QR code, shown this once."""
     return _device_out(Devices(ctx).create_pending(auth, auth.principal))
 
@@ -218,8 +218,9 @@ def end_session(session_id: str, auth: CurrentAuth, ctx: Ctx) -> Response:
 
 
 @router.delete("/me/sessions", status_code=204, tags=["me"])
-def end_other_sessions(auth: CurrentAuth, ctx: Ctx) -> Response:
-    """End every session of the principal but this one; remembered browsers are forgotten."""
+def end_other_sessions(auth: FreshAuth, ctx: Ctx) -> Response:
+    """End every session of the principal but this one (freshly verified: a stale session
+    must not shut the owner out); remembered browsers are forgotten."""
     SessionManagement(ctx).revoke_others(auth)
     return Response(status_code=204)
 
@@ -271,12 +272,34 @@ def get_user(name: str, auth: PrimaryAuth, ctx: Ctx) -> Any:
 
 @router.patch("/users/{name}", response_model=s.UserOut, tags=["users"])
 def update_user(name: str, body: s.UserPatch, auth: PrimaryAuth, ctx: Ctx) -> Any:
-    """Change a sub-user's email or its "MFA must be enabled" flag."""
+    """Change a sub-user's email or its "MFA must be enabled" flag (turning it off or a
+    new email: freshly verified)."""
     users = Users(ctx)
     changes = body.model_dump(exclude_unset=True)
     if "email" in changes and changes["email"] is not None:
         changes["email"] = str(changes["email"])
     return users.describe(users.update(auth, name, changes))
+
+
+@router.get("/users/{name}/sessions", response_model=s.SessionsOut, tags=["users"])
+def user_sessions(name: str, auth: PrimaryAuth, ctx: Ctx) -> Any:
+    """A sub-user's live sessions, newest first."""
+    rows = SessionManagement(ctx).list_user(auth, name)
+    return {"sessions": [_session_out(r, auth.session.id) for r in rows]}
+
+
+@router.delete("/users/{name}/sessions/{session_id}", status_code=204, tags=["users"])
+def end_user_session(name: str, session_id: str, auth: PrimaryAuth, ctx: Ctx) -> Response:
+    """End one of a sub-user's sessions; its remembered browsers are forgotten."""
+    SessionManagement(ctx).revoke_user(auth, name, session_id)
+    return Response(status_code=204)
+
+
+@router.delete("/users/{name}/sessions", status_code=204, tags=["users"])
+def end_user_sessions(name: str, auth: PrimaryAuth, ctx: Ctx) -> Response:
+    """End every session of a sub-user; its remembered browsers are forgotten."""
+    SessionManagement(ctx).revoke_user_all(auth, name)
+    return Response(status_code=204)
 
 
 @router.delete("/users/{name}", status_code=204, tags=["users"])

@@ -22,6 +22,7 @@ router = APIRouter(include_in_schema=False)
 RECOVERY_WARNING_AT = 3  # the console warns when this many recovery codes or fewer remain
 
 console.VERIFY_PURPOSES["account.security"] = "change the account's security preferences"
+console.VERIFY_PURPOSES["sessions.end_others"] = "end your other sessions"
 console.NOTICES.update(
     {
         "preferences-saved": "The security preferences were saved.",
@@ -169,7 +170,12 @@ def session_end(request: Request, session_id: str, auth: Page, ctx: Ctx) -> Resp
 
 @router.post("/sessions/end-others", dependencies=[Csrf])
 def sessions_end_others(request: Request, auth: Page, ctx: Ctx) -> Response:
-    """End every session but this one."""
+    """End every session but this one (after identity verification)."""
+    return console.run_op(request, auth, ctx, "sessions.end_others", {})
+
+
+@console.operation("sessions.end_others", "/me/sessions")
+def _end_others(request: Request, auth: Auth, ctx: Context, fields: dict[str, str]) -> Response:
     SessionManagement(ctx).revoke_others(auth)
     return console.redirect("/sessions?done=sessions-ended")
 

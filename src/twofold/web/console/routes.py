@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -53,8 +54,6 @@ NOTICES = {
     "user-created": "The user was created.",
     "user-deleted": "The user was deleted.",
     "user-mfa-disabled": "The user's virtual MFA device is disabled.",
-    "mfa-required-on": "MFA verification is now required: the user binds a device at next sign-in.",
-    "mfa-required-off": "MFA verification is no longer required for this user.",
 }
 
 
@@ -124,6 +123,11 @@ def safe_next(value: str | None) -> str:
     return value
 
 
+def with_next(path: str, target: str) -> str:
+    """`path?next=target`, the target encoded as one query value (`&`, `#`, `?` stay in it)."""
+    return path if target == "/" else f"{path}?next={quote(target, safe='/')}"
+
+
 # ----------------------------------------------------------------------------- auth
 
 
@@ -165,16 +169,18 @@ Operation = Callable[[Request, Auth, Context, dict[str, str]], Response]
 
 
 class Op:
-    def __init__(self, api_path: str, run: Operation) -> None:
-        self.api_path, self.run = api_path, run
+    def __init__(self, api_path: str, run: Operation, first_factor: bool = False) -> None:
+        self.api_path, self.run, self.first_factor = api_path, run, first_factor
 
 
 OPS: dict[str, Op] = {}
 
 
-def operation(name: str, api_path: str) -> Callable[[Operation], Operation]:
+def operation(
+    name: str, api_path: str, *, first_factor: bool = False
+) -> Callable[[Operation], Operation]:
     def register(run: Operation) -> Operation:
-        OPS[name] = Op(api_path, run)
+        OPS[name] = Op(api_path, run, first_factor)
         return run
 
     return register
@@ -207,7 +213,7 @@ def run_op(
     op = OPS[name]
     if auth.session.restricted and not policy.restricted_may_reach(op.api_path):
         raise errors.MFASetupRequired()
-    if not Sessions(ctx).is_fresh(auth.session):
+    if not Sessions(ctx).may_step_up(auth.session, first_factor=op.first_factor):
         ctx.db.commit()
         return verify_page(request, auth, ctx, seal_carry(request, auth, name, fields))
     return op.run(request, auth, ctx, fields)
@@ -309,7 +315,7 @@ def login_submit(
                       next=target, headers=wait)
     if result.state == "mfa_required":
         assert result.challenge
-        response = redirect("/login/mfa" + (f"?next={target}" if target != "/" else ""))
+        response = redirect(with_next("/login/mfa", target))
         sec.set_challenge(request, response, result.challenge)
         # A new pre-session id between the steps: the code form gets a new CSRF token.
         sec.set_cookie(request, response, PRE_SESSION, sec.new_pre_session())
@@ -480,7 +486,7 @@ def mfa_create(request: Request, auth: SetupPage, ctx: Ctx) -> Response:
     return run_op(request, auth, ctx, "mfa.create_self", {})
 
 
-@operation("mfa.create_self", "/me/mfa-device")
+@operation("mfa.create_self", "/me/mfa-device", first_factor=True)
 def _create_self(request: Request, auth: Auth, ctx: Context, fields: dict[str, str]) -> Response:
     replacing = SecondFactor(ctx).active_device(auth.principal.id) is not None
     pending = Devices(ctx).create_pending(auth, auth.principal)
@@ -804,25 +810,12 @@ def _user(
     notice: str | None = None,
 ) -> HTMLResponse:
     users = Users(ctx)
-    user = users.describe(users.find(auth, name))
+    found = users.find(auth, name)
+    user, sessions = users.describe(found), Sessions(ctx).list_for(found.id)
     ctx.db.commit()
     extra: dict[str, Any] = {"notice": notice} if notice else {}
-    return render(request, "user.html", user=user, recovery_codes=recovery_codes, **extra)
-
-
-@router.post("/users/{name}/mfa-required", dependencies=[Csrf])
-def user_mfa_required(
-    request: Request,
-    name: str,
-    auth: PrimaryPage,
-    ctx: Ctx,
-    mfa_required: Annotated[str, Form(max_length=8)] = "",
-) -> Response:
-    """The "MFA verification must be enabled" switch."""
-    if mfa_required not in ("on", "off"):
-        raise errors.ValidationFailed(fields={"mfa_required": "on or off"})
-    user = Users(ctx).update(auth, name, {"mfa_required": mfa_required == "on"})
-    return redirect(f"/users/{user.name}?done=mfa-required-{mfa_required}")
+    return render(request, "user.html", user=user, recovery_codes=recovery_codes,
+                  sessions=sessions, **extra)
 
 
 @router.post("/users/{name}/delete", dependencies=[Csrf])
@@ -965,8 +958,8 @@ async def console_error(request: Request, exc: errors.TwofoldError) -> Response:
         target = request.url.path
         if request.url.query:
             target += "?" + request.url.query
-        url = "/login" if request.method != "GET" or target == "/" else f"/login?next={target}"
-        response: Response = redirect(url)
+        back = target if request.method == "GET" else "/"
+        response: Response = redirect(with_next("/login", back))
         sec.clear_cookie(request, response, SESSION)
         return response
     if isinstance(exc, errors.MFASetupRequired):
@@ -994,8 +987,10 @@ async def console_error(request: Request, exc: errors.TwofoldError) -> Response:
 def install(app: FastAPI) -> None:
     app.include_router(router)
     from twofold.web.console.preferences import router as preferences  # imports this module
+    from twofold.web.console.user_sessions import router as user_sessions  # this one too
 
     app.include_router(preferences)
+    app.include_router(user_sessions)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.state.console_error = console_error
     app.add_middleware(sec.ConsoleHeaders)
