@@ -339,7 +339,7 @@ def audit_events(
     auth: CurrentAuth,
     ctx: Ctx,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    before: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,  # the id column
 ) -> Any:
     """Security events, newest first; `next_before` pages on."""
     page = Audit(ctx).page(auth.principal, limit=limit, before=before)
