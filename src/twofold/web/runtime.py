@@ -18,6 +18,7 @@ from twofold.domain.passwords import Passwords
 from twofold.domain.ports import Clock, Mailer
 from twofold.domain.sealing import KeyRing
 from twofold.services.context import Context
+from twofold.web.routing import REQUEST_DB
 
 if TYPE_CHECKING:
     from twofold.web.flood import FloodLimits
@@ -95,6 +96,7 @@ async def request_context(request: Request) -> AsyncIterator[Context]:
     behind requests, which may all be waiting for the very lock it releases."""
     rt = runtime_of(request)
     db = rt.sessions()
+    REQUEST_DB.set(db)
     try:
         yield rt.context(db, client_address(request, rt), request.headers.get("user-agent"))
     finally:

@@ -18,9 +18,13 @@ from twofold.services.verification import Verification
 from twofold.web.api import schemas as s
 from twofold.web.api.deps import Ctx, CurrentAuth, FirstFactorAuth, FreshAuth
 from twofold.web.flood import flood_limited, hash_bounded
+from twofold.web.routing import EndingRoute
 
 _ERR = {"model": s.ErrorOut}
-router = APIRouter(responses={code: _ERR for code in (400, 401, 403, 404, 409, 413, 429, 503)})
+router = APIRouter(
+    route_class=EndingRoute,
+    responses={code: _ERR for code in (400, 401, 403, 404, 409, 413, 429, 503)},
+)
 
 
 def _primary(auth: CurrentAuth) -> Auth:

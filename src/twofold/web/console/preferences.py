@@ -16,8 +16,9 @@ from twofold.services.sessions import Auth
 from twofold.web.console import routes as console
 from twofold.web.console import security as sec
 from twofold.web.console.routes import Csrf, Ctx, Page, PrimaryPage, render
+from twofold.web.routing import EndingRoute
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=EndingRoute)
 
 RECOVERY_WARNING_AT = 3  # the console warns when this many recovery codes or fewer remain
 

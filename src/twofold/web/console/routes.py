@@ -35,11 +35,12 @@ from twofold.storage.models import Principal
 from twofold.web.console import security as sec
 from twofold.web.console.security import PRE_SESSION, SESSION, check_csrf
 from twofold.web.flood import flood_limited, hash_bounded
+from twofold.web.routing import EndingRoute
 from twofold.web.runtime import request_context
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=EndingRoute)
 
 Ctx = Annotated[Context, Depends(request_context)]
 Csrf = Depends(check_csrf)

@@ -16,8 +16,9 @@ from twofold.services.security import SessionManagement
 from twofold.services.sessions import Auth
 from twofold.web.console import routes as console
 from twofold.web.console.routes import Csrf, Ctx, PrimaryPage
+from twofold.web.routing import EndingRoute
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=EndingRoute)
 
 console.VERIFY_PURPOSES["user.mfa_required_off"] = "stop requiring MFA verification of a user"
 console.NOTICES.update(
