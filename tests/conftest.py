@@ -18,10 +18,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from tests.support import Api, FakeClock
+from twofold.bootstrap import build_runtime
 from twofold.config import Settings
 from twofold.storage.db import make_engine
 from twofold.storage.migrate import upgrade
-from twofold.web.app import build_runtime, create_app
+from twofold.web.app import create_app
 
 PG_ADMIN_URL = os.environ.get("TWOFOLD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 OUTPUT = Path(os.environ.get("TWOFOLD_TEST_OUTPUT", "test-output"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,20 +17,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from twofold import __version__
+from twofold.bootstrap import Runtime, build_runtime
 from twofold.config import Settings
 from twofold.domain import errors
-from twofold.domain.passwords import HashParams, Passwords
-from twofold.domain.ports import Clock, Mailer, SystemClock
+from twofold.domain.ports import Clock, Mailer
 from twofold.domain.sealing import SealingError
-from twofold.services.mail import build_mailer
-from twofold.storage import keyfile
-from twofold.storage.db import make_engine, make_session_factory
 from twofold.storage.migrate import is_current
 from twofold.web.api.deps import API_PREFIX
 from twofold.web.api.routes import router as api_router
 from twofold.web.console.routes import install as install_console
 from twofold.web.docs import ApiHeaders, install_docs
-from twofold.web.runtime import Runtime
 
 log = logging.getLogger("twofold")
 
@@ -160,30 +155,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SealingError, on_sealing)
     app.add_exception_handler(DBAPIError, on_database)
     app.add_exception_handler(SQLAlchemyError, on_database)
-
-
-def build_runtime(
-    settings: Settings, *, clock: Clock | None = None, mailer: Mailer | None = None
-) -> Runtime:
-    """Open the database and key file, or fail with a one-line ConfigError."""
-    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
-    keys = keyfile.load_or_create(settings.key_file)
-    return Runtime(
-        settings=settings,
-        engine=engine,
-        sessions=make_session_factory(engine),
-        keys=keys,
-        passwords=Passwords(
-            HashParams(
-                memory_kib=settings.argon2_memory_kib,
-                time_cost=settings.argon2_time_cost,
-                parallelism=settings.argon2_parallelism,
-            )
-        ),
-        mailer=mailer or build_mailer(settings),
-        clock=clock or SystemClock(),
-        trusted=[ipaddress.ip_network(n, strict=False) for n in settings.trusted_proxies],
-    )
 
 
 def create_app(
