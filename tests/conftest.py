@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import uuid
 from collections.abc import Callable, Iterator
 from email import message_from_bytes
@@ -17,6 +16,7 @@ from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from tests.live import free_port
 from tests.support import Api, FakeClock
 from twofold.bootstrap import build_runtime
 from twofold.config import Settings
@@ -30,12 +30,6 @@ TABLES = (
     "audit_events, remembered_browsers, email_codes, login_challenges, sessions, "
     "recovery_codes, mfa_devices, principals, accounts"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _pg_url(dbname: str) -> str:
