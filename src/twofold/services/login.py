@@ -9,7 +9,7 @@ from sqlalchemy import delete, select, update
 
 from twofold.domain import errors, policy
 from twofold.domain.policy import network_allowed
-from twofold.domain.tokens import new_token, token_digest
+from twofold.domain.tokens import MAX_TOKEN_LENGTH, new_token, token_digest
 from twofold.services.audit import Audit
 from twofold.services.codes import SecondFactor
 from twofold.services.context import Context
@@ -138,7 +138,7 @@ class Login:
         remember: bool = False,
     ) -> LoginResult:
         """Finish a login with a code (or a recovery code) and the challenge it answers."""
-        if not isinstance(challenge, str) or not challenge or len(challenge) > 200:
+        if not isinstance(challenge, str) or not challenge or len(challenge) > MAX_TOKEN_LENGTH:
             raise errors.ChallengeExpired()
         now = self.ctx.clock.now()
         row = self.ctx.db.execute(
@@ -195,7 +195,7 @@ class Login:
         return result
 
     def _remembered(self, principal: Principal, account: Account, token: str) -> bool:
-        if account.remember_mfa_days <= 0 or len(token) > 200:
+        if account.remember_mfa_days <= 0 or len(token) > MAX_TOKEN_LENGTH:
             return False
         row = self.ctx.db.scalar(
             select(RememberedBrowser).where(

@@ -16,6 +16,7 @@ from pydantic import (
     field_validator,
 )
 
+from twofold.domain.tokens import MAX_TOKEN_LENGTH
 from twofold.services.emails import valid_email
 
 # Any syntactically valid address, reserved domains too (pydantic's EmailStr refuses them).
@@ -62,7 +63,7 @@ class AccountOut(Out):
 class LoginIn(Body):
     login: str = Field(max_length=200)
     password: str = Field(max_length=1024)
-    remember_token: str | None = Field(None, max_length=200)
+    remember_token: str | None = Field(None, max_length=MAX_TOKEN_LENGTH)
 
 
 class LoginOut(Out):
