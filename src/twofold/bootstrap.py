@@ -11,16 +11,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from twofold.config import Settings
+from twofold.config import ConfigError, Settings
 from twofold.domain.passwords import HashParams, Passwords
 from twofold.domain.ports import Clock, Mailer, SystemClock
 from twofold.domain.sealing import KeyRing
 from twofold.services.context import Context
 from twofold.services.mail import build_mailer
 from twofold.storage import keyfile
-from twofold.storage.db import make_engine, make_session_factory
+from twofold.storage.db import Timeouts, make_engine, make_session_factory
+from twofold.storage.sealed import sealed_key_ids
 
 
 @dataclass
@@ -62,12 +64,34 @@ class Runtime:
         self.engine.dispose()
 
 
+def _needed_key_ids(engine: Engine) -> set[str]:
+    try:
+        return sealed_key_ids(engine)
+    except SQLAlchemyError as exc:
+        raise ConfigError(
+            "the key file is missing and the database cannot be read to tell whether it holds "
+            f"sealed secrets: {type(exc).__name__}"
+        ) from exc
+
+
 def build_runtime(
     settings: Settings, *, clock: Clock | None = None, mailer: Mailer | None = None
 ) -> Runtime:
     """Open the database and key file, or fail with a one-line ConfigError."""
-    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
-    keys = keyfile.load_or_create(settings.key_file)
+    engine = make_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        timeouts=Timeouts(
+            connect=settings.db_connect_timeout,
+            statement=settings.db_statement_timeout,
+            pool=settings.db_pool_timeout,
+        ),
+    )
+    try:
+        keys = keyfile.open_or_create(settings.key_file, lambda: _needed_key_ids(engine))
+    except ConfigError:
+        engine.dispose()
+        raise
     return Runtime(
         settings=settings,
         engine=engine,
