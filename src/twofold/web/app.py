@@ -97,7 +97,8 @@ def install_error_handlers(app: FastAPI) -> None:
     """Every failure becomes the error body of API.md (or a console page, for the console)."""
 
     async def on_twofold(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, errors.TwofoldError)
+        if not isinstance(exc, errors.TwofoldError):  # registered for TwofoldError only
+            raise exc
         console = getattr(request.app.state, "console_error", None)
         if console is not None and not _is_api(request):
             page: Response = await console(request, exc)
@@ -105,7 +106,8 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc)
 
     async def on_validation(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestValidationError)
+        if not isinstance(exc, RequestValidationError):
+            raise exc
         fields = _validation_fields(exc)
         if any(e.get("type") == "json_invalid" for e in exc.errors()):
             return error_response(
@@ -116,7 +118,8 @@ def install_error_handlers(app: FastAPI) -> None:
         return await on_twofold(request, errors.ValidationFailed(fields=fields))
 
     async def on_http(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, StarletteHTTPException)
+        if not isinstance(exc, StarletteHTTPException):
+            raise exc
         mapped: errors.TwofoldError
         if exc.status_code == 404:
             mapped = errors.NotFound()
