@@ -14,7 +14,7 @@ from twofold.services.codes import SecondFactor
 from twofold.services.context import Context
 from twofold.services.emails import checked_email
 from twofold.services.sessions import Auth, Sessions
-from twofold.services.views import MeView, MfaStatus, PrincipalStatus, UserView
+from twofold.services.views import AccountView, MeView, MfaStatus, PrincipalStatus, UserView
 from twofold.storage.models import Account, MfaDevice, Principal
 
 MAX_USERS_PAGE = 1000
@@ -33,7 +33,7 @@ class Accounts:
         self.ctx = ctx
         self.audit = Audit(ctx)
 
-    def create(self, name: str, email: str, password: str, *, via: str = "api") -> Account:
+    def create(self, name: str, email: str, password: str, *, via: str = "api") -> AccountView:
         """Sign up a new account with its primary principal."""
         _check_name(name)
         email = checked_email(email)
@@ -64,7 +64,7 @@ class Accounts:
             ) from exc
         self.audit.record("account.created", actor=primary, target=primary, detail={"via": via})
         self.ctx.db.commit()
-        return account
+        return AccountView(name=account.name, email=account.email)
 
 
 def account_of(ctx: Context, principal: Principal) -> Account:

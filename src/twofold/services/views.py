@@ -33,6 +33,12 @@ class MfaStatus:
 
 
 @dataclass(frozen=True)
+class AccountView:
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
 class MeView:
     login: str
     kind: str
