@@ -18,6 +18,9 @@ from twofold.storage.models import AuditEvent, Principal
 _INSERT = insert(AuditEvent).execution_options(render_nulls=True)
 
 
+MAX_EVENT_ID = 2**31 - 1
+
+
 class Audit:
     """Appends events in the caller's transaction, and pages through them."""
 
@@ -66,7 +69,8 @@ class Audit:
                 | (AuditEvent.target_principal_id == viewer.id)
             )
         if before is not None:
-            query = query.where(AuditEvent.id < before)
+            # A cursor past every id (the column is a 32-bit integer) means "from the newest".
+            query = query.where(AuditEvent.id < min(before, MAX_EVENT_ID))
         with self.ctx.reading():
             rows = list(self.ctx.db.scalars(query))
         more = len(rows) > limit

@@ -262,7 +262,7 @@ def audit_events(
     auth: CurrentAuth,
     ctx: Ctx,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    before: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,  # the id column
 ) -> s.AuditPageOut:
     """Security events, newest first; `next_before` pages on."""
     return s.AuditPageOut.model_validate(
