@@ -102,7 +102,9 @@ def build_runtime(
                 memory_kib=settings.argon2_memory_kib,
                 time_cost=settings.argon2_time_cost,
                 parallelism=settings.argon2_parallelism,
-            )
+            ),
+            max_queue=settings.argon2_max_queue,
+            max_wait=settings.argon2_max_wait_ms / 1000,
         ),
         mailer=mailer or build_mailer(settings),
         clock=clock or SystemClock(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 
 from twofold.domain import errors
 from twofold.services.context import Context
@@ -38,25 +38,50 @@ class Audit:
         target_name: str | None = None,
         detail: dict[str, Any] | None = None,
     ) -> None:
+        self.ctx.db.execute(
+            _INSERT, self._row(action, result, actor, target, account_id, target_name, detail)
+        )
+
+    def record_tally(
+        self, action: str, *, result: str, ref: int | None, detail: dict[str, Any]
+    ) -> int:
+        """One row standing for many like events: inserted when `ref` is None (returns its
+        id), else that row's detail (the count) is rewritten."""
+        if ref is not None:
+            self.ctx.db.execute(
+                update(AuditEvent).where(AuditEvent.id == ref).values(detail=detail)
+            )
+            return ref
+        row = self._row(action, result, None, None, None, None, detail)
+        stmt = insert(AuditEvent).values(row).returning(AuditEvent.id)
+        return int(self.ctx.db.execute(stmt).scalar_one())
+
+    def _row(
+        self,
+        action: str,
+        result: str,
+        actor: Principal | None,
+        target: Principal | None,
+        account_id: int | None,
+        target_name: str | None,
+        detail: dict[str, Any] | None,
+    ) -> dict[str, Any]:
         owner = account_id
         subject = target or actor
         if owner is None and subject is not None:
             owner = subject.account_id
-        self.ctx.db.execute(
-            _INSERT,
-            {
-                "account_id": owner,
-                "actor": actor.login if actor else None,
-                "actor_principal_id": actor.id if actor else None,
-                "action": action,
-                "target": target.login if target else target_name,
-                "target_principal_id": target.id if target else None,
-                "result": result,
-                "client_addr": self.ctx.client_addr,
-                "detail": detail,
-                "created_at": self.ctx.clock.now(),
-            },
-        )
+        return {
+            "account_id": owner,
+            "actor": actor.login if actor else None,
+            "actor_principal_id": actor.id if actor else None,
+            "action": action,
+            "target": target.login if target else target_name,
+            "target_principal_id": target.id if target else None,
+            "result": result,
+            "client_addr": self.ctx.client_addr,
+            "detail": detail,
+            "created_at": self.ctx.clock.now(),
+        }
 
     def page(self, viewer: Principal, *, limit: int, before: int | None) -> AuditPage:
         """Newest first. A primary sees its account; a sub-user sees events about itself."""

@@ -25,6 +25,7 @@ from twofold.web.api.deps import API_PREFIX
 from twofold.web.api.routes import router as api_router
 from twofold.web.console.routes import install as install_console
 from twofold.web.docs import ApiHeaders, install_docs
+from twofold.web.flood import FloodLimits
 from twofold.web.health import install_health
 
 log = logging.getLogger("twofold")
@@ -188,6 +189,10 @@ def create_app(
         redoc_url=None,
     )
     app.state.runtime = rt
+    # Flood limits count per process, in memory: the web app's, beside the Runtime.
+    app.state.flood = FloodLimits(
+        settings.rate_limits, rt.clock, hash_queue=settings.argon2_max_queue
+    )
     install_error_handlers(app)
     app.include_router(api_router, prefix=API_PREFIX)
 

@@ -16,6 +16,7 @@ from twofold.services.sessions import Auth
 from twofold.services.verification import Verification
 from twofold.web.api import schemas as s
 from twofold.web.api.deps import Ctx, CurrentAuth, FirstFactorAuth, FreshAuth
+from twofold.web.flood import flood_limited, hash_bounded
 
 _ERR = {"model": s.ErrorOut}
 router = APIRouter(responses={code: _ERR for code in (400, 401, 403, 404, 409, 413, 429, 503)})
@@ -29,7 +30,13 @@ def _primary(auth: CurrentAuth) -> Auth:
 PrimaryAuth = Annotated[Auth, Depends(_primary)]
 
 
-@router.post("/accounts", status_code=201, response_model=s.AccountOut, tags=["accounts"])
+@router.post(
+    "/accounts",
+    status_code=201,
+    response_model=s.AccountOut,
+    tags=["accounts"],
+    dependencies=[flood_limited("signup"), hash_bounded],
+)
 def create_account(body: s.AccountIn, ctx: Ctx) -> s.AccountOut:
     """Sign up: a new account and its primary principal (while sign-up is open)."""
     if not ctx.settings.signup_open:
@@ -38,7 +45,13 @@ def create_account(body: s.AccountIn, ctx: Ctx) -> s.AccountOut:
     return s.AccountOut.model_validate(account)
 
 
-@router.post("/login", response_model=s.LoginOut, response_model_exclude_none=True, tags=["login"])
+@router.post(
+    "/login",
+    response_model=s.LoginOut,
+    response_model_exclude_none=True,
+    tags=["login"],
+    dependencies=[flood_limited("login"), hash_bounded],
+)
 def login(body: s.LoginIn, ctx: Ctx) -> s.LoginOut:
     """Password step. Answers a session, an MFA challenge, or a setup-only session."""
     result = Login(ctx).password_step(body.login, body.password, remember_token=body.remember_token)
@@ -46,7 +59,11 @@ def login(body: s.LoginIn, ctx: Ctx) -> s.LoginOut:
 
 
 @router.post(
-    "/login/mfa", response_model=s.LoginMfaOut, response_model_exclude_none=True, tags=["login"]
+    "/login/mfa",
+    response_model=s.LoginMfaOut,
+    response_model_exclude_none=True,
+    tags=["login"],
+    dependencies=[flood_limited("login_mfa")],
 )
 def login_mfa(body: s.LoginMfaIn, ctx: Ctx) -> s.LoginMfaOut:
     """Code step: a TOTP code (or a recovery code) for the challenge of the password step."""
@@ -85,7 +102,11 @@ def verify(body: s.VerifyIn, auth: CurrentAuth, ctx: Ctx) -> s.VerifyOut:
 
 
 @router.post(
-    "/verify/email", status_code=202, response_class=Response, tags=["verification"]
+    "/verify/email",
+    status_code=202,
+    response_class=Response,
+    tags=["verification"],
+    dependencies=[flood_limited("email")],
 )
 def verify_email(auth: CurrentAuth, ctx: Ctx) -> Response:
     """Mail a 6-digit code (10 minutes, single use) for `POST /verify` with method email."""

@@ -34,6 +34,7 @@ from twofold.services.verification import Verification
 from twofold.storage.models import Principal
 from twofold.web.console import security as sec
 from twofold.web.console.security import PRE_SESSION, SESSION, check_csrf
+from twofold.web.flood import flood_limited, hash_bounded
 from twofold.web.runtime import request_context
 
 HERE = Path(__file__).parent
@@ -294,7 +295,7 @@ def _signed_in(request: Request, response: Response, token: str) -> Response:
     return response
 
 
-@router.post("/login", dependencies=[Csrf])
+@router.post("/login", dependencies=[flood_limited("login"), hash_bounded, Csrf])
 def login_submit(
     request: Request,
     ctx: Ctx,
@@ -309,9 +310,9 @@ def login_submit(
             login.strip(), password, remember_token=sec.read_cookie(request, sec.REMEMBER)
         )
     except (errors.InvalidCredentials, errors.NetworkNotAllowed, errors.TooManyAttempts) as exc:
-        return render(
-            request, "login.html", exc.status, error=exc.message, login=login, next=target
-        )
+        wait = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+        return render(request, "login.html", exc.status, error=exc.message, login=login,
+                      next=target, headers=wait)
     if result.state == "mfa_required":
         assert result.challenge
         response = redirect(with_next("/login/mfa", target))
@@ -334,7 +335,7 @@ def login_mfa_page(request: Request, next: str | None = None) -> Response:  # no
     return render(request, "login_mfa.html", next=safe_next(next))
 
 
-@router.post("/login/mfa", dependencies=[Csrf])
+@router.post("/login/mfa", dependencies=[flood_limited("login_mfa"), Csrf])
 def login_mfa_submit(
     request: Request,
     ctx: Ctx,
@@ -702,7 +703,7 @@ def verify_submit(
     return run_op(request, auth, ctx, name, fields)
 
 
-@router.post("/verify/email", dependencies=[Csrf])
+@router.post("/verify/email", dependencies=[flood_limited("email"), Csrf])
 def verify_email(
     request: Request,
     ctx: Ctx,
