@@ -785,14 +785,9 @@ def users_create(
 
 
 def _valid_email(value: str) -> str:
-    from email_validator import EmailNotValidError, validate_email
+    from twofold.services.emails import checked_email  # the one rule, for every face
 
-    try:
-        return str(validate_email(value, check_deliverability=False).normalized)
-    except EmailNotValidError as exc:
-        raise errors.ValidationFailed(
-            "That email address is not valid.", fields={"email": str(exc)}
-        ) from exc
+    return checked_email(value)
 
 
 @router.get("/users/{name}")
