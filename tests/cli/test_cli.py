@@ -164,3 +164,27 @@ def test_serve_refuses_to_start_with_a_one_line_reason(tmp_path: Path, env: dict
     assert len(lines) == 1, p.stderr
     assert lines[0].startswith("twofold: ") and reason in lines[0]
     assert "Traceback" not in p.stderr + p.stdout
+
+
+def test_user_disable_enable_and_set_password(run: Callable[..., object], api: Api) -> None:
+    from tests.support import USER_PASSWORD, Principal
+
+    owner = api.signup("acme")
+    alice = api.add_user(owner, "alice")
+    api.login(alice)
+    r = run("user", "disable", "alice@acme")
+    assert r.exit_code == 0 and "disabled" in r.output, r.output  # type: ignore[attr-defined]
+    assert api.call("GET", "/me", alice).status_code == 401
+    r2 = api.call("POST", "/login", json={"login": "alice@acme", "password": USER_PASSWORD})
+    assert r2.status_code == 403 and r2.json()["error"]["code"] == "AccountDisabled"
+    assert run("user", "enable", "alice@acme").exit_code == 0  # type: ignore[attr-defined]
+    new = "set by the operator 77"
+    r = run("user", "set-password", "alice@acme", "--must-change", "--password-stdin",
+            input=new + "\n")
+    assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
+    assert api.login(Principal("alice@acme", new))["state"] == "password_change_required"
+    bad = run("user", "set-password", "alice@acme", "--password-stdin", input="short\n")
+    assert bad.exit_code == 1 and "ValidationError" in bad.output  # type: ignore[attr-defined]
+    missing = run("user", "disable", "nobody@acme")
+    assert missing.exit_code == 1 and "NotFound" in missing.output  # type: ignore[attr-defined]
+    assert new not in str(api.call("GET", "/audit-events?limit=50", owner).json())

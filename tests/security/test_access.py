@@ -238,3 +238,38 @@ def test_a_challenge_is_single_use_and_expires(api: Api, mfa_owner: Principal) -
     assert r.status_code == 401 and error_code(r) == "ChallengeExpired"
     r = login_mfa(api, challenge, recovery_code=mfa_owner.recovery_codes[0])
     assert r.status_code == 401 and error_code(r) == "ChallengeExpired"
+
+
+# --- issue 13: the forced password change gate, on every route of the OpenAPI document ---
+
+PASSWORD_CHANGE_REACHES = {("GET", "/me"), ("POST", "/me/password"), ("POST", "/verify"),
+                           ("POST", "/verify/email"), ("POST", "/logout")}
+ANONYMOUS_ROUTES = {("POST", "/accounts"), ("POST", "/login"), ("POST", "/login/mfa"),
+                    ("POST", "/password-reset"), ("POST", "/password-reset/confirm")}
+
+
+def test_a_forced_password_change_session_reaches_only_the_allowed_routes(
+    api: Api, owner: Principal
+) -> None:
+    api.add_user(owner, "carol")
+    dave = api.add_user(owner, "dave", mfa_required=True)
+    assert api.call("PATCH", "/users/dave", owner,
+                    json={"password_reset_required": True}).status_code == 200
+    assert api.login(dave)["state"] == "password_change_required"
+    spec = api.client.get("/api/v1/openapi.json").json()
+    routes = sorted((m.upper(), p.removeprefix("/api/v1")) for p, ops in spec["paths"].items()
+                    for m in ops)
+    failures = []
+    for method, template in routes:
+        if (method, template) in ANONYMOUS_ROUTES or template == "/logout":
+            continue
+        path = template.format(name="carol", session_id="0123456789abcdef",
+                               client_id="nope", id="nope")
+        r = api.call(method, path, dave, json={})
+        code = r.json()["error"]["code"] if r.status_code >= 400 else None
+        refused = r.status_code == 403 and code == "PasswordChangeRequired"
+        if refused == ((method, template) in PASSWORD_CHANGE_REACHES):
+            failures.append((method, template, r.status_code, code))
+    assert not failures, failures
+    assert api.call("GET", "/me", dave).status_code == 200
+    assert api.call("POST", "/logout", dave).status_code == 204

@@ -33,6 +33,8 @@ security_app = typer.Typer(help="An account's security preferences.", no_args_is
 sessions_app = typer.Typer(help="Signed-in sessions.", no_args_is_help=True)
 account_app.add_typer(security_app, name="security")
 app.add_typer(sessions_app, name="sessions")
+user_app = typer.Typer(help="Sub-users and principals (account life-cycle).", no_args_is_help=True)
+app.add_typer(user_app, name="user")
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 
@@ -159,6 +161,47 @@ def account_create(
     with _context() as ctx:
         account = Accounts(ctx).create(name, email, password, via="cli")
         typer.echo(f"created account {account.name}")
+
+
+@user_app.command("disable")
+def user_disable(login: str) -> None:
+    """Disable the sub-user LOGIN (name@account): its sessions end, it cannot sign in."""
+    from twofold.services.lifecycle import Lifecycle
+
+    with _context() as ctx:
+        changed = Lifecycle(ctx).operator_set_disabled(login, True)
+        typer.echo(f"{login}: {'disabled; sessions ended' if changed else 'was disabled already'}")
+
+
+@user_app.command("enable")
+def user_enable(login: str) -> None:
+    """Enable the sub-user LOGIN again (nothing of its ended sessions comes back)."""
+    from twofold.services.lifecycle import Lifecycle
+
+    with _context() as ctx:
+        changed = Lifecycle(ctx).operator_set_disabled(login, False)
+        typer.echo(f"{login}: {'enabled' if changed else 'was enabled already'}")
+
+
+@user_app.command("set-password")
+def user_set_password(
+    login: str,
+    must_change: Annotated[
+        bool, typer.Option("--must-change", help="It must choose a new one at next sign-in.")
+    ] = False,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin")] = False,
+) -> None:
+    """Set the password of LOGIN; every session of it ends."""
+    from twofold.services.lifecycle import Lifecycle
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    with _context() as ctx:
+        Lifecycle(ctx).operator_set_password(login, password, must_change)
+        suffix = "; it must change it at next sign-in" if must_change else ""
+        typer.echo(f"{login}: password set; sessions ended{suffix}")
 
 
 @mfa_app.command("status")

@@ -93,6 +93,24 @@ class MFASetupRequired(TwofoldError):
     )
 
 
+class PasswordChangeRequired(TwofoldError):
+    code, status, default_message = (
+        "PasswordChangeRequired",
+        403,
+        "Choose a new password before doing anything else.",
+    )
+
+
+class AccountDisabled(TwofoldError):
+    """The right password of a disabled principal (a wrong one is InvalidCredentials)."""
+
+    code, status, default_message = (
+        "AccountDisabled",
+        403,
+        "This user is disabled; ask the account's primary to enable it.",
+    )
+
+
 class NotFound(TwofoldError):
     code, status, default_message = "NotFound", 404, "Not found."
 

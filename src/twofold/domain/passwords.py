@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import threading
 import unicodedata
 from dataclasses import dataclass
@@ -154,3 +155,10 @@ def check_new_password(
             "pattern, a repetition or your own names); choose another.",
             fields={field: "too common"},
         )
+
+
+def generate_password() -> str:
+    """A strong random password to hand to a person once (about 120 bits), in groups."""
+    alphabet = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    groups = ["".join(secrets.choice(alphabet) for _ in range(5)) for _ in range(4)]
+    return "-".join(groups)

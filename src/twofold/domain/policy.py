@@ -28,12 +28,24 @@ BACKOFF_CAP = timedelta(hours=1)
 CHALLENGE_LIFETIME = timedelta(minutes=5)
 PENDING_DEVICE_LIFETIME = timedelta(minutes=10)
 EMAIL_CODE_LIFETIME = timedelta(minutes=10)
+RESET_LINK_LIFETIME = timedelta(minutes=30)
+RESET_MAILS_PER_LOGIN = 3  # "forgot password" mails per login and hour (more are dropped)
+RESET_REQUESTS_PER_CLIENT = 10  # reset requests per client address and hour
 SESSION_TOUCH_INTERVAL = timedelta(seconds=60)
 
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9-]{2,31}", re.ASCII)
 
 # A setup-only session reaches these API paths (relative to /api/v1) and nothing else.
 _RESTRICTED_ALLOWED = re.compile(r"/(me|me/mfa-device(/.*)?|verify(/.*)?|logout)", re.ASCII)
+
+
+# A session whose principal must choose a new password reaches these and nothing else.
+_PASSWORD_CHANGE_ALLOWED = re.compile(r"/(me|me/password|verify(/.*)?|logout)", re.ASCII)
+
+
+def password_change_may_reach(api_path: str) -> bool:
+    """Whether a session that must change its password may call this API path."""
+    return _PASSWORD_CHANGE_ALLOWED.fullmatch(api_path) is not None
 
 
 def valid_name(name: str) -> bool:

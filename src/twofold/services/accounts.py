@@ -13,6 +13,7 @@ from twofold.services.audit import Audit
 from twofold.services.codes import SecondFactor
 from twofold.services.context import Context
 from twofold.services.emails import checked_email
+from twofold.services.lifecycle import Lifecycle, check_password_for
 from twofold.services.sessions import Auth, Sessions
 from twofold.services.views import AccountView, MeView, MfaStatus, PrincipalStatus, UserView
 from twofold.storage.models import Account, MfaDevice, Principal
@@ -118,6 +119,7 @@ class Principals:
             mfa=mfa,
             mfa_required=p.mfa_required,
             restricted=auth.session.restricted,
+            password_change_required=auth.must_change_password,
             verified_until=verified + self.ctx.settings.fresh_window if verified else None,
         )
 
@@ -244,6 +246,8 @@ class Users:
             mfa=mfa_status(device),
             mfa_required=user.mfa_required,
             created_at=user.created_at,
+            password_reset_required=bool(user.password_reset_required),
+            disabled=bool(user.disabled),
         )
 
     def create(
@@ -295,10 +299,13 @@ class Users:
         return user
 
     def update(self, auth: Auth, name: str, changes: dict[str, Any]) -> Principal:
-        """Change a sub-user's email or its "MFA must be enabled" flag.
+        """Change a sub-user's email, its "MFA must be enabled" flag, its password (which
+        ends its sessions), whether it must change its password at the next sign-in, or
+        whether it is disabled.
 
         Weakening changes (turning the flag off, a new email, which opens email step-up and
-        password reset to whoever holds that mailbox) need a freshly verified session.
+        password reset to whoever holds that mailbox), a new password and disabling or
+        enabling need a freshly verified session.
         Turning the flag on restricts the user's open sessions at once, as its next login
         would be (unless it has a device already)."""
         user = self.find(auth, name)
@@ -308,9 +315,28 @@ class Users:
         turn_off = required is not None and not required and user.mfa_required
         turn_on = required is not None and bool(required) and not user.mfa_required
         new_email = "email" in changes and changes["email"] != user.email
-        if (turn_off or new_email) and not Sessions(self.ctx).is_fresh(auth.session):
+        password = changes.get("password")
+        disabled = changes.get("disabled")
+        fresh_needed = turn_off or new_email or password is not None or disabled is not None
+        if fresh_needed and not Sessions(self.ctx).is_fresh(auth.session):
             self.ctx.db.rollback()
             raise errors.VerificationRequired()
+        life = Lifecycle(self.ctx)
+        if password is not None:
+            check_password_for(self.ctx, user, password)
+            self.ctx.db.commit()  # hash with no write lock held
+            password_hash = self.ctx.passwords.hash(password)
+            user = self.find(auth, name)
+            must_change = changes.get("password_reset_required")
+            if must_change is None:
+                must_change = user.password_reset_required
+            life.apply_password(auth.principal, user, password_hash, bool(must_change))
+        elif changes.get("password_reset_required") is not None:
+            life.apply_reset_required(
+                auth.principal, user, bool(changes["password_reset_required"])
+            )
+        if disabled is not None:
+            life.apply_disabled(auth.principal, user, bool(disabled))
         applied: dict[str, Any] = {}
         if required is not None:
             user.mfa_required = bool(required)

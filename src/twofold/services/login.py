@@ -27,7 +27,8 @@ from twofold.storage.models import (
 
 @dataclass
 class LoginResult:
-    state: str  # "authenticated", "mfa_required" or "mfa_setup_required"
+    # "authenticated", "mfa_required", "password_change_required" or "mfa_setup_required"
+    state: str
     token: str | None = None
     challenge: str | None = None
     remember_token: str | None = None  # set when the browser asked to be remembered
@@ -99,6 +100,14 @@ class Login:
             raise errors.InvalidCredentials()
         principal, account = found
         self.guard.succeeded(gate)
+        if principal.disabled:
+            # Only the right password learns that the user is disabled: a wrong one got
+            # InvalidCredentials above, as for anyone (no oracle for strangers).
+            self.audit.record(
+                "login.failed", result="disabled", actor=principal, target=principal
+            )
+            self.ctx.db.commit()
+            raise errors.AccountDisabled()
         if self.ctx.passwords.needs_rehash(principal.password_hash):
             self.ctx.db.commit()
             new_hash = self.ctx.passwords.hash(password)
@@ -118,7 +127,7 @@ class Login:
                 new_client = self._note_client(principal)
                 self.ctx.db.commit()
                 self._new_client_notice(principal, new_client)
-                return LoginResult("authenticated", token=token)
+                return LoginResult(_signed_in_state(principal), token=token)
             challenge = new_token()
             self.ctx.db.add(
                 LoginChallenge(
@@ -147,7 +156,10 @@ class Login:
         new_client = self._note_client(principal)
         self.ctx.db.commit()
         self._new_client_notice(principal, new_client)
-        return LoginResult("mfa_setup_required" if setup_required else "authenticated", token=token)
+        state = "mfa_setup_required" if setup_required else "authenticated"
+        if principal.password_reset_required:  # the forced change comes before the setup
+            state = "password_change_required"
+        return LoginResult(state, token=token)
 
     def code_step(
         self,
@@ -191,7 +203,7 @@ class Login:
             self.ctx.db.rollback()
             raise errors.ChallengeExpired()
         token, _ = self.sessions.create(principal, account)
-        result = LoginResult("authenticated", token=token, recovery_codes_left=left)
+        result = LoginResult(_signed_in_state(principal), token=token, recovery_codes_left=left)
         if remember and account.remember_mfa_days > 0:
             result.remember_token = new_token()
             self.ctx.db.add(
@@ -298,6 +310,11 @@ class Login:
         self.sessions.revoke(session_id)
         self.audit.record("logout", actor=principal, target=principal)
         self.ctx.db.commit()
+
+
+def _signed_in_state(principal: Principal) -> str:
+    """After the second factor: signed in, or first the forced password change."""
+    return "password_change_required" if principal.password_reset_required else "authenticated"
 
 
 def forget_browsers(ctx: Context, principal_id: int) -> None:

@@ -44,6 +44,12 @@ class Auth:
     def is_primary(self) -> bool:
         return self.principal.kind == "primary"
 
+    @property
+    def must_change_password(self) -> bool:
+        """The primary set a password for it: it reaches only the forced change (API.md,
+        login states), before any MFA setup that is also due."""
+        return bool(self.principal.password_reset_required)
+
 
 class Sessions:
     def __init__(self, ctx: Context) -> None:
@@ -92,6 +98,8 @@ class Sessions:
         if found is None:
             raise errors.Unauthenticated()
         session, principal, networks = found
+        if principal.disabled:  # its sessions ended when it was disabled; never one more
+            raise errors.Unauthenticated()
         now = self.ctx.clock.now()
         if not policy.session_alive(
             last_seen_at=session.last_seen_at,

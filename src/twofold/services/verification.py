@@ -119,7 +119,20 @@ class Verification:
                     retry_after=seconds,
                 )
 
-    def change_password(self, auth: Auth, current: str, new: str) -> None:
+    def change_password(self, auth: Auth, current: str | None, new: str) -> None:
+        """Change one's own password: freshly verified and with the current one; or, in
+        the forced change at sign-in, with neither (Lifecycle.forced_change)."""
+        if auth.must_change_password:
+            from twofold.services.lifecycle import Lifecycle
+
+            Lifecycle(self.ctx).forced_change(auth, new)
+            return
+        if not self.sessions.is_fresh(auth.session):
+            raise errors.VerificationRequired()
+        if current is None:
+            raise errors.ValidationFailed(
+                "Give the current password.", fields={"current_password": "required"}
+            )
         principal = auth.principal
         account = account_of(self.ctx, principal)
         check_new_password(

@@ -48,6 +48,7 @@ class MeView:
     mfa_required: bool
     restricted: bool
     verified_until: datetime | None
+    password_change_required: bool = False
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,8 @@ class UserView:
     mfa: MfaStatus
     mfa_required: bool
     created_at: datetime | None
+    password_reset_required: bool = False
+    disabled: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         view = asdict(self)

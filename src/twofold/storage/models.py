@@ -96,6 +96,10 @@ class Principal(Base):
     recent_clients: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Account life-cycle (issue 13): a disabled principal cannot sign in; one whose primary
+    # set a password for it must choose its own at the next sign-in.
+    disabled: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    password_reset_required: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
 
 class MfaDevice(Base):
@@ -174,6 +178,21 @@ class EmailCode(Base):
         ForeignKey("principals.id", ondelete="CASCADE"), index=True
     )
     code_hash: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class PasswordResetToken(Base):
+    """A mailed "forgot password" link: only the SHA-256 of its token is stored."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    principal_id: Mapped[int] = mapped_column(
+        ForeignKey("principals.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

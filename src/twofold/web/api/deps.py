@@ -27,10 +27,14 @@ def _bearer(request: Request) -> str | None:
 def current_auth(request: Request, ctx: Ctx) -> Auth:
     """The signed-in session. A setup-only session passes only on the routes API.md lists."""
     auth = Sessions(ctx).authenticate(_bearer(request))
-    if auth.session.restricted:
+    if auth.must_change_password or auth.session.restricted:
         route = request.scope.get("route")
-        template = getattr(route, "path", request.url.path)
-        if not policy.restricted_may_reach(template.removeprefix(API_PREFIX)):
+        path = getattr(route, "path", request.url.path).removeprefix(API_PREFIX)
+        # The forced password change comes first, then the MFA setup (API.md, login states).
+        if auth.must_change_password:
+            if not policy.password_change_may_reach(path):
+                raise errors.PasswordChangeRequired()
+        elif not policy.restricted_may_reach(path):
             raise errors.MFASetupRequired()
     return auth
 

@@ -151,8 +151,10 @@ def new_recovery_codes(auth: FreshAuth, ctx: Ctx) -> s.RecoveryCodesOut:
 
 
 @router.post("/me/password", status_code=204, tags=["me"])
-def change_password(body: s.PasswordIn, auth: FreshAuth, ctx: Ctx) -> Response:
-    """Change the password; every other session ends."""
+def change_password(body: s.PasswordIn, auth: CurrentAuth, ctx: Ctx) -> Response:
+    """Change the password (freshly verified, with the current one); every other session
+    ends. In the forced change at sign-in (state password_change_required) only
+    `new_password` is needed, and it must differ from the current one."""
     Verification(ctx).change_password(auth, body.current_password, body.new_password)
     return Response(status_code=204)
 

@@ -92,7 +92,7 @@ def render(
     context.setdefault("csrf", sec.csrf_token(request))
     context.setdefault("notice", NOTICES.get(request.query_params.get("done", "")))
     me = None
-    if auth is not None and not auth.session.restricted:
+    if auth is not None and not auth.session.restricted and not auth.must_change_password:
         me = {
             "login": auth.principal.login,
             "account": auth.principal.login.rpartition("@")[2],
@@ -139,7 +139,10 @@ def console_auth(api_path: str | None) -> Callable[..., Auth]:
     def dependency(request: Request, ctx: Ctx) -> Auth:
         auth = Sessions(ctx).authenticate(sec.read_cookie(request, SESSION))
         request.state.auth = auth
-        if auth.session.restricted and (
+        if auth.must_change_password:  # before any MFA setup (API.md, login states)
+            if api_path is None or not policy.password_change_may_reach(api_path):
+                raise errors.PasswordChangeRequired()
+        elif auth.session.restricted and (
             api_path is None or not policy.restricted_may_reach(api_path)
         ):
             raise errors.MFASetupRequired()
@@ -310,7 +313,12 @@ def login_submit(
         result = Login(ctx).password_step(
             login.strip(), password, remember_token=sec.read_cookie(request, sec.REMEMBER)
         )
-    except (errors.InvalidCredentials, errors.NetworkNotAllowed, errors.TooManyAttempts) as exc:
+    except (
+        errors.InvalidCredentials,
+        errors.AccountDisabled,
+        errors.NetworkNotAllowed,
+        errors.TooManyAttempts,
+    ) as exc:
         wait = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
         return render(request, "login.html", exc.status, error=exc.message, login=login,
                       next=target, headers=wait)
@@ -323,6 +331,8 @@ def login_submit(
         sec.clear_cookie(request, response, SESSION)
         return response
     assert result.token
+    if result.state == "password_change_required":
+        return _signed_in(request, redirect("/password/change"), result.token)
     if result.state == "mfa_setup_required":
         return _signed_in(request, redirect("/mfa/setup"), result.token)
     return _signed_in(request, redirect(target), result.token)
@@ -385,6 +395,8 @@ def login_mfa_submit(
             headers={"Retry-After": str(exc.retry_after or 60)},
         )
     assert result.token
+    if result.state == "password_change_required":
+        target = "/password/change"
     done = _signed_in(request, redirect(target), result.token)
     if result.remember_token:
         # The server decides how long it stays valid (remember_mfa_days, at most 30).
@@ -960,6 +972,8 @@ async def console_error(request: Request, exc: errors.TwofoldError) -> Response:
         return response
     if isinstance(exc, errors.MFASetupRequired):
         return redirect("/mfa/setup")
+    if isinstance(exc, errors.PasswordChangeRequired):
+        return redirect("/password/change")
     headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
     titles = {
         403: "Request refused" if isinstance(exc, sec.CsrfRefused) else "Not allowed",
@@ -982,8 +996,11 @@ async def console_error(request: Request, exc: errors.TwofoldError) -> Response:
 
 def install(app: FastAPI) -> None:
     app.include_router(router)
+    from twofold.web.console.lifecycle import router as lifecycle  # issue 13; this one too
     from twofold.web.console.preferences import router as preferences  # imports this module
     from twofold.web.console.user_sessions import router as user_sessions  # this one too
+
+    app.include_router(lifecycle)
 
     app.include_router(preferences)
     app.include_router(user_sessions)

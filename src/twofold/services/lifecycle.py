@@ -1,0 +1,182 @@
+"""Account life-cycle (issue 13): disabling a sub-user, a password set by its primary or an
+operator, and the forced change at the next sign-in.
+
+Every way a password is replaced by someone else ends every session of the principal and
+forgets its remembered browsers; disabling does the same and keeps its data, devices and
+audit trail."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select, update
+
+from twofold.domain import errors
+from twofold.domain.passwords import MIN_LENGTH, check_new_password
+from twofold.services.audit import Audit
+from twofold.services.context import Context
+from twofold.services.login import forget_browsers
+from twofold.services.mail import notify
+from twofold.services.sessions import Auth, Sessions
+from twofold.storage.db import affected
+from twofold.storage.models import Account, LoginChallenge, PasswordResetToken, Principal
+
+
+def check_password_for(
+    ctx: Context, principal: Principal, password: str, *, field: str = "password"
+) -> None:
+    """The account's policy for a new password of `principal` (ValidationFailed)."""
+    account = ctx.db.get(Account, principal.account_id)
+    if account is None:
+        raise errors.NotFound("No such account.")
+    check_new_password(
+        password,
+        context=[principal.name, principal.login, account.name, principal.email or ""],
+        min_length=account.password_min_length if principal.kind == "user" else MIN_LENGTH,
+        field=field,
+    )
+
+
+def end_everything(ctx: Context, principal_id: int, *, except_id: int | None = None) -> int:
+    """End the principal's sessions (but `except_id`), sign-ins half done, remembered
+    browsers and mailed reset links. Returns how many sessions ended."""
+    ended = Sessions(ctx).revoke_all(principal_id, except_id=except_id)
+    forget_browsers(ctx, principal_id)
+    ctx.db.execute(delete(LoginChallenge).where(LoginChallenge.principal_id == principal_id))
+    ctx.db.execute(
+        delete(PasswordResetToken).where(PasswordResetToken.principal_id == principal_id)
+    )
+    return ended
+
+
+class Lifecycle:
+    """The life-cycle use cases. The `apply_*` methods write into the caller's transaction
+    (Users.update commits it); the `operator_*` and `forced_change` ones are whole use cases."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.audit = Audit(ctx)
+
+    # --- parts of a PATCH /users/{name} (the caller holds the transaction) ---------------
+
+    def apply_disabled(self, actor: Principal | None, user: Principal, disabled: bool) -> bool:
+        """Disable or enable `user`; True when that changed anything."""
+        if user.kind != "user":
+            raise errors.Forbidden("Only a sub-user can be disabled.")
+        if bool(user.disabled) == disabled:
+            return False
+        self.ctx.db.execute(
+            update(Principal).where(Principal.id == user.id).values(disabled=disabled)
+        )
+        ended = end_everything(self.ctx, user.id) if disabled else 0
+        self.audit.record(
+            "user.disabled" if disabled else "user.enabled",
+            actor=actor,
+            target=user,
+            account_id=user.account_id,
+            detail={"sessions_ended": ended} if disabled else None,
+        )
+        self.ctx.db.refresh(user)
+        return True
+
+    def apply_password(
+        self, actor: Principal | None, user: Principal, password_hash: str, must_change: bool
+    ) -> None:
+        """A password chosen by someone else (hashed already): every session ends."""
+        self.ctx.db.execute(
+            update(Principal)
+            .where(Principal.id == user.id)
+            .values(
+                password_hash=password_hash,
+                password_changed_at=self.ctx.clock.now(),
+                password_reset_required=must_change,
+                password_failures=0,
+                password_locked_until=None,
+            )
+        )
+        ended = end_everything(self.ctx, user.id)
+        self.audit.record(
+            "password.set",
+            actor=actor,
+            target=user,
+            account_id=user.account_id,
+            detail={"must_change": must_change, "sessions_ended": ended},
+        )
+        self.ctx.db.refresh(user)
+
+    def apply_reset_required(self, actor: Principal | None, user: Principal, value: bool) -> None:
+        if bool(user.password_reset_required) == value:
+            return
+        self.ctx.db.execute(
+            update(Principal).where(Principal.id == user.id).values(password_reset_required=value)
+        )
+        self.audit.record(
+            "user.updated",
+            actor=actor,
+            target=user,
+            account_id=user.account_id,
+            detail={"password_reset_required": value},
+        )
+        self.ctx.db.refresh(user)
+
+    # --- whole use cases ------------------------------------------------------------------
+
+    def forced_change(self, auth: Auth, new: str) -> None:
+        """The forced change at sign-in: no current password and no step-up (the sign-in
+        proved it), a password that differs from the current one and passes the policy.
+        The other sessions end; this one goes on (to the MFA setup if that is due)."""
+        principal = auth.principal
+        check_password_for(self.ctx, principal, new, field="new_password")
+        old_hash = principal.password_hash
+        self.ctx.db.commit()  # no write lock held while hashing
+        if self.ctx.passwords.verify(old_hash, new):
+            raise errors.ValidationFailed(
+                "The new password must differ from the current one.",
+                fields={"new_password": "same as the current password"},
+            )
+        new_hash = self.ctx.passwords.hash(new)
+        done = self.ctx.db.execute(
+            update(Principal)
+            .where(Principal.id == principal.id, Principal.password_hash == old_hash)
+            .values(
+                password_hash=new_hash,
+                password_changed_at=self.ctx.clock.now(),
+                password_reset_required=False,
+            )
+        )
+        if affected(done) != 1:
+            self.ctx.db.rollback()
+            raise errors.Unauthenticated("The password was changed meanwhile; sign in again.")
+        end_everything(self.ctx, principal.id, except_id=auth.session.id)
+        self.audit.record(
+            "password.changed", actor=principal, target=principal, detail={"forced": True}
+        )
+        self.ctx.db.commit()
+        self.ctx.db.refresh(principal)
+        notify(
+            self.ctx.mailer,
+            principal.email,
+            "Your password was changed",
+            f"The password of {principal.login} was changed; other sessions were ended.",
+        )
+
+    def _user_by_login(self, login: str) -> Principal:
+        principal = self.ctx.db.scalar(select(Principal).where(Principal.login == login))
+        if principal is None:
+            raise errors.NotFound(f"No principal logs in as {login!r}.")
+        return principal
+
+    def operator_set_disabled(self, login: str, disabled: bool) -> bool:
+        """CLI: disable or enable the sub-user that logs in as `login`."""
+        user = self._user_by_login(login)
+        changed = self.apply_disabled(None, user, disabled)
+        self.ctx.db.commit()
+        return changed
+
+    def operator_set_password(self, login: str, password: str, must_change: bool) -> None:
+        """CLI: set the password of the principal that logs in as `login`."""
+        principal = self._user_by_login(login)
+        check_password_for(self.ctx, principal, password)
+        self.ctx.db.commit()
+        password_hash = self.ctx.passwords.hash(password)
+        principal = self._user_by_login(login)
+        self.apply_password(None, principal, password_hash, must_change)
+        self.ctx.db.commit()
