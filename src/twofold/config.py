@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     key_file: str = "./twofold.key"
     issuer: str = "Twofold"
     signup_open: bool = True
+    # Where people reach the console: the links in mails ("forgot password") start here.
+    public_url: str = "http://127.0.0.1:8000"
     session_idle_minutes: int = Field(60, ge=1)
     session_absolute_hours: int = Field(12, ge=1, le=24 * 30)
     fresh_verification_minutes: int = Field(5, ge=1)

@@ -80,6 +80,9 @@ MATRIX: list[tuple[str, str, Any, dict[str, Any]]] = [
      {"anonymous": U401, "restricted": SETUP, "subuser": FORB, "other": NF, "primary": 204}),
     ("GET", "/audit-events", None,
      {**dict.fromkeys(ROLES, 200), "anonymous": U401, "restricted": SETUP}),
+    ("POST", "/password-reset", {"login": "nobody@acme"}, dict.fromkeys(ROLES, 202)),
+    ("POST", "/password-reset/confirm", {"token": "A" * 43, "new_password": NEW_PW},
+     dict.fromkeys(ROLES, (400, "ValidationError"))),
     ("POST", "/logout", None, {**dict.fromkeys(ROLES, 204), "anonymous": U401}),
 ]
 

@@ -158,6 +158,15 @@ class PasswordIn(Body):
     new_password: str = Field(max_length=1024)
 
 
+class ResetIn(Body):
+    login: str = Field(max_length=200)
+
+
+class ResetConfirmIn(Body):
+    token: str = Field(max_length=MAX_TOKEN_LENGTH)
+    new_password: str = Field(max_length=1024)
+
+
 class UserIn(Body):
     name: str = Field(max_length=64)
     password: str = Field(max_length=1024)

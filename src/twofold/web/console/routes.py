@@ -283,7 +283,8 @@ def login_page(request: Request, ctx: Ctx, next: str | None = None) -> Response:
             pass
     pre = sec.read_cookie(request, PRE_SESSION) or sec.new_pre_session()
     response = render(
-        request, "login.html", csrf=sec.csrf_token(request, pre), next=safe_next(next), login=""
+        request, "login.html", csrf=sec.csrf_token(request, pre), next=safe_next(next), login="",
+        signup_open=ctx.settings.signup_open,
     )
     sec.set_cookie(request, response, PRE_SESSION, pre)
     if token:
@@ -998,9 +999,11 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
     from twofold.web.console.lifecycle import router as lifecycle  # issue 13; this one too
     from twofold.web.console.preferences import router as preferences  # imports this module
+    from twofold.web.console.recovery import router as recovery  # issue 13; this one too
     from twofold.web.console.user_sessions import router as user_sessions  # this one too
 
     app.include_router(lifecycle)
+    app.include_router(recovery)
 
     app.include_router(preferences)
     app.include_router(user_sessions)
