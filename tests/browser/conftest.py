@@ -14,7 +14,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 from sqlalchemy import select, update
 
 from tests.conftest import Inbox
-from tests.live import LiveServer, start_server
+from tests.live import LiveServer, free_port, start_server
 from tests.support import PASSWORD, oathtool
 from twofold.storage.db import make_engine, make_session_factory
 from twofold.storage.models import AuthSession, LoginChallenge, Principal
@@ -121,11 +121,16 @@ def site(
 ) -> Iterator[Site]:
     base = tmp_path_factory.mktemp("browser")
     db_url = f"sqlite:///{base / 'twofold.db'}"
+    port = free_port()
     server = start_server(
         db_url,
         base / "twofold.key",
         output_dir / "browser-logs",
-        extra_env={"TWOFOLD_SMTP_URL": f"smtp://127.0.0.1:{smtp_server[1]}"},
+        port=port,
+        extra_env={
+            "TWOFOLD_SMTP_URL": f"smtp://127.0.0.1:{smtp_server[1]}",
+            "TWOFOLD_PUBLIC_URL": f"http://127.0.0.1:{port}",  # the links in mails
+        },
     )
     shots = output_dir / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
