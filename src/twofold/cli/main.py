@@ -364,6 +364,12 @@ def security_set(
         bool, typer.Option("--any-network", help="Clear the list: sub-users sign in from anywhere.")
     ] = False,
     password_min_length: Annotated[int | None, typer.Option(help="12 to 128.")] = None,
+    password_max_age_days: Annotated[
+        int | None, typer.Option(help="0 (never) to 1095: a user's password expires.")
+    ] = None,
+    password_reuse_prevention: Annotated[
+        int | None, typer.Option(help="0 to 24: how many last passwords may not come back.")
+    ] = None,
 ) -> None:
     """Change some security preferences of ACCOUNT (the rest stay); each change is audited."""
     from twofold.services.security import AccountSecurity
@@ -376,6 +382,8 @@ def security_set(
             "remember_mfa_days": remember_mfa_days,
             "session_hours": session_hours,
             "password_min_length": password_min_length,
+            "password_max_age_days": password_max_age_days,
+            "password_reuse_prevention": password_reuse_prevention,
         }.items()
         if value is not None
     }

@@ -48,6 +48,15 @@ def password_change_may_reach(api_path: str) -> bool:
     return _PASSWORD_CHANGE_ALLOWED.fullmatch(api_path) is not None
 
 
+def password_expired(
+    kind: str, changed_at: datetime | None, max_age_days: int, now: datetime
+) -> bool:
+    """Whether a sub-user's password is older than its account's policy allows (0: never)."""
+    if kind != "user" or max_age_days <= 0 or changed_at is None:
+        return False
+    return now - changed_at >= timedelta(days=max_age_days)
+
+
 def valid_name(name: str) -> bool:
     return NAME_PATTERN.fullmatch(name) is not None
 

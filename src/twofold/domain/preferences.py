@@ -14,6 +14,8 @@ MFA_FOR_LOGIN = ("per_user", "all_users")
 REMEMBER_MFA_DAYS = (0, 30)
 SESSION_HOURS = (1, 24)
 PASSWORD_MIN_LENGTH = (12, 128)
+PASSWORD_MAX_AGE_DAYS = (0, 1095)  # 0: passwords never expire
+PASSWORD_REUSE_PREVENTION = (0, 24)  # how many of the last passwords may not come back
 MAX_LOGIN_NETWORKS = 40
 
 # The order people read them in, and the defaults of a new account.
@@ -24,6 +26,8 @@ DEFAULTS: dict[str, Any] = {
     "session_hours": 12,
     "login_networks": [],
     "password_min_length": 12,
+    "password_max_age_days": 0,
+    "password_reuse_prevention": 0,
 }
 
 
@@ -81,6 +85,8 @@ def validate_changes(changes: dict[str, object]) -> dict[str, Any]:
                 "remember_mfa_days": REMEMBER_MFA_DAYS,
                 "session_hours": SESSION_HOURS,
                 "password_min_length": PASSWORD_MIN_LENGTH,
+                "password_max_age_days": PASSWORD_MAX_AGE_DAYS,
+                "password_reuse_prevention": PASSWORD_REUSE_PREVENTION,
             }[name]
             number = _int_in(value, bounds)
             if number is None:

@@ -17,7 +17,15 @@ from twofold.services.login import forget_browsers
 from twofold.services.mail import notify
 from twofold.services.sessions import Auth, Sessions
 from twofold.storage.db import affected
-from twofold.storage.models import Account, LoginChallenge, PasswordResetToken, Principal
+from twofold.storage.models import (
+    Account,
+    LoginChallenge,
+    PasswordHistory,
+    PasswordResetToken,
+    Principal,
+)
+
+HISTORY_KEPT = 24  # former password hashes kept per principal (the policy's upper bound)
 
 
 def check_password_for(
@@ -32,6 +40,54 @@ def check_password_for(
         context=[principal.name, principal.login, account.name, principal.email or ""],
         min_length=account.password_min_length if principal.kind == "user" else MIN_LENGTH,
         field=field,
+    )
+
+
+def reuse_hashes(ctx: Context, principal: Principal) -> list[str]:
+    """The hashes a new password of `principal` must not match: its current one and the
+    former ones, the last N in all (N: the account's password_reuse_prevention; sub-users)."""
+    account = ctx.db.get(Account, principal.account_id)
+    n = account.password_reuse_prevention if account and principal.kind == "user" else 0
+    if n <= 0:
+        return []
+    former = ctx.db.scalars(
+        select(PasswordHistory.password_hash)
+        .where(PasswordHistory.principal_id == principal.id)
+        .order_by(PasswordHistory.id.desc())
+        .limit(n - 1)
+    ).all() if n > 1 else []
+    return [principal.password_hash, *former]
+
+
+def refuse_reuse(ctx: Context, hashes: list[str], new: str, *, field: str) -> None:
+    """ValidationFailed when `new` is one of those passwords (hash with no transaction open:
+    each check costs one argon2 hash)."""
+    if any(ctx.passwords.verify(h, new) for h in hashes):
+        raise errors.ValidationFailed(
+            f"The new password must not be one of your last {len(hashes)} passwords.",
+            fields={field: f"one of the last {len(hashes)} passwords"},
+        )
+
+
+def remember_former(ctx: Context, principal_id: int, old_hash: str) -> None:
+    """Keep the replaced password's hash for reuse prevention (the newest HISTORY_KEPT)."""
+    ctx.db.add(
+        PasswordHistory(
+            principal_id=principal_id, password_hash=old_hash, created_at=ctx.clock.now()
+        )
+    )
+    ctx.db.flush()
+    newest = (
+        select(PasswordHistory.id)
+        .where(PasswordHistory.principal_id == principal_id)
+        .order_by(PasswordHistory.id.desc())
+        .limit(HISTORY_KEPT)
+    )
+    ctx.db.execute(
+        delete(PasswordHistory).where(
+            PasswordHistory.principal_id == principal_id,
+            PasswordHistory.id.not_in(newest.scalar_subquery()),
+        )
     )
 
 
@@ -81,6 +137,7 @@ class Lifecycle:
         self, actor: Principal | None, user: Principal, password_hash: str, must_change: bool
     ) -> None:
         """A password chosen by someone else (hashed already): every session ends."""
+        remember_former(self.ctx, user.id, user.password_hash)
         self.ctx.db.execute(
             update(Principal)
             .where(Principal.id == user.id)
@@ -126,12 +183,14 @@ class Lifecycle:
         principal = auth.principal
         check_password_for(self.ctx, principal, new, field="new_password")
         old_hash = principal.password_hash
+        former = reuse_hashes(self.ctx, principal)
         self.ctx.db.commit()  # no write lock held while hashing
         if self.ctx.passwords.verify(old_hash, new):
             raise errors.ValidationFailed(
                 "The new password must differ from the current one.",
                 fields={"new_password": "same as the current password"},
             )
+        refuse_reuse(self.ctx, former, new, field="new_password")
         new_hash = self.ctx.passwords.hash(new)
         done = self.ctx.db.execute(
             update(Principal)
@@ -145,6 +204,7 @@ class Lifecycle:
         if affected(done) != 1:
             self.ctx.db.rollback()
             raise errors.Unauthenticated("The password was changed meanwhile; sign in again.")
+        remember_former(self.ctx, principal.id, old_hash)
         end_everything(self.ctx, principal.id, except_id=auth.session.id)
         self.audit.record(
             "password.changed", actor=principal, target=principal, detail={"forced": True}

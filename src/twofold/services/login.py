@@ -127,7 +127,7 @@ class Login:
                 new_client = self._note_client(principal)
                 self.ctx.db.commit()
                 self._new_client_notice(principal, new_client)
-                return LoginResult(_signed_in_state(principal), token=token)
+                return LoginResult(self._signed_in_state(principal, account), token=token)
             challenge = new_token()
             self.ctx.db.add(
                 LoginChallenge(
@@ -157,7 +157,7 @@ class Login:
         self.ctx.db.commit()
         self._new_client_notice(principal, new_client)
         state = "mfa_setup_required" if setup_required else "authenticated"
-        if principal.password_reset_required:  # the forced change comes before the setup
+        if self._change_due(principal, account):  # the forced change comes before the setup
             state = "password_change_required"
         return LoginResult(state, token=token)
 
@@ -203,7 +203,9 @@ class Login:
             self.ctx.db.rollback()
             raise errors.ChallengeExpired()
         token, _ = self.sessions.create(principal, account)
-        result = LoginResult(_signed_in_state(principal), token=token, recovery_codes_left=left)
+        result = LoginResult(
+            self._signed_in_state(principal, account), token=token, recovery_codes_left=left
+        )
         if remember and account.remember_mfa_days > 0:
             result.remember_token = new_token()
             self.ctx.db.add(
@@ -230,6 +232,20 @@ class Login:
                 "and bind a new MFA device at once.",
             )
         return result
+
+    def _change_due(self, principal: Principal, account: Account) -> bool:
+        """The primary set this password, or the account's policy says it expired."""
+        return bool(principal.password_reset_required) or policy.password_expired(
+            principal.kind,
+            principal.password_changed_at,
+            account.password_max_age_days,
+            self.ctx.clock.now(),
+        )
+
+    def _signed_in_state(self, principal: Principal, account: Account) -> str:
+        """After the second factor: signed in, or first the forced password change."""
+        due = self._change_due(principal, account)
+        return "password_change_required" if due else "authenticated"
 
     def _usual_client(self, principal: Principal, account: Account, remember: str | None) -> bool:
         """The owner's own client: an address of its last sign-ins, or a remembered browser."""
@@ -310,11 +326,6 @@ class Login:
         self.sessions.revoke(session_id)
         self.audit.record("logout", actor=principal, target=principal)
         self.ctx.db.commit()
-
-
-def _signed_in_state(principal: Principal) -> str:
-    """After the second factor: signed in, or first the forced password change."""
-    return "password_change_required" if principal.password_reset_required else "authenticated"
 
 
 def forget_browsers(ctx: Context, principal_id: int) -> None:

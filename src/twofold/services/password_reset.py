@@ -12,7 +12,13 @@ from twofold.domain.tokens import MAX_TOKEN_LENGTH, new_token, token_digest
 from twofold.services.audit import Audit
 from twofold.services.context import Context
 from twofold.services.counters import Counters
-from twofold.services.lifecycle import check_password_for, end_everything
+from twofold.services.lifecycle import (
+    check_password_for,
+    end_everything,
+    refuse_reuse,
+    remember_former,
+    reuse_hashes,
+)
 from twofold.services.mail import notify, notify_later
 from twofold.storage.db import affected
 from twofold.storage.models import PasswordResetToken, Principal
@@ -120,8 +126,10 @@ class PasswordReset:
         the principal ends; MFA stays bound."""
         reset, principal = self._find(token)
         check_password_for(self.ctx, principal, new_password, field="new_password")
-        reset_id, principal_id = reset.id, principal.id
+        reset_id, principal_id, old_hash = reset.id, principal.id, principal.password_hash
+        former = reuse_hashes(self.ctx, principal)
         self.ctx.db.commit()  # no write lock held while hashing
+        refuse_reuse(self.ctx, former, new_password, field="new_password")
         new_hash = self.ctx.passwords.hash(new_password)
         now = self.ctx.clock.now()
         consumed = affected(
@@ -149,6 +157,7 @@ class PasswordReset:
                 password_locked_until=None,
             )
         )
+        remember_former(self.ctx, principal_id, old_hash)
         ended = end_everything(self.ctx, principal_id)
         principal = self.ctx.db.get(Principal, principal_id) or principal
         self.audit.record(

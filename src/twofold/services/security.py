@@ -34,6 +34,8 @@ def preferences_of(account: Account) -> SecurityPreferences:
         session_hours=account.session_hours,
         login_networks=list(account.login_networks or []),
         password_min_length=account.password_min_length,
+        password_max_age_days=account.password_max_age_days,
+        password_reuse_prevention=account.password_reuse_prevention,
     )
 
 

@@ -19,7 +19,7 @@ from twofold.storage.models import Account, AuthSession, Principal
 # The hot path's statements, built once (building them per request costs more than running
 # them on SQLite).
 _BY_TOKEN = (
-    select(AuthSession, Principal, Account.login_networks)
+    select(AuthSession, Principal, Account.login_networks, Account.password_max_age_days)
     .join(Principal, Principal.id == AuthSession.principal_id)
     .join(Account, Account.id == Principal.account_id)
     .where(AuthSession.token_hash == bindparam("token_hash"))
@@ -39,6 +39,7 @@ class Auth:
     session: AuthSession
     principal: Principal
     token: str
+    password_expired: bool = False  # older than the account's password_max_age_days
 
     @property
     def is_primary(self) -> bool:
@@ -46,9 +47,9 @@ class Auth:
 
     @property
     def must_change_password(self) -> bool:
-        """The primary set a password for it: it reaches only the forced change (API.md,
-        login states), before any MFA setup that is also due."""
-        return bool(self.principal.password_reset_required)
+        """The primary set a password for it, or the password expired: it reaches only the
+        forced change (API.md, login states), before any MFA setup that is also due."""
+        return bool(self.principal.password_reset_required) or self.password_expired
 
 
 class Sessions:
@@ -97,7 +98,7 @@ class Sessions:
         self.ctx.db.commit()
         if found is None:
             raise errors.Unauthenticated()
-        session, principal, networks = found
+        session, principal, networks, max_age = found
         if principal.disabled:  # its sessions ended when it was disabled; never one more
             raise errors.Unauthenticated()
         now = self.ctx.clock.now()
@@ -123,7 +124,10 @@ class Sessions:
             )
             self.ctx.db.commit()
             set_committed_value(session, "last_seen_at", now)  # written above: not dirty
-        return Auth(session, principal, token)
+        expired = policy.password_expired(
+            principal.kind, principal.password_changed_at, max_age or 0, now
+        )
+        return Auth(session, principal, token, password_expired=expired)
 
     def mark_verified(self, session: AuthSession) -> datetime:
         now = self.ctx.clock.now()

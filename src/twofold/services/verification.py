@@ -14,6 +14,7 @@ from twofold.services.audit import Audit
 from twofold.services.codes import SecondFactor
 from twofold.services.context import Context
 from twofold.services.counters import Counters
+from twofold.services.lifecycle import Lifecycle, refuse_reuse, remember_former, reuse_hashes
 from twofold.services.login import forget_browsers
 from twofold.services.mail import notify
 from twofold.services.sessions import Auth, Sessions
@@ -123,8 +124,6 @@ class Verification:
         """Change one's own password: freshly verified and with the current one; or, in
         the forced change at sign-in, with neither (Lifecycle.forced_change)."""
         if auth.must_change_password:
-            from twofold.services.lifecycle import Lifecycle
-
             Lifecycle(self.ctx).forced_change(auth, new)
             return
         if not self.sessions.is_fresh(auth.session):
@@ -141,14 +140,18 @@ class Verification:
             min_length=(account.password_min_length if principal.kind == "user" else MIN_LENGTH),
             field="new_password",
         )
+        former = reuse_hashes(self.ctx, principal)
+        old_hash = principal.password_hash
         self._check_password(principal, current)
         self.ctx.db.commit()
+        refuse_reuse(self.ctx, former, new, field="new_password")
         new_hash = self.ctx.passwords.hash(new)
         self.ctx.db.execute(
             update(Principal)
             .where(Principal.id == principal.id)
             .values(password_hash=new_hash, password_changed_at=self.ctx.clock.now())
         )
+        remember_former(self.ctx, principal.id, old_hash)
         self.sessions.revoke_all(principal.id, except_id=auth.session.id)
         forget_browsers(self.ctx, principal.id)
         self.audit.record("password.changed", actor=principal, target=principal)

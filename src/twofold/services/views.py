@@ -117,6 +117,8 @@ class SecurityPreferences:
     session_hours: int
     login_networks: list[str]
     password_min_length: int
+    password_max_age_days: int = 0
+    password_reuse_prevention: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

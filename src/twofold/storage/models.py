@@ -69,6 +69,9 @@ class Account(Base):
     session_hours: Mapped[int] = mapped_column(Integer, server_default="12")
     login_networks: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     password_min_length: Mapped[int] = mapped_column(Integer, server_default="12")
+    # Password policy (RAM SetPasswordPolicy), for sub-users: 0 = off.
+    password_max_age_days: Mapped[int] = mapped_column(Integer, server_default="0")
+    password_reuse_prevention: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
 class Principal(Base):
@@ -195,6 +198,20 @@ class PasswordResetToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class PasswordHistory(Base):
+    """The argon2 hashes of a principal's former passwords (reuse prevention); nothing else
+    of them is kept."""
+
+    __tablename__ = "password_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    principal_id: Mapped[int] = mapped_column(
+        ForeignKey("principals.id", ondelete="CASCADE"), index=True
+    )
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class RememberedBrowser(Base):

@@ -15,6 +15,8 @@ DEFAULTS = {
     "session_hours": 12,
     "login_networks": [],
     "password_min_length": 12,
+    "password_max_age_days": 0,
+    "password_reuse_prevention": 0,
 }
 
 
@@ -43,6 +45,8 @@ def test_patch_needs_fresh_verification_and_audits_each_change(api: Api) -> None
         "session_hours": 1,
         "login_networks": ["10.1.2.3/8", "2001:db8::/32", "192.0.2.7"],
         "password_min_length": 128,
+        "password_max_age_days": 90,
+        "password_reuse_prevention": 5,
     }
     body = set_prefs(api, owner, **new)
     assert body == {**new, "login_networks": ["10.0.0.0/8", "2001:db8::/32", "192.0.2.7/32"]}

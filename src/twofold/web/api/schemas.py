@@ -235,6 +235,8 @@ class SecurityPreferencesOut(Out):
     session_hours: int
     login_networks: list[str]
     password_min_length: int
+    password_max_age_days: int = 0
+    password_reuse_prevention: int = 0
 
 
 class SecurityPreferencesPatch(Body):
@@ -248,6 +250,8 @@ class SecurityPreferencesPatch(Body):
         None, max_length=1000
     )
     password_min_length: StrictInt | None = None
+    password_max_age_days: StrictInt | None = None
+    password_reuse_prevention: StrictInt | None = None
 
 
 class ErrorDetail(BaseModel):
