@@ -188,3 +188,25 @@ def test_user_disable_enable_and_set_password(run: Callable[..., object], api: A
     missing = run("user", "disable", "nobody@acme")
     assert missing.exit_code == 1 and "NotFound" in missing.output  # type: ignore[attr-defined]
     assert new not in str(api.call("GET", "/audit-events?limit=50", owner).json())
+
+
+def test_account_disable_and_enable(run: Callable[..., object], api: Api) -> None:
+    from tests.support import USER_PASSWORD, Principal
+
+    owner = api.signup("acme")
+    alice = api.add_user(owner, "alice")
+    api.login(alice)
+    other = api.signup("other")
+    r = run("account", "disable", "acme")
+    assert r.exit_code == 0 and "2 principals" in r.output, r.output  # type: ignore[attr-defined]
+    for who in (owner, alice):
+        assert api.call("GET", "/me", who).status_code == 401
+    for login, pw in (("acme", PASSWORD), ("alice@acme", USER_PASSWORD)):
+        r2 = api.call("POST", "/login", json={"login": login, "password": pw})
+        assert r2.status_code == 403 and r2.json()["error"]["code"] == "AccountDisabled"
+    r2 = api.call("POST", "/login", json={"login": "acme", "password": "wrong password 123"})
+    assert r2.status_code == 401
+    assert api.call("GET", "/me", other).status_code == 200
+    assert run("account", "enable", "acme").exit_code == 0  # type: ignore[attr-defined]
+    assert api.login(Principal("acme", PASSWORD))["state"] == "authenticated"
+    assert run("account", "disable", "nope").exit_code == 1  # type: ignore[attr-defined]

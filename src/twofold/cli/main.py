@@ -163,6 +163,26 @@ def account_create(
         typer.echo(f"created account {account.name}")
 
 
+@account_app.command("disable")
+def account_disable(name: str) -> None:
+    """Disable the account NAME: its primary and every user; all their sessions end."""
+    from twofold.services.lifecycle import Lifecycle
+
+    with _context() as ctx:
+        count = Lifecycle(ctx).operator_set_account_disabled(name, True)
+        typer.echo(f"{name}: disabled ({count} principals); sessions ended")
+
+
+@account_app.command("enable")
+def account_enable(name: str) -> None:
+    """Enable the account NAME again: its primary and every user."""
+    from twofold.services.lifecycle import Lifecycle
+
+    with _context() as ctx:
+        count = Lifecycle(ctx).operator_set_account_disabled(name, False)
+        typer.echo(f"{name}: enabled ({count} principals)")
+
+
 @user_app.command("disable")
 def user_disable(login: str) -> None:
     """Disable the sub-user LOGIN (name@account): its sessions end, it cannot sign in."""

@@ -115,8 +115,8 @@ class Lifecycle:
 
     def apply_disabled(self, actor: Principal | None, user: Principal, disabled: bool) -> bool:
         """Disable or enable `user`; True when that changed anything."""
-        if user.kind != "user":
-            raise errors.Forbidden("Only a sub-user can be disabled.")
+        if user.kind != "user":  # a whole account: operator_set_account_disabled
+            raise errors.Forbidden("Only a sub-user can be disabled here.")
         if bool(user.disabled) == disabled:
             return False
         self.ctx.db.execute(
@@ -228,6 +228,40 @@ class Lifecycle:
         """CLI: disable or enable the sub-user that logs in as `login`."""
         user = self._user_by_login(login)
         changed = self.apply_disabled(None, user, disabled)
+        self.ctx.db.commit()
+        return changed
+
+    def operator_set_account_disabled(self, name: str, disabled: bool) -> int:
+        """CLI: disable (or enable) a whole account: its primary and every sub-user. Returns
+        how many principals changed. Sub-users the primary had disabled stay disabled when
+        the account is enabled again only if the operator disables them by name."""
+        principals = list(
+            self.ctx.db.scalars(
+                select(Principal)
+                .join(Account, Account.id == Principal.account_id)
+                .where(Account.name == name)
+                .order_by(Principal.kind, Principal.id)
+            )
+        )
+        if not principals:
+            raise errors.NotFound(f"No account named {name!r}.")
+        changed = 0
+        for principal in principals:
+            if bool(principal.disabled) == disabled:
+                continue
+            self.ctx.db.execute(
+                update(Principal).where(Principal.id == principal.id).values(disabled=disabled)
+            )
+            if disabled:
+                end_everything(self.ctx, principal.id)
+            changed += 1
+        primary = next(p for p in principals if p.kind == "primary")
+        self.audit.record(
+            "account.disabled" if disabled else "account.enabled",
+            target=primary,
+            account_id=primary.account_id,
+            detail={"via": "cli", "principals": changed},
+        )
         self.ctx.db.commit()
         return changed
 

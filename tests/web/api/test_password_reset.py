@@ -136,3 +136,29 @@ def test_reset_requests_are_flood_limited_per_client(api_with: Any, inbox: Inbox
     r = limited.call("POST", "/password-reset", json={"login": "nobody"})
     error(r, 429, "TooManyAttempts")
     assert int(r.headers["Retry-After"]) > 0
+
+
+def test_two_confirms_racing_with_one_link_one_wins(api: Api, inbox: Inbox) -> None:
+    import threading
+
+    api.signup("acme")
+    _ask(api, "acme")
+    token = reset_token(inbox, "owner@acme.example")
+    barrier = threading.Barrier(2)
+    answers: list[int] = []
+
+    def confirm(new: str) -> None:
+        barrier.wait()
+        r = api.call("POST", "/password-reset/confirm", json={"token": token, "new_password": new})
+        answers.append(r.status_code)
+
+    threads = [threading.Thread(target=confirm, args=(pw,))
+               for pw in ("racing passphrase one 1", "racing passphrase two 2")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(answers) == [204, 400], answers
+    ok = [pw for pw in ("racing passphrase one 1", "racing passphrase two 2")
+          if api.call("POST", "/login", json={"login": "acme", "password": pw}).status_code == 200]
+    assert len(ok) == 1
