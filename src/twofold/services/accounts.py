@@ -12,7 +12,7 @@ from twofold.domain.passwords import check_new_password
 from twofold.services.audit import Audit, iso
 from twofold.services.context import Context
 from twofold.services.sessions import Auth, Sessions
-from twofold.storage.models import Account, MfaDevice, Principal
+from twofold.storage.models import Account, AuthSession, MfaDevice, Principal
 
 MAX_USERS_PAGE = 1000
 
@@ -160,6 +160,19 @@ class Users:
             "created_at": iso(user.created_at),
         }
 
+    def details(self, auth: Auth, name: str) -> tuple[dict[str, Any], list[AuthSession]]:
+        """A sub-user and its live sessions, for its details page (a read; it ends here)."""
+        user = self.find(auth, name)
+        view, sessions = self.describe(user), Sessions(self.ctx).list_for(user.id)
+        self.ctx.db.commit()
+        return view, sessions
+
+    def view(self, auth: Auth, name: str) -> dict[str, Any]:
+        """A sub-user as `describe` shows it (a read; it ends here)."""
+        view = self.describe(self.find(auth, name))
+        self.ctx.db.commit()
+        return view
+
     def list(self, auth: Auth) -> list[dict[str, Any]]:
         self.require_primary(auth)
         rows = self.ctx.db.execute(
@@ -172,7 +185,9 @@ class Users:
             .order_by(Principal.name)
             .limit(MAX_USERS_PAGE)
         ).all()
-        return [self._view(user, device) for user, device in rows]
+        views = [self._view(user, device) for user, device in rows]
+        self.ctx.db.commit()  # a read: end it before the page is rendered
+        return views
 
     def create(
         self,
@@ -264,11 +279,10 @@ class Users:
         self.ctx.db.commit()
 
     def count(self, account_id: int) -> int:
-        return int(
-            self.ctx.db.scalar(
-                select(func.count())
-                .select_from(Principal)
-                .where(Principal.account_id == account_id, Principal.kind == "user")
-            )
-            or 0
+        found = self.ctx.db.scalar(
+            select(func.count())
+            .select_from(Principal)
+            .where(Principal.account_id == account_id, Principal.kind == "user")
         )
+        self.ctx.db.commit()  # a read: end it before the page is rendered
+        return int(found or 0)

@@ -76,6 +76,7 @@ class Audit:
         rows = list(self.ctx.db.scalars(query))
         more = len(rows) > limit
         rows = rows[:limit]
+        self.ctx.db.commit()  # a read: end it before the page is rendered
         return AuditPage(rows, rows[-1].id if more and rows else None)
 
 

@@ -6,6 +6,7 @@ import base64
 import io
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 
 import segno
 from sqlalchemy import delete, select, update
@@ -20,6 +21,17 @@ from twofold.services.sessions import Auth, Sessions
 from twofold.services.throttle import CODES, Throttle
 from twofold.storage.db import affected
 from twofold.storage.models import Account, MfaDevice, Principal
+
+
+@dataclass(frozen=True)
+class DeviceStatus:
+    """A principal's virtual MFA, as a page shows it."""
+
+    enabled: bool
+    serial: str | None
+    bound_at: datetime | None
+    recovery_left: int
+    may_manage: bool
 
 
 @dataclass
@@ -81,6 +93,20 @@ class Devices:
             return True
         account = self.ctx.db.get(Account, target.account_id)
         return account is None or account.allow_users_to_manage_mfa
+
+    def status(self, auth: Auth, target: Principal) -> DeviceStatus:
+        """The target's device and recovery codes left (a read; its transaction ends here)."""
+        device = self.factor.active_device(target.id)
+        left = self.factor.recovery_codes_left(target.id) if device else 0
+        may_manage = self.may_manage(auth, target)
+        self.ctx.db.commit()
+        return DeviceStatus(
+            enabled=device is not None,
+            serial=device.serial if device else None,
+            bound_at=device.bound_at if device else None,
+            recovery_left=left,
+            may_manage=may_manage,
+        )
 
     def _pending(self, principal_id: int) -> MfaDevice | None:
         return self.ctx.db.scalar(
