@@ -29,7 +29,7 @@ from twofold.storage.db import make_engine, make_session_factory
 from twofold.storage.migrate import is_current
 from twofold.web.api.deps import API_PREFIX
 from twofold.web.api.routes import router as api_router
-from twofold.web.console.routes import install as install_console
+from twofold.web.console.mount import install as install_console
 from twofold.web.docs import ApiHeaders, install_docs
 from twofold.web.runtime import Runtime
 
