@@ -95,6 +95,12 @@ def step_up_ok(
     return first_factor and restricted
 
 
+def mfa_setup_due(kind: str, mfa_required: bool, mfa_for_login: str) -> bool:
+    """Whether a principal with no factor must set one up before anything else: required of
+    it by name, or of every sub-user by its account."""
+    return mfa_required or (kind == "user" and mfa_for_login == "all_users")
+
+
 def network_allowed(client_addr: str | None, networks: list[str]) -> bool:
     """Whether `client_addr` lies in one of `networks` (CIDR); an empty list allows all."""
     if not networks:

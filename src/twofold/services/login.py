@@ -113,8 +113,8 @@ class Login:
             self.audit.record("login.password_ok", actor=principal, target=principal)
             self.ctx.db.commit()
             return LoginResult("mfa_required", challenge=challenge)
-        setup_required = principal.mfa_required or (
-            principal.kind == "user" and account.mfa_for_login == "all_users"
+        setup_required = policy.mfa_setup_due(
+            principal.kind, principal.mfa_required, account.mfa_for_login
         )
         # A setup-only session proved only the password: it is not freshly verified.
         token, _ = self.sessions.create(

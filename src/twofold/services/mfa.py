@@ -239,6 +239,13 @@ class Devices:
         self._remove_devices(target)
         keep = auth.session.id if auth.principal.id == target.id else None
         self.sessions.revoke_all(target.id, except_id=keep)
+        account = self.ctx.db.get(Account, target.account_id)
+        if keep is not None and (
+            account is None
+            or policy.mfa_setup_due(target.kind, target.mfa_required, account.mfa_for_login)
+        ):
+            # MFA is still required of it: the session that disabled becomes setup-only.
+            self.sessions.restrict(auth.session)
         self.audit.record(
             "mfa.device_disabled",
             actor=auth.principal,

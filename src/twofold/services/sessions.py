@@ -154,6 +154,13 @@ class Sessions:
         )
         set_committed_value(session, "restricted", False)  # written above: not dirty
 
+    def restrict(self, session: AuthSession) -> None:
+        """Make this one session setup-only (its principal must bind a factor first)."""
+        self.ctx.db.execute(
+            update(AuthSession).where(AuthSession.id == session.id).values(restricted=True)
+        )
+        set_committed_value(session, "restricted", True)  # written above: not dirty
+
     def end_setup_only(self, principal_id: int, *, except_id: int | None = None) -> int:
         """End the principal's setup-only sessions (but `except_id`): each proved only a
         password, so a binding made elsewhere must not promote it."""

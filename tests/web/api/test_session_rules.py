@@ -207,3 +207,17 @@ def test_only_the_primary_reaches_a_users_sessions(api: Api) -> None:
     mine = api.call("GET", "/me/sessions", owner).json()["sessions"][0]["id"]
     error(api.call("DELETE", f"/users/alice/sessions/{mine}", owner), 404, "NotFound")
     assert api.call("GET", "/me", owner).status_code == 200
+
+
+def test_disabling_its_own_required_device_leaves_a_user_setup_only(api: Api) -> None:
+    owner = api.signup()
+    set_prefs(api, owner, allow_users_to_manage_mfa=True)
+    alice = api.add_user(owner, mfa_required=True)
+    alice.token = setup_only_login(api, alice).token
+    api.enable_mfa(alice)
+    assert api.call("GET", "/audit-events", alice).status_code == 200
+    r = api.call("DELETE", "/me/mfa-device", alice)
+    assert r.status_code == 204, r.text
+    # MFA is still required of alice: the session that disabled it may only set it up again.
+    error(api.call("GET", "/audit-events", alice), 403, "MFASetupRequired")
+    assert api.call("GET", "/me", alice).json()["restricted"] is True
