@@ -12,7 +12,7 @@ def wait_wording(seconds: int | None) -> str:
     rounded up ("try again in 5 minutes")."""
     s = seconds or 60
     if s < 90:
-        return f"{s} seconds"
+        return "1 second" if s == 1 else f"{s} seconds"
     return f"{(s + 59) // 60} minutes"
 
 
