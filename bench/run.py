@@ -382,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     work = opts.out / stamp
     work.mkdir(parents=True, exist_ok=True)
     key_file = work / "twofold.key"
-    keys = keyfile.load_or_create(str(key_file))
+    keys = keyfile.create(str(key_file))  # a new directory: a new key file
     s = Settings()
     params = HashParams(s.argon2_memory_kib, s.argon2_time_cost, s.argon2_parallelism)
     log(f"bench {stamp}: {opts}; argon2 {params}; load {loadavg()}; cpus {os.cpu_count()}")

@@ -42,6 +42,20 @@ class LiveServer:
             self.process.wait(timeout=15)
 
 
+def server_env(db_url: str, key_file: Path, **extra: str) -> dict[str, str]:
+    """The environment `start_server` gives a server, for running `twofold` commands."""
+    return {**os.environ, "TWOFOLD_DATABASE_URL": db_url, "TWOFOLD_KEY_FILE": str(key_file),
+            "TWOFOLD_ENV": "test", **extra}
+
+
+def run_cli(
+    env: dict[str, str], *args: str, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """`twofold ARGS...` in its own process."""
+    return subprocess.run([sys.executable, "-m", "twofold", *args], env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
 def start_server(
     db_url: str,
     key_file: Path,
@@ -50,6 +64,7 @@ def start_server(
     workers: int = 1,
     extra_env: dict[str, str] | None = None,
     port: int | None = None,
+    argv_prefix: list[str] | None = None,
 ) -> LiveServer:
     """Start `twofold serve` in its own process and wait until /healthz answers."""
     port = port or free_port()
@@ -66,7 +81,7 @@ def start_server(
     log_path = log_dir / f"server-{port}.log"
     fh = log_path.open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "twofold", "serve", "--port", str(port),
+        [*(argv_prefix or []), sys.executable, "-m", "twofold", "serve", "--port", str(port),
          "--workers", str(workers)],
         env=env,
         stdout=fh,

@@ -33,6 +33,13 @@ class Settings(BaseSettings):
     argon2_parallelism: int = Field(1, ge=1)
     max_body_bytes: int = Field(64 * 1024, ge=1024)
     db_pool_size: int = Field(10, ge=1)
+    # A hung database must not hang requests: seconds to open a connection, to run one
+    # statement (PostgreSQL: also cut client-side, a frozen server answers nothing), and to
+    # wait for a pooled connection. Past them a request answers 503 Unavailable.
+    db_connect_timeout: float = Field(2.0, gt=0, le=300)
+    db_statement_timeout: float = Field(5.0, gt=0, le=3600)
+    db_pool_timeout: float = Field(5.0, gt=0, le=300)
+    readyz_timeout: float = Field(0.5, gt=0, le=30)  # /readyz answers within this, whatever
     threads: int = Field(8, ge=1, le=256)  # worker threads per process for blocking work
     secure_cookies: bool | None = None  # None: Secure when the request came over https
     api_docs: bool = True  # serve /api/docs (Swagger UI, local files); the schema stays

@@ -131,7 +131,14 @@ def test_login_networks_behind_a_trusted_proxy_and_from_a_spoofing_peer(
         r = httpx.post(
             behind.api + "/login", json=alice, headers={"X-Forwarded-For": "203.0.113.44"}
         )
-        sessions = httpx.get(behind.api + "/me/sessions", headers=bearer(r.json()["token"]))
+        token = r.json()["token"]
+        # Every request of the session is held to the list (F9), not the login alone.
+        outside = httpx.get(behind.api + "/me/sessions", headers=bearer(token))
+        assert outside.json()["error"]["code"] == "NetworkNotAllowed"
+        sessions = httpx.get(
+            behind.api + "/me/sessions",
+            headers={**bearer(token), "X-Forwarded-For": "203.0.113.44"},
+        )
         current = next(s for s in sessions.json()["sessions"] if s["current"])
         assert current["client_addr"] == "203.0.113.44"
         # The primary is never held by the list.

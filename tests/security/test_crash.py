@@ -175,7 +175,7 @@ def test_sigkill_in_the_middle_of_binding(db_url: str, tmp_path: Path) -> None:
 
 def _seed_devices(db_url: str, key: Path, count: int) -> dict[str, str]:
     """`count` principals with an active device each, sealed under the current key."""
-    ring = keyfile.load_or_create(str(key))
+    ring = keyfile.load(str(key))
     engine = make_engine(db_url, pool_size=1)
     secrets_by_serial: dict[str, str] = {}
     with engine.begin() as conn:
@@ -206,7 +206,7 @@ def _now() -> Any:
 
 def _check_all_open(db_url: str, key: Path, expected: dict[str, str]) -> set[str]:
     """Every device secret opens with the key file to its original value; returns key ids."""
-    ring = keyfile.load_or_create(str(key))
+    ring = keyfile.load(str(key))
     engine = make_engine(db_url, pool_size=1)
     with engine.connect() as conn:
         rows = conn.execute(select(MfaDevice.serial, MfaDevice.sealed_secret)).all()
@@ -228,7 +228,7 @@ def test_sigkill_in_the_middle_of_a_key_rotation(db_url: str, tmp_path: Path) ->
     # SQLite needs enough devices for the kill to land in the middle by time; PostgreSQL is
     # stopped in the middle by a lock, so a few suffice.
     expected = _seed_devices(db_url, key, 3000 if db_url.startswith("sqlite") else 300)
-    first_key = keyfile.load_or_create(str(key)).current
+    first_key = keyfile.load(str(key)).current
     env = {**server.env}
     cmd = [sys.executable, "-m", "twofold", "keys", "rotate"]
     if db_url.startswith("postgresql"):
@@ -241,7 +241,7 @@ def test_sigkill_in_the_middle_of_a_key_rotation(db_url: str, tmp_path: Path) ->
     else:
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 30
-        while keyfile.load_or_create(str(key)).current == first_key:
+        while keyfile.load(str(key)).current == first_key:
             assert time.monotonic() < deadline and proc.poll() is None
             time.sleep(0.005)
         time.sleep(0.15)  # into the re-sealing loop
@@ -255,7 +255,7 @@ def test_sigkill_in_the_middle_of_a_key_rotation(db_url: str, tmp_path: Path) ->
     # to the end moves every secret to the newest key.
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    newest = keyfile.load_or_create(str(key)).current
+    newest = keyfile.load(str(key)).current
     assert _check_all_open(db_url, key, expected) == {newest}
     server = start_server(db_url, key, logs)
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from sqlalchemy import select
@@ -16,6 +16,9 @@ from twofold.services.accounts import Accounts, mfa_view
 from twofold.services.codes import SecondFactor
 from twofold.services.context import Context
 from twofold.services.mfa import Devices
+
+if TYPE_CHECKING:
+    from twofold.services.keys import SealingKeys
 from twofold.storage.models import Principal
 from twofold.web.runtime import Runtime
 
@@ -59,15 +62,30 @@ def _runtime(settings: Settings) -> Runtime:
         raise
 
 
+def _maintenance(settings: Settings) -> Settings:
+    """Operator tasks (migrations, re-sealing every secret) may run long statements: the
+    request-sized statement timeout does not apply to them."""
+    return settings.model_copy(update={"db_statement_timeout": MAINTENANCE_STATEMENT_TIMEOUT})
+
+
+MAINTENANCE_STATEMENT_TIMEOUT = 3600.0
+
+
 @contextmanager
-def _context() -> Iterator[Context]:
-    rt = _runtime(_settings())
+def _context(settings: Settings | None = None) -> Iterator[Context]:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    rt = _runtime(settings or _settings())
     db = rt.sessions()
     try:
         yield rt.context(db, "cli", "twofold-cli")
     except errors.TwofoldError as exc:
         problems = "".join(f"; {k}: {v}" for k, v in (exc.fields or {}).items())
         _die(f"{exc.code}: {exc.message}{problems}", 1)
+    except SQLAlchemyError as exc:
+        orig = getattr(exc, "orig", None)
+        reason = str(orig).splitlines()[0][:200] if orig is not None else type(exc).__name__
+        _die(f"Unavailable: the database failed, nothing was changed: {reason}", 1)
     finally:
         db.close()
         rt.engine.dispose()
@@ -76,7 +94,7 @@ def _context() -> Iterator[Context]:
 def _upgrade(settings: Settings) -> None:
     from twofold.storage.migrate import upgrade
 
-    rt = _runtime(settings)
+    rt = _runtime(_maintenance(settings))
     try:
         upgrade(settings.database_url, rt.engine)
     finally:
@@ -180,18 +198,96 @@ def mfa_reset(login: str) -> None:
         typer.echo(f"{login}: {'device removed' if removed else 'had no device'}; sessions ended")
 
 
-@keys_app.command("rotate")
-def keys_rotate() -> None:
-    """Add a new sealing key and re-seal every secret under it, in one transaction."""
-    from twofold.services.keys import reseal_all
+def _needed_key_ids(settings: Settings) -> set[str]:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from twofold.storage.db import make_engine
+    from twofold.storage.sealed import sealed_key_ids
+
+    try:
+        engine = make_engine(settings.database_url, pool_size=1)
+    except ConfigError as exc:
+        _die(str(exc))
+        raise
+    try:
+        return sealed_key_ids(engine)
+    except SQLAlchemyError as exc:
+        _die(f"the database cannot be read: {type(exc).__name__}")
+        raise
+    finally:
+        engine.dispose()
+
+
+def _require_key_file(settings: Settings) -> None:
+    from twofold.storage import keyfile
+
+    if keyfile.exists(settings.key_file):
+        return
+    needed = _needed_key_ids(settings)
+    if needed:
+        _die(keyfile.missing_message(settings.key_file, needed))
+    _die(f"the key file {settings.key_file} is missing: `twofold keys init` creates one")
+
+
+@contextmanager
+def _sealing_keys() -> Iterator[SealingKeys]:
+    """The key use cases, with their refusals as one line and exit status 2."""
+    from twofold.services.keys import SealingKeys
+
+    settings = _maintenance(_settings())
+    _require_key_file(settings)
+    with _context(settings) as ctx:
+        try:
+            yield SealingKeys(ctx, settings.key_file)
+        except errors.TwofoldError as exc:
+            _die(f"{exc.code}: {exc.message}")
+
+
+@keys_app.command("init")
+def keys_init(
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Create a key file even over secrets sealed under other keys (they are lost: "
+            "their devices must be reset).",
+        ),
+    ] = False,
+) -> None:
+    """Create the key file (the first start over an empty database does it too)."""
     from twofold.storage import keyfile
 
     settings = _settings()
-    with _context() as ctx:
-        old = ctx.keys
-        new = keyfile.add_key(settings.key_file, old)
-        count = reseal_all(ctx, old, new)
-        typer.echo(f"new key {new.current}; re-sealed {count} secrets")
+    if keyfile.exists(settings.key_file):
+        _die(f"the key file {settings.key_file} already exists: nothing written")
+    needed = _needed_key_ids(settings)
+    if needed and not force:
+        _die(keyfile.missing_message(settings.key_file, needed) + "; or give --force")
+    try:
+        ring = keyfile.create(settings.key_file)
+    except ConfigError as exc:
+        _die(str(exc))
+        raise
+    typer.echo(f"created the key file {settings.key_file} with key {ring.current}")
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Add a new sealing key and re-seal every secret under it, in one transaction.
+
+    Refused, with the key file unchanged, unless every sealed secret opens first. Running
+    servers seal under the new key from their next seal on."""
+    with _sealing_keys() as keys:
+        kid, count = keys.rotate()
+        typer.echo(f"new key {kid}; re-sealed {count} secrets")
+
+
+@keys_app.command("retire")
+def keys_retire(key_id: str) -> None:
+    """Remove KEY_ID from the key file; refused while it is current or any secret uses it."""
+    with _sealing_keys() as keys:
+        keys.retire(key_id)
+        typer.echo(f"retired key {key_id}")
 
 
 def _show_preferences(view: dict[str, object]) -> None:

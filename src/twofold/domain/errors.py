@@ -158,3 +158,33 @@ class Unavailable(TwofoldError):
         503,
         "The service is briefly unavailable; nothing was changed. Try again.",
     )
+
+
+class SecretUnavailable(TwofoldError):
+    """A stored secret cannot be opened: its key is not in the key file. Retrying will not
+    help; an operator must put the right key file back."""
+
+    code, status, default_message = (
+        "SecretUnavailable",
+        503,
+        "A stored secret cannot be opened: the key it was sealed under is missing from the "
+        "server's key file. Nothing was changed; an operator must restore the key file.",
+    )
+
+
+class KeyFileMismatch(TwofoldError):
+    """The key file does not open every stored secret: a rotation would lose them."""
+
+    code, status, default_message = (
+        "KeyFileMismatch",
+        409,
+        "The key file does not open every stored secret; nothing was changed.",
+    )
+
+
+class KeyInUse(TwofoldError):
+    code, status, default_message = (
+        "KeyInUse",
+        409,
+        "Secrets are still sealed under that key; rotate first.",
+    )

@@ -12,6 +12,7 @@ import hmac
 from sqlalchemy import bindparam, delete, func, select, update
 
 from twofold.domain import errors, policy, totp
+from twofold.domain.sealing import SealingError
 from twofold.domain.tokens import RECOVERY_CODE_COUNT, new_recovery_code, normalize_recovery_code
 from twofold.services.audit import Audit
 from twofold.services.context import Context
@@ -51,7 +52,11 @@ class SecondFactor:
         return self.ctx.db.scalar(_ACTIVE_DEVICE, {"principal_id": principal_id})
 
     def secret_of(self, device: MfaDevice) -> str:
-        return self.ctx.keys.unseal(device.sealed_secret, device_context(device.serial))
+        try:
+            return self.ctx.keys.unseal(device.sealed_secret, device_context(device.serial))
+        except SealingError as exc:
+            # Not "try again": the key file lacks the key (or the value was tampered with).
+            raise errors.SecretUnavailable() from exc
 
     def check_totp(self, principal: Principal, raw_code: object, *, purpose: str) -> MfaDevice:
         """Accept `raw_code` from the principal's active device once, or raise."""

@@ -7,6 +7,7 @@ import fcntl
 import os
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import CursorResult, Engine, Result, create_engine, event
@@ -15,8 +16,21 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from twofold.config import ConfigError
+from twofold.storage.watchdog import Watchdog
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# An execution option: this connection's statements get this deadline (seconds) instead of
+# the engine's statement timeout (/readyz uses a short one).
+DEADLINE = "twofold_deadline"
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds: open a connection, run one statement, wait for a pooled connection."""
+
+    connect: float = 2.0
+    statement: float = 5.0
+    pool: float = 5.0
 
 
 def normalize_url(url: str) -> str:
@@ -27,8 +41,9 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+def make_engine(url: str, *, pool_size: int = 10, timeouts: Timeouts | None = None) -> Engine:
     url = normalize_url(url)
+    timeouts = timeouts or Timeouts()
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
@@ -40,17 +55,29 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
             pool_size=pool_size,
             max_overflow=pool_size,
+            pool_timeout=timeouts.pool,
         )
         _configure_sqlite(engine)
         return engine
     if backend == "postgresql":
-        return create_engine(
+        statement_ms = max(1, int(timeouts.statement * 1000))
+        engine = create_engine(
             url,
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_pre_ping=True,
             pool_recycle=1800,
+            pool_timeout=timeouts.pool,
+            connect_args={
+                # libpq counts whole seconds, and at least 2.
+                "connect_timeout": max(2, round(timeouts.connect)),
+                # The server ends a slow statement itself; the watchdog covers a server
+                # that cannot (frozen), a little later so the server's clean error wins.
+                "options": f"-c statement_timeout={statement_ms}",
+            },
         )
+        _guard_postgresql(engine, Watchdog(), timeouts)
+        return engine
     raise ConfigError(f"TWOFOLD_DATABASE_URL must be sqlite:// or postgresql://, not {backend}://")
 
 
@@ -165,9 +192,110 @@ def _configure_sqlite(engine: Engine) -> None:
         finally:
             gate.leave(conn.info)
 
+    @event.listens_for(engine, "handle_error")
+    def _on_error(ctx: Any) -> None:
+        if _sqlite_discards(ctx.original_exception):
+            # Drop this connection and the rest of the pool (opened in the same fault, most
+            # likely): new ones open the file as it is now, so the service heals by itself.
+            ctx.is_disconnect = True
+            if ctx.connection is not None:
+                gate.leave(ctx.connection.info)
+
     @event.listens_for(engine, "checkin")
     def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
         gate.leave(record.info)  # a connection returned without commit or rollback
+
+
+# SQLite result codes (the low byte) that leave a connection unusable for writes for good:
+# a connection opened while the file could not be written stays read-only after the file is
+# writable again. Such a connection must be discarded, or a share of writes keeps failing.
+_SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_CANTOPEN = 8, 10, 14
+_SQLITE_DISCARD = {_SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_CANTOPEN}
+
+
+def _sqlite_discards(exc: BaseException | None) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and (code & 0xFF) in _SQLITE_DISCARD
+
+
+def sqlite_writable(engine: Engine) -> str | None:
+    """None when a new connection could write the SQLite database, else why not.
+
+    SQLite opens a file it may not write read-only without a word, and BEGIN IMMEDIATE still
+    succeeds on such a connection; so ask the OS the way SQLite does, by opening read-write."""
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    for path in (database, f"{database}-wal", f"{database}-shm"):
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            return f"the database file {path} cannot be written: {exc.strerror}"
+        os.close(fd)
+    directory = os.path.dirname(os.path.abspath(database))
+    if not os.access(directory, os.W_OK):
+        return f"the database directory {directory} cannot be written"
+    return None
+
+
+def _guard_postgresql(engine: Engine, watchdog: Watchdog, timeouts: Timeouts) -> None:
+    """Every round trip to the server gets a deadline (see watchdog.py): statements, the
+    pool's ping, COMMIT and ROLLBACK."""
+    # Past the server's own statement_timeout, so a live server's clean error comes first.
+    limit = timeouts.statement + 1.0
+    armed = "twofold_armed"
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _arm(conn: Any, cursor: Any, _s: Any, _p: Any, _c: Any, _m: Any) -> None:
+        fd = cursor.connection.fileno()
+        timeout = conn.get_execution_options().get(DEADLINE, limit)
+        stale = conn.info.get(armed)
+        if stale is not None:  # a statement that ended without either event: never cut later
+            watchdog.disarm(stale[0])
+        conn.info[armed] = (watchdog.arm(fd, timeout), fd)
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _disarm(conn: Any, *_args: Any) -> None:
+        token_fd = conn.info.pop(armed, None)
+        if token_fd is not None:
+            watchdog.disarm(token_fd[0])
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(ctx: Any) -> None:
+        conn = ctx.connection
+        token_fd = conn.info.pop(armed, None) if conn is not None else None
+        if token_fd is not None:
+            watchdog.disarm(token_fd[0])
+            if watchdog.cut(token_fd[1]):
+                ctx.is_disconnect = True  # discard it (the whole pool is suspect too)
+
+    def _guarded(conn: Any, run: str) -> None:
+        dbapi = conn.connection.dbapi_connection
+        if dbapi is None or dbapi.closed:
+            return
+        timeout = conn.get_execution_options().get(DEADLINE, limit)
+        token = watchdog.arm(dbapi.fileno(), timeout)
+        try:
+            getattr(dbapi, run)()  # the driver's own call that follows is then a no-op
+        finally:
+            watchdog.disarm(token)
+
+    event.listen(engine, "commit", lambda conn: _guarded(conn, "commit"))
+    event.listen(engine, "rollback", lambda conn: _guarded(conn, "rollback"))
+
+    ping = engine.dialect.do_ping
+    ping_limit = min(timeouts.connect, limit)
+
+    def guarded_ping(dbapi_connection: Any) -> bool:
+        token = watchdog.arm(dbapi_connection.fileno(), ping_limit)
+        try:
+            return bool(ping(dbapi_connection))
+        finally:
+            watchdog.disarm(token)
+
+    engine.dialect.do_ping = guarded_ping  # type: ignore[method-assign]
 
 
 READ_ONLY = "twofold_read_only"

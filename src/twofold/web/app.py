@@ -12,28 +12,30 @@ import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import text
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from twofold import __version__
-from twofold.config import Settings
+from twofold.config import ConfigError, Settings
 from twofold.domain import errors
 from twofold.domain.passwords import HashParams, Passwords
 from twofold.domain.ports import Clock, Mailer, SystemClock
 from twofold.domain.sealing import SealingError
 from twofold.services.mail import build_mailer
 from twofold.storage import keyfile
-from twofold.storage.db import make_engine, make_session_factory
-from twofold.storage.migrate import is_current
+from twofold.storage.db import Timeouts, make_engine, make_session_factory
+from twofold.storage.sealed import sealed_key_ids
 from twofold.web.api.deps import API_PREFIX
 from twofold.web.api.routes import router as api_router
 from twofold.web.console.mount import install as install_console
 from twofold.web.docs import ApiHeaders, install_docs
+from twofold.web.health import install_health
 from twofold.web.runtime import Runtime
 
 log = logging.getLogger("twofold")
+DB_RETRY_AFTER = 2  # seconds: a locked, busy or hung database, or a dropped connection
 
 
 class BodyLimit:
@@ -146,28 +148,51 @@ def install_error_handlers(app: FastAPI) -> None:
         orig = getattr(exc, "orig", None)
         reason = str(orig).splitlines()[0][:200] if orig is not None else type(exc).__name__
         log.error("database error on %s %s: %s", request.method, request.url.path, reason)
-        return await on_twofold(request, errors.Unavailable())
+        return await on_twofold(request, errors.Unavailable(retry_after=DB_RETRY_AFTER))
 
     app.add_exception_handler(errors.TwofoldError, on_twofold)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
 
     async def on_sealing(request: Request, exc: Exception) -> Response:
-        # A secret that does not open (key file out of step): refuse, never accept.
-        log.error("sealed secret did not open on %s %s", request.method, request.url.path)
-        return await on_twofold(request, errors.Unavailable())
+        # A secret that does not open (key file out of step): refuse, never accept; and say
+        # so, for retrying will not help.
+        log.error("sealed secret did not open on %s %s: %s", request.method, request.url.path, exc)
+        return await on_twofold(request, errors.SecretUnavailable())
 
     app.add_exception_handler(SealingError, on_sealing)
     app.add_exception_handler(DBAPIError, on_database)
     app.add_exception_handler(SQLAlchemyError, on_database)
 
 
+def _needed_key_ids(engine: Engine) -> set[str]:
+    try:
+        return sealed_key_ids(engine)
+    except SQLAlchemyError as exc:
+        raise ConfigError(
+            "the key file is missing and the database cannot be read to tell whether it holds "
+            f"sealed secrets: {type(exc).__name__}"
+        ) from exc
+
+
 def build_runtime(
     settings: Settings, *, clock: Clock | None = None, mailer: Mailer | None = None
 ) -> Runtime:
     """Open the database and key file, or fail with a one-line ConfigError."""
-    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
-    keys = keyfile.load_or_create(settings.key_file)
+    engine = make_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        timeouts=Timeouts(
+            connect=settings.db_connect_timeout,
+            statement=settings.db_statement_timeout,
+            pool=settings.db_pool_timeout,
+        ),
+    )
+    try:
+        keys = keyfile.open_or_create(settings.key_file, lambda: _needed_key_ids(engine))
+    except ConfigError:
+        engine.dispose()
+        raise
     return Runtime(
         settings=settings,
         engine=engine,
@@ -216,21 +241,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(api_router, prefix=API_PREFIX)
 
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/readyz", include_in_schema=False)
-    def readyz() -> Response:
-        try:
-            with rt.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            current = is_current(rt.engine)
-        except SQLAlchemyError:
-            return JSONResponse({"status": "database unreachable"}, status_code=503)
-        if not current:
-            return JSONResponse({"status": "migrations pending"}, status_code=503)
-        return JSONResponse({"status": "ready"})
+    install_health(app, rt)
 
     if settings.api_docs:
         install_docs(app)

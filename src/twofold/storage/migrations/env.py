@@ -3,7 +3,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from twofold.storage.db import make_engine
+from twofold.storage.db import Timeouts, make_engine
 from twofold.storage.models import Base
 
 config = context.config
@@ -25,7 +25,9 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = make_engine(config.get_main_option("sqlalchemy.url") or "", pool_size=1)
+    url = config.get_main_option("sqlalchemy.url") or ""
+    # A migration may rewrite a large table: no request-sized statement timeout.
+    engine = make_engine(url, pool_size=1, timeouts=Timeouts(statement=3600.0))
     with engine.connect() as conn:
         _run(conn)
         conn.commit()
