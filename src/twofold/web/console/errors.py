@@ -8,6 +8,7 @@ or the error page here, registered once by `install()`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 from fastapi import Request
@@ -44,21 +45,48 @@ def verify_url(back: str, purpose: str) -> str:
     return "/verify?" + urlencode({"next": back, "for": purpose}, safe="/")
 
 
-async def console_error(request: Request, exc: errors.TwofoldError) -> Response:
-    """Every failure of a console page becomes a page (or a redirect), never JSON or a 500."""
-    if isinstance(exc, errors.Unauthenticated):
-        back = page_of(request) if request.method == "GET" else "/"
-        response: Response = redirect(with_next("/login", back))
-        sec.clear_cookie(request, response, sec.SESSION)
-        return response
-    if isinstance(exc, errors.MFASetupRequired):
-        return redirect("/mfa/setup")
+def _to_login(request: Request, exc: errors.TwofoldError) -> Response:
+    # After signing in, back to the page asked for (a GET); a form's POST cannot be replayed.
+    back = page_of(request) if request.method == "GET" else "/"
+    response = redirect(with_next("/login", back))
+    sec.clear_cookie(request, response, sec.SESSION)
+    return response
+
+
+def _to_setup(request: Request, exc: errors.TwofoldError) -> Response:
+    return redirect("/mfa/setup")
+
+
+def _to_verify(request: Request, exc: errors.TwofoldError) -> Response:
     if isinstance(exc, VerifyFirst):
         return redirect(verify_url(exc.back, exc.purpose))
-    if isinstance(exc, errors.VerificationRequired):
-        # A service's own freshness check (the page was not guarded): verify, then the page
-        # the form was on.
-        return redirect(verify_url(_form_page(request), ""))
+    # A service's own freshness check on a page that was not guarded: verify, then back to
+    # the page the form was on.
+    return redirect(verify_url(_form_page(request), ""))
+
+
+def _form_page(request: Request) -> str:
+    if request.method == "GET":
+        return page_of(request)
+    referer = request.headers.get("referer", "")
+    own = f"{request.url.scheme}://{request.url.netloc}"
+    return referer[len(own):] if referer.startswith(own + "/") else "/"
+
+
+# The one table: an error (or any subclass) that is not shown as a page but sends the person
+# somewhere. The first match wins; everything else is the error page below.
+REDIRECTS: tuple[tuple[type[errors.TwofoldError], Callable[..., Response]], ...] = (
+    (errors.Unauthenticated, _to_login),
+    (errors.MFASetupRequired, _to_setup),
+    (errors.VerificationRequired, _to_verify),
+)
+
+
+async def console_error(request: Request, exc: errors.TwofoldError) -> Response:
+    """Every failure of a console page becomes a page (or a redirect), never JSON or a 500."""
+    for kind, send in REDIRECTS:
+        if isinstance(exc, kind):
+            return send(request, exc)
     title = "Request refused" if isinstance(exc, sec.CsrfRefused) else None
     return render(
         request,
@@ -68,11 +96,3 @@ async def console_error(request: Request, exc: errors.TwofoldError) -> Response:
         title=title or TITLES.get(exc.status, "Something went wrong"),
         message=shown(exc),
     )
-
-
-def _form_page(request: Request) -> str:
-    if request.method == "GET":
-        return page_of(request)
-    referer = request.headers.get("referer", "")
-    own = f"{request.url.scheme}://{request.url.netloc}"
-    return referer[len(own):] if referer.startswith(own + "/") else "/"
