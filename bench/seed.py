@@ -183,6 +183,9 @@ def reset_state(url: str) -> None:
         "password_failures = 0, password_locked_until = NULL "
         "WHERE code_failures <> 0 OR code_locked_until IS NOT NULL "
         "OR password_failures <> 0 OR password_locked_until IS NOT NULL",
+        "UPDATE principals SET recovery_failures = 0, recovery_locked_until = NULL "
+        "WHERE recovery_failures <> 0 OR recovery_locked_until IS NOT NULL",
+        "DELETE FROM throttle_counters",
         "DELETE FROM login_challenges",
         "DELETE FROM audit_events",
         "DELETE FROM sessions WHERE id > (SELECT count(*) FROM principals)",

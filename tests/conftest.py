@@ -26,8 +26,8 @@ from twofold.web.app import build_runtime, create_app
 PG_ADMIN_URL = os.environ.get("TWOFOLD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 OUTPUT = Path(os.environ.get("TWOFOLD_TEST_OUTPUT", "test-output"))
 TABLES = (
-    "audit_events, remembered_browsers, email_codes, login_challenges, sessions, "
-    "recovery_codes, mfa_devices, principals, accounts"
+    "throttle_counters, audit_events, remembered_browsers, email_codes, login_challenges, "
+    "sessions, recovery_codes, mfa_devices, principals, accounts"
 )
 
 
@@ -131,6 +131,8 @@ def settings(db_url: str, tmp_path: Path, smtp_server: tuple[Inbox, int]) -> Set
         smtp_url=f"smtp://127.0.0.1:{smtp_server[1]}",
         argon2_memory_kib=1024,  # tests check behaviour, not hash cost
         argon2_time_cost=1,
+        rate_limits="off",  # flood limits are tested on their own (tests/web/api/test_flood.py)
+        argon2_max_queue=64,  # parallel tests must not be shed; test_flood.py sheds on purpose
     )
 
 

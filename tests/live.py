@@ -75,6 +75,8 @@ def start_server(
         "TWOFOLD_ENV": "test",
         "TWOFOLD_ARGON2_MEMORY_KIB": "1024",
         "TWOFOLD_ARGON2_TIME_COST": "1",
+        "TWOFOLD_RATE_LIMITS": "off",
+        "TWOFOLD_ARGON2_MAX_QUEUE": "64",
         **(extra_env or {}),
     }
     log_dir.mkdir(parents=True, exist_ok=True)

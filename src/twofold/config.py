@@ -9,6 +9,9 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from twofold.domain.rates import DEFAULT as DEFAULT_RATE_LIMITS
+from twofold.domain.rates import parse_rate_limits
+
 
 class ConfigError(Exception):
     """A setting that makes the service unable to start; the message is one line."""
@@ -42,6 +45,17 @@ class Settings(BaseSettings):
     readyz_timeout: float = Field(0.5, gt=0, le=30)  # /readyz answers within this, whatever
     threads: int = Field(8, ge=1, le=256)  # worker threads per process for blocking work
     secure_cookies: bool | None = None  # None: Secure when the request came over https
+    # Flood limits per client address (per process); "off" turns them off.
+    rate_limits: str = DEFAULT_RATE_LIMITS
+    # Load shedding: password hashes waiting for a core, and how long one may wait.
+    argon2_max_queue: int = Field(8, ge=0)
+    argon2_max_wait_ms: int = Field(2000, ge=1)
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _check_rates(cls, value: str) -> str:
+        parse_rate_limits(value)
+        return value
     api_docs: bool = True  # serve /api/docs (Swagger UI, local files); the schema stays
 
     @field_validator("trusted_proxies", mode="before")

@@ -92,9 +92,10 @@ def test_password_login_is_a_few_indexed_statements(app, api: Api, mfa_owner, db
     assert _kinds(statements) == [
         *_begin(db_url),
         "SELECT",  # principals JOIN accounts by principals.login (unique index)
+        "SELECT",  # throttle_counters: the (login, client) and login runs, by primary key
         # the transaction ends here: argon2 runs with no lock held
         *_begin(db_url),
-        "UPDATE",  # principals: reset the password failure count, by primary key
+        # no write when there was no run of failures to end (was: UPDATE principals)
         "SELECT",  # mfa_devices by (principal_id, state)
         "INSERT",  # login_challenges
         "INSERT",  # audit_events

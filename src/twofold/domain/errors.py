@@ -152,6 +152,18 @@ class TooManyAttempts(TwofoldError):
                    retry_after=seconds)
 
 
+class Overloaded(TooManyAttempts):
+    """Load shed: the password-hashing queue is full. Same code and status as a throttle."""
+
+    default_message = "The server is busy; try again in a moment."
+
+
+class RateLimited(TooManyAttempts):
+    """A flood limit per client address (TWOFOLD_RATE_LIMITS) was reached."""
+
+    default_message = "Too many requests from this address; try again later."
+
+
 class Unavailable(TwofoldError):
     code, status, default_message = (
         "Unavailable",

@@ -11,7 +11,7 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from zxcvbn import zxcvbn
 
-from twofold.domain.errors import ValidationFailed
+from twofold.domain.errors import Overloaded, ValidationFailed
 
 MIN_LENGTH = 12
 MAX_LENGTH = 256
@@ -46,7 +46,9 @@ class HashParams:
 class Passwords:
     """Hashes and checks passwords with one set of argon2id parameters."""
 
-    def __init__(self, params: HashParams = HashParams()) -> None:
+    def __init__(
+        self, params: HashParams = HashParams(), *, max_queue: int = 8, max_wait: float = 2.0
+    ) -> None:
         self._hasher = PasswordHasher(
             time_cost=params.time_cost,
             memory_cost=params.memory_kib,
@@ -57,11 +59,33 @@ class Passwords:
         self._dummy = self._hasher.hash("twofold-dummy-password-for-timing")
         # argon2 is CPU- and memory-bound: hashing more at once than there are cores only adds
         # memory (19 MiB each) and makes every login finish late. Extra callers queue here.
+        # The queue is bounded in length and in time: under a flood, callers past it are
+        # refused at once (429 Overloaded, Retry-After) instead of making every login late.
         self._slots = threading.BoundedSemaphore(os.cpu_count() or 1)
+        self._max_queue, self._max_wait = max_queue, max_wait
+        self._waiting = 0
+        self._count_lock = threading.Lock()
+
+    def _acquire(self) -> None:
+        if self._slots.acquire(blocking=False):
+            return
+        with self._count_lock:
+            if self._waiting >= self._max_queue:
+                raise Overloaded(retry_after=1)
+            self._waiting += 1
+        try:
+            if not self._slots.acquire(timeout=self._max_wait):
+                raise Overloaded(retry_after=max(1, round(self._max_wait)))
+        finally:
+            with self._count_lock:
+                self._waiting -= 1
 
     def hash(self, password: str) -> str:
-        with self._slots:
+        self._acquire()
+        try:
             return self._hasher.hash(normalize(password))
+        finally:
+            self._slots.release()
 
     def verify(self, stored: str | None, password: str) -> bool:
         """Check the normalised password; a hash made before normalisation (of the text as
@@ -72,11 +96,13 @@ class Passwords:
         return normal != password and stored is not None and self._matches(stored, password)
 
     def _matches(self, stored: str | None, password: str) -> bool:
+        self._acquire()
         try:
-            with self._slots:
-                return self._hasher.verify(stored or self._dummy, password) and stored is not None
+            return self._hasher.verify(stored or self._dummy, password) and stored is not None
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
+        finally:
+            self._slots.release()
 
     def needs_rehash(self, stored: str) -> bool:
         return self._hasher.check_needs_rehash(stored)

@@ -11,7 +11,18 @@ from datetime import datetime, timedelta
 CODE_WINDOW = 1  # login and verification accept the current step and one either way
 SYNC_SEARCH_WINDOW = 10  # a match this far off is reported as a clock problem, not accepted
 CODE_FAILURE_LIMIT = 5
-PASSWORD_FAILURE_LIMIT = 10
+PASSWORD_FAILURE_LIMIT = 10  # per (login, client address): this one locks, with back-off
+# Per login across every address (NIST SP 800-63B 5.2.2 allows up to 100): it slows rather
+# than locks (short doubling pauses, capped low), and the owner's usual address or a
+# remembered browser passes it.
+LOGIN_FAILURE_CEILING = 100
+LOGIN_CEILING_CAP = timedelta(minutes=15)
+RECOVERY_FAILURE_LIMIT = 5  # recovery codes keep their own count: the way out of a code lock
+FAILURE_MEMORY = timedelta(hours=24)  # a run of password failures older than this starts over
+EMAIL_SENDS_PER_HOUR = 5  # per principal and per destination address
+SEND_WINDOW = timedelta(hours=1)
+UNKNOWN_LOGIN_AUDIT_WINDOW = timedelta(minutes=10)  # one audit row per client per window
+RECENT_CLIENTS = 5  # client addresses of the last sign-ins kept per principal
 BACKOFF_START = timedelta(minutes=1)
 BACKOFF_CAP = timedelta(hours=1)
 CHALLENGE_LIFETIME = timedelta(minutes=5)
@@ -29,17 +40,18 @@ def valid_name(name: str) -> bool:
     return NAME_PATTERN.fullmatch(name) is not None
 
 
-def lockout_for(failures: int, limit: int) -> timedelta | None:
+def lockout_for(failures: int, limit: int, cap: timedelta = BACKOFF_CAP) -> timedelta | None:
     """How long checks stay locked after `failures` consecutive failures, or None.
 
-    The limit-th failure locks for one minute; each further failure doubles it, up to an hour.
+    The limit-th failure locks for one minute; each further failure doubles it, up to `cap`
+    (an hour unless told).
     """
     if failures < limit:
         return None
     doublings = failures - limit
-    if doublings >= 6:  # 2**6 minutes already exceeds the cap
-        return BACKOFF_CAP
-    lock: timedelta = min(BACKOFF_START * (2**doublings), BACKOFF_CAP)
+    if doublings >= 6:  # 2**6 minutes already exceeds the hour
+        return min(BACKOFF_CAP, cap)
+    lock: timedelta = min(BACKOFF_START * (2**doublings), BACKOFF_CAP, cap)
     return lock
 
 

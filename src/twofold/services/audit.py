@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 
 from twofold.domain import errors
 from twofold.services.context import Context
@@ -16,6 +16,9 @@ from twofold.storage.models import AuditEvent, Principal
 # Built once: an event is written on every sign-in and code check (a Core INSERT, no ORM
 # unit of work).
 _INSERT = insert(AuditEvent).execution_options(render_nulls=True)
+
+
+MAX_EVENT_ID = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -41,25 +44,50 @@ class Audit:
         target_name: str | None = None,
         detail: dict[str, Any] | None = None,
     ) -> None:
+        self.ctx.db.execute(
+            _INSERT, self._row(action, result, actor, target, account_id, target_name, detail)
+        )
+
+    def record_tally(
+        self, action: str, *, result: str, ref: int | None, detail: dict[str, Any]
+    ) -> int:
+        """One row standing for many like events: inserted when `ref` is None (returns its
+        id), else that row's detail (the count) is rewritten."""
+        if ref is not None:
+            self.ctx.db.execute(
+                update(AuditEvent).where(AuditEvent.id == ref).values(detail=detail)
+            )
+            return ref
+        row = self._row(action, result, None, None, None, None, detail)
+        stmt = insert(AuditEvent).values(row).returning(AuditEvent.id)
+        return int(self.ctx.db.execute(stmt).scalar_one())
+
+    def _row(
+        self,
+        action: str,
+        result: str,
+        actor: Principal | None,
+        target: Principal | None,
+        account_id: int | None,
+        target_name: str | None,
+        detail: dict[str, Any] | None,
+    ) -> dict[str, Any]:
         owner = account_id
         subject = target or actor
         if owner is None and subject is not None:
             owner = subject.account_id
-        self.ctx.db.execute(
-            _INSERT,
-            {
-                "account_id": owner,
-                "actor": actor.login if actor else None,
-                "actor_principal_id": actor.id if actor else None,
-                "action": action,
-                "target": target.login if target else target_name,
-                "target_principal_id": target.id if target else None,
-                "result": result,
-                "client_addr": self.ctx.client_addr,
-                "detail": detail,
-                "created_at": self.ctx.clock.now(),
-            },
-        )
+        return {
+            "account_id": owner,
+            "actor": actor.login if actor else None,
+            "actor_principal_id": actor.id if actor else None,
+            "action": action,
+            "target": target.login if target else target_name,
+            "target_principal_id": target.id if target else None,
+            "result": result,
+            "client_addr": self.ctx.client_addr,
+            "detail": detail,
+            "created_at": self.ctx.clock.now(),
+        }
 
     def page(self, viewer: Principal, *, limit: int, before: int | None) -> AuditPage:
         """Newest first. A primary sees its account; a sub-user sees events about itself."""
@@ -72,7 +100,8 @@ class Audit:
                 | (AuditEvent.target_principal_id == viewer.id)
             )
         if before is not None:
-            query = query.where(AuditEvent.id < before)
+            # A cursor past every id (the column is a 32-bit integer) means "from the newest".
+            query = query.where(AuditEvent.id < min(before, MAX_EVENT_ID))
         rows = list(self.ctx.db.scalars(query))
         more = len(rows) > limit
         rows = rows[:limit]

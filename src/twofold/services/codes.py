@@ -16,7 +16,8 @@ from twofold.domain.sealing import SealingError
 from twofold.domain.tokens import RECOVERY_CODE_COUNT, new_recovery_code, normalize_recovery_code
 from twofold.services.audit import Audit
 from twofold.services.context import Context
-from twofold.services.throttle import CODES, Throttle
+from twofold.services.mail import notify_later
+from twofold.services.throttle import CODES, RECOVERY, Throttle
 from twofold.storage.db import affected
 from twofold.storage.models import EmailCode, MfaDevice, Principal, RecoveryCode
 
@@ -46,6 +47,7 @@ class SecondFactor:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.throttle = Throttle(ctx, CODES)
+        self.recovery = Throttle(ctx, RECOVERY)
         self.audit = Audit(ctx)
 
     def active_device(self, principal_id: int) -> MfaDevice | None:
@@ -120,8 +122,10 @@ class SecondFactor:
         )
 
     def check_recovery_code(self, principal: Principal, raw_code: object) -> int:
-        """Consume one recovery code; returns how many remain."""
-        self.throttle.ensure_open(principal)
+        """Consume one recovery code; returns how many remain.
+
+        Its own throttle: a lock of the code checks must not stop the way out."""
+        self.recovery.ensure_open(principal)
         code = normalize_recovery_code(raw_code) if isinstance(raw_code, str) else None
         if code is not None:
             digest = self.ctx.keys.keyed_hash(f"recovery:{principal.id}:{code}")
@@ -137,13 +141,14 @@ class SecondFactor:
                 )
             )
             if used == 1:
-                self.throttle.record_success(principal.id)
+                self.recovery.record_success(principal.id)
                 return self.recovery_codes_left(principal.id)
         raise self.fail(
             principal,
             errors.InvalidMFACode("The recovery code is wrong or was already used."),
             purpose="login",
             method="recovery_code",
+            throttle=self.recovery,
         )
 
     def recovery_codes_left(self, principal_id: int) -> int:
@@ -181,10 +186,13 @@ class SecondFactor:
         *,
         purpose: str,
         method: str,
+        throttle: Throttle | None = None,
     ) -> errors.TwofoldError:
         """Count a failed check, audit it, commit, and return the error to raise."""
+        throttle = throttle or self.throttle
+        limit = throttle.c.limit
         try:
-            count = self.throttle.record_failure(principal.id)
+            count = throttle.record_failure(principal.id)
         except errors.TooManyAttempts as locked:
             self.ctx.db.rollback()
             return locked
@@ -200,9 +208,22 @@ class SecondFactor:
             target=principal,
             detail={"method": method, "consecutive_failures": count},
         )
-        if count == CODES.limit or (
-            count > CODES.limit and policy.lockout_for(count, CODES.limit) is not None
-        ):
-            self.audit.record("mfa.locked", result="locked", actor=principal, target=principal)
+        if count >= limit:
+            self.audit.record(
+                "mfa.locked",
+                result="locked",
+                actor=principal,
+                target=principal,
+                detail={"counter": throttle.c.what},
+            )
         self.ctx.db.commit()
+        if count == limit:  # the first lock of a run, not each doubling
+            notify_later(
+                self.ctx.mailer,
+                principal.email,
+                f"Checks of your {throttle.c.what} were locked",
+                f"{count} wrong {throttle.c.what} in a row were tried for {principal.login}; "
+                "further checks are locked for a while. If this was not you, someone knows "
+                "your password: change it.",
+            )
         return failure

@@ -13,9 +13,9 @@ from twofold.domain.tokens import new_token, token_digest
 from twofold.services.audit import Audit
 from twofold.services.codes import SecondFactor
 from twofold.services.context import Context
-from twofold.services.mail import notify
+from twofold.services.mail import notify, notify_later
+from twofold.services.password_guard import PasswordGuard
 from twofold.services.sessions import Sessions
-from twofold.services.throttle import PASSWORDS, Throttle
 from twofold.storage.db import affected
 from twofold.storage.models import (
     Account,
@@ -34,13 +34,19 @@ class LoginResult:
     recovery_codes_left: int | None = None
 
 
+def network_allowed_for(found: tuple[Principal, Account], client_addr: str | None) -> bool:
+    """The account's network list binds its sub-users; the primary is never locked out."""
+    principal, account = found
+    return principal.kind != "user" or network_allowed(client_addr, account.login_networks or [])
+
+
 class Login:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.audit = Audit(ctx)
         self.sessions = Sessions(ctx)
         self.factor = SecondFactor(ctx)
-        self.throttle = Throttle(ctx, PASSWORDS)
+        self.guard = PasswordGuard(ctx)
 
     def _load(self, login: str) -> tuple[Principal, Account] | None:
         row = self.ctx.db.execute(
@@ -54,35 +60,46 @@ class Login:
         self, login: str, password: str, *, remember_token: str | None = None
     ) -> LoginResult:
         """Check the password; answer with a session, a challenge, or a setup-only session."""
+        login = login[:200]
         found = self._load(login) if len(login) <= 80 else None
-        if found is not None:
-            self.throttle.ensure_open(found[0])
-        # Hash with no transaction open: other processes keep writing meanwhile.
-        self.ctx.db.commit()
-        ok = self.ctx.passwords.verify(found[0].password_hash if found else None, password)
-        if found is None:
-            # The typed login is not kept: people type their password there by mistake
-            # (AWS CloudTrail hides unknown user names for the same reason).
-            self.audit.record("login.failed", result="unknown_login")
-            self.ctx.db.commit()
-            raise errors.InvalidCredentials()
-        principal, account = found
-        if not ok:
-            self.throttle.record_failure(principal.id)
+        if found is not None and not network_allowed_for(found, self.ctx.client_addr):
+            # Before the password: the same answer whether it was right or wrong.
             self.audit.record(
-                "login.failed", result="wrong_password", actor=principal, target=principal
-            )
-            self.ctx.db.commit()
-            raise errors.InvalidCredentials()
-        if principal.kind == "user" and not network_allowed(
-            self.ctx.client_addr, account.login_networks or []
-        ):
-            self.audit.record(
-                "login.failed", result="network_not_allowed", actor=principal, target=principal
+                "login.failed", result="network_not_allowed", actor=found[0], target=found[0]
             )
             self.ctx.db.commit()
             raise errors.NetworkNotAllowed()
-        self.throttle.record_success(principal.id)
+        gate = self.guard.open(
+            login,
+            may_pass_ceiling=lambda: found is not None
+            and self._usual_client(found[0], found[1], remember_token),
+        )
+        # Hash with no transaction open: other processes keep writing meanwhile.
+        self.ctx.db.commit()
+        ok = self.ctx.passwords.verify(found[0].password_hash if found else None, password)
+        if not ok:
+            first_locks = self.guard.failed(gate)
+            if found is None:
+                # The typed login is not kept: people type their password there by mistake
+                # (AWS CloudTrail hides unknown user names for the same reason). One row per
+                # client address and window, with a count, not one per request.
+                self._tally_unknown_login()
+            else:
+                self.audit.record(
+                    "login.failed", result="wrong_password", actor=found[0], target=found[0]
+                )
+                for lock in first_locks:
+                    self.audit.record(
+                        "login.locked", result="locked", actor=found[0], target=found[0],
+                        detail={"scope": lock},
+                    )
+            self.ctx.db.commit()
+            if found is not None and first_locks:
+                self._lock_notice(found[0], first_locks)
+            raise errors.InvalidCredentials()
+        assert found is not None  # the dummy hash never verifies
+        principal, account = found
+        self.guard.succeeded(gate)
         if self.ctx.passwords.needs_rehash(principal.password_hash):
             self.ctx.db.commit()
             new_hash = self.ctx.passwords.hash(password)
@@ -99,7 +116,9 @@ class Login:
                     target=principal,
                     detail={"second_factor": "remembered_browser"},
                 )
+                new_client = self._note_client(principal)
                 self.ctx.db.commit()
+                self._new_client_notice(principal, new_client)
                 return LoginResult("authenticated", token=token)
             challenge = new_token()
             self.ctx.db.add(
@@ -126,7 +145,9 @@ class Login:
             target=principal,
             detail={"mfa_setup_required": True} if setup_required else None,
         )
+        new_client = self._note_client(principal)
         self.ctx.db.commit()
+        self._new_client_notice(principal, new_client)
         return LoginResult("mfa_setup_required" if setup_required else "authenticated", token=token)
 
     def code_step(
@@ -150,6 +171,9 @@ class Login:
         if row is None or row[0].used_at is not None or row[0].expires_at <= now:
             raise errors.ChallengeExpired()
         ch, principal, account = row
+        if ch.client_addr != self.ctx.client_addr:
+            # A challenge answers only from the address it was issued to.
+            raise errors.ChallengeExpired()
         left: int | None = None
         method = "mfa"
         if recovery_code is not None and code is None:
@@ -182,7 +206,9 @@ class Login:
         self.audit.record(
             "login.succeeded", actor=principal, target=principal, detail={"second_factor": method}
         )
+        new_client = self._note_client(principal)
         self.ctx.db.commit()
+        self._new_client_notice(principal, new_client)
         if method == "recovery_code":
             notify(
                 self.ctx.mailer,
@@ -193,6 +219,66 @@ class Login:
                 "and bind a new MFA device at once.",
             )
         return result
+
+    def _usual_client(self, principal: Principal, account: Account, remember: str | None) -> bool:
+        """The owner's own client: an address of its last sign-ins, or a remembered browser."""
+        if self.ctx.client_addr and self.ctx.client_addr in (principal.recent_clients or []):
+            return True
+        return bool(remember) and self._remembered(principal, account, remember or "")
+
+    def _note_client(self, principal: Principal) -> bool:
+        """Keep the client address among the principal's recent ones; True when it is new
+        to a principal that has signed in before (the notice goes out after commit)."""
+        addr = self.ctx.client_addr
+        recent = list(principal.recent_clients or [])
+        if not addr or (recent and recent[0] == addr):
+            return False  # the usual case writes nothing
+        new = addr not in recent
+        kept = [addr, *[a for a in recent if a != addr]][: policy.RECENT_CLIENTS]
+        self.ctx.db.execute(
+            update(Principal).where(Principal.id == principal.id).values(recent_clients=kept)
+        )
+        return new and bool(recent)
+
+    def _new_client_notice(self, principal: Principal, new_client: bool) -> None:
+        if new_client:
+            notify(
+                self.ctx.mailer,
+                principal.email,
+                "New sign-in to your account",
+                f"{principal.login} signed in from an address it had not used recently: "
+                f"{self.ctx.client_addr} ({(self.ctx.user_agent or 'unknown client')[:120]}). "
+                "If this was not you, change your password and end your other sessions.",
+            )
+
+    def _lock_notice(self, principal: Principal, locks: list[str]) -> None:
+        where = (
+            f"from {self.ctx.client_addr} are paused"
+            if locks == ["client"]
+            else "are paused for every address but your usual ones"
+        )
+        notify_later(
+            self.ctx.mailer,
+            principal.email,
+            "Sign-ins to your account were paused",
+            f"Many wrong passwords were tried for {principal.login}; sign-ins {where} for a "
+            "while. If this was not you, nothing is needed: your password was not accepted.",
+        )
+
+    def _tally_unknown_login(self) -> None:
+        counters = self.guard.counters
+        key = counters.key("unknown-login-audit", self.ctx.client_addr or "")
+        row = counters.bump(key, policy.UNKNOWN_LOGIN_AUDIT_WINDOW)
+        detail = {
+            "count": row.count,
+            "window_start": row.started_at.isoformat(),
+            "window_seconds": int(policy.UNKNOWN_LOGIN_AUDIT_WINDOW.total_seconds()),
+        }
+        event_id = self.audit.record_tally(
+            "login.failed", result="unknown_login", ref=row.ref, detail=detail
+        )
+        if row.ref is None:
+            counters.set_ref(key, event_id)
 
     def _remembered(self, principal: Principal, account: Account, token: str) -> bool:
         if account.remember_mfa_days <= 0 or len(token) > 200:

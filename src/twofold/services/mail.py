@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
+import threading
 from email.message import EmailMessage
 from urllib.parse import unquote, urlsplit
 
@@ -64,3 +65,10 @@ def notify(mailer: Mailer, to: str | None, subject: str, body: str) -> None:
         mailer.send(to, subject, body)
     except (OSError, smtplib.SMTPException):
         log.warning("could not deliver the notice %r", subject)
+
+
+def notify_later(mailer: Mailer, to: str | None, subject: str, body: str) -> None:
+    """`notify` on a thread of its own: a notice sent from a failure path must not make that
+    answer slower than the same failure of an unknown login (a timing oracle)."""
+    if to:
+        threading.Thread(target=notify, args=(mailer, to, subject, body), daemon=True).start()

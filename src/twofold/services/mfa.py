@@ -269,7 +269,12 @@ class Devices:
         self.ctx.db.execute(
             update(Principal)
             .where(Principal.id == target.id)
-            .values(code_failures=0, code_locked_until=None)
+            .values(
+                code_failures=0,
+                code_locked_until=None,
+                recovery_failures=0,
+                recovery_locked_until=None,
+            )
         )
         self.audit.record(
             "mfa.operator_reset",

@@ -1,6 +1,8 @@
 """Consecutive-failure lockout with exponential back-off, kept in the principal's row.
 
-Two independent counters: codes (TOTP, email and recovery codes) and passwords. Each change
+Three independent counters: codes (TOTP and email codes), recovery codes (their own, so a
+code lock never closes the way out), and passwords at step-up (sign-in has its own, keyed by
+login and client: `password_guard.py`). Each change
 is one conditional UPDATE, so the count holds across processes and under parallel requests.
 """
 
@@ -69,8 +71,15 @@ def _statements(c: Counter) -> tuple[Any, Any]:
     return fail, succeed
 
 
+RECOVERY = Counter(
+    Principal.recovery_failures,
+    Principal.recovery_locked_until,
+    policy.RECOVERY_FAILURE_LIMIT,
+    "recovery codes",
+)
+
 _DOUBLINGS = 7  # failures past the limit that still double the lock; later ones get the cap
-_STATEMENTS = {c.what: _statements(c) for c in (CODES, PASSWORDS)}
+_STATEMENTS = {c.what: _statements(c) for c in (CODES, PASSWORDS, RECOVERY)}
 
 
 class Throttle:

@@ -12,6 +12,7 @@ from twofold.domain.tokens import new_email_code
 from twofold.services.audit import Audit
 from twofold.services.codes import SecondFactor
 from twofold.services.context import Context
+from twofold.services.counters import Counters
 from twofold.services.login import forget_browsers
 from twofold.services.mail import notify
 from twofold.services.sessions import Auth, Sessions
@@ -79,6 +80,7 @@ class Verification:
                 fields={"email": "none on file"},
             )
         Throttle(self.ctx, CODES).ensure_open(principal)
+        self._count_send(principal.id, principal.email)
         now = self.ctx.clock.now()
         code = new_email_code()
         # Only the newest code is valid.
@@ -98,6 +100,23 @@ class Verification:
             f"Your verification code is {code}. It works once, within 10 minutes.\n"
             "If you did not ask for it, someone may know your password.",
         )
+
+    def _count_send(self, principal_id: int, to: str) -> None:
+        """At most EMAIL_SENDS_PER_HOUR mails per principal and per destination address.
+        A refused send rolls back with the request, so it does not count."""
+        counters = Counters(self.ctx)
+        now = self.ctx.clock.now()
+        for key in (
+            counters.key("mail-send-principal", str(principal_id)),
+            counters.key("mail-send-to", to.strip().lower()),
+        ):
+            row = counters.bump(key, policy.SEND_WINDOW)
+            if row.count > policy.EMAIL_SENDS_PER_HOUR:
+                seconds = policy.retry_after_seconds(row.started_at + policy.SEND_WINDOW, now)
+                raise errors.TooManyAttempts(
+                    f"Too many codes were sent; try again in {seconds} seconds.",
+                    retry_after=seconds,
+                )
 
     def change_password(self, auth: Auth, current: str, new: str) -> None:
         principal = auth.principal

@@ -88,6 +88,12 @@ class Principal(Base):
     password_locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     code_failures: Mapped[int] = mapped_column(Integer, server_default="0")
     code_locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Recovery codes keep their own count: a code lock must not close the way out.
+    recovery_failures: Mapped[int] = mapped_column(Integer, server_default="0")
+    recovery_locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Client addresses of the last successful sign-ins, newest first (new-client notice,
+    # and the owner's way past the per-login ceiling of the password throttle).
+    recent_clients: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
@@ -182,6 +188,19 @@ class RememberedBrowser(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ThrottleCounter(Base):
+    """A failure or send count keyed by a keyed hash (no typed login or address is stored):
+    password failures per (login, client) and per login, mail sends, unknown-login tallies."""
+
+    __tablename__ = "throttle_counters"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, server_default="0")
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ref: Mapped[int | None] = mapped_column(Integer)  # the audit row a tally updates
 
 
 class AuditEvent(Base):

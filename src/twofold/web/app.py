@@ -31,6 +31,7 @@ from twofold.web.api.deps import API_PREFIX
 from twofold.web.api.routes import router as api_router
 from twofold.web.console.mount import install as install_console
 from twofold.web.docs import ApiHeaders, install_docs
+from twofold.web.flood import FloodLimits
 from twofold.web.health import install_health
 from twofold.web.runtime import Runtime
 
@@ -193,6 +194,7 @@ def build_runtime(
     except ConfigError:
         engine.dispose()
         raise
+    clock = clock or SystemClock()
     return Runtime(
         settings=settings,
         engine=engine,
@@ -203,11 +205,14 @@ def build_runtime(
                 memory_kib=settings.argon2_memory_kib,
                 time_cost=settings.argon2_time_cost,
                 parallelism=settings.argon2_parallelism,
-            )
+            ),
+            max_queue=settings.argon2_max_queue,
+            max_wait=settings.argon2_max_wait_ms / 1000,
         ),
         mailer=mailer or build_mailer(settings),
-        clock=clock or SystemClock(),
+        clock=clock,
         trusted=[ipaddress.ip_network(n, strict=False) for n in settings.trusted_proxies],
+        flood=FloodLimits(settings.rate_limits, clock, hash_queue=settings.argon2_max_queue),
     )
 
 

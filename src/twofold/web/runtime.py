@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.to_thread
@@ -18,6 +19,9 @@ from twofold.domain.ports import Clock, Mailer
 from twofold.domain.sealing import KeyRing
 from twofold.services.context import Context
 
+if TYPE_CHECKING:
+    from twofold.web.flood import FloodLimits
+
 
 @dataclass
 class Runtime:
@@ -29,6 +33,7 @@ class Runtime:
     mailer: Mailer
     clock: Clock
     trusted: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
+    flood: FloodLimits
 
     def context(self, db: Session, client_addr: str | None, agent: str | None) -> Context:
         return Context(

@@ -170,3 +170,37 @@ def test_a_hash_made_before_normalisation_still_verifies_as_typed() -> None:
     assert pw.verify(legacy, typed)
     assert not pw.verify(legacy, "cafe creme brulee")
     assert not pw.verify(None, typed)
+
+
+def test_a_full_hash_queue_sheds_load_at_once() -> None:
+    import threading
+    import time
+
+    from twofold.domain.errors import Overloaded, TooManyAttempts
+    from twofold.domain.passwords import HashParams, Passwords
+
+    pw = Passwords(HashParams(memory_kib=1024, time_cost=1), max_queue=0, max_wait=5.0)
+    stored = pw.hash("a long passphrase here")
+    held = []
+    while pw._slots.acquire(blocking=False):  # every core busy
+        held.append(1)
+    try:
+        started = time.monotonic()
+        try:
+            pw.verify(stored, "a long passphrase here")
+            raise AssertionError("not shed")
+        except Overloaded as exc:
+            assert isinstance(exc, TooManyAttempts) and exc.status == 429 and exc.retry_after
+        assert time.monotonic() - started < 1  # the queue is full: refused at once
+        # With room in the queue, a waiter gives up after the bounded wait.
+        pw._max_queue, pw._max_wait = 1, 0.05
+        done = threading.Event()
+        try:
+            pw.hash("another passphrase")
+        except Overloaded:
+            done.set()
+        assert done.is_set()
+    finally:
+        for _ in held:
+            pw._slots.release()
+    assert pw.verify(stored, "a long passphrase here")

@@ -146,17 +146,26 @@ def test_ten_wrong_passwords_lock_passwords_only(api: Api, owner: Principal) -> 
     assert challenge(api, owner)
 
 
-def test_password_lock_back_off_and_step_up_share_the_counter(api: Api) -> None:
+def test_step_up_keeps_its_own_password_count(api: Api) -> None:
+    """Sign-in counts per login and client (test_login_abuse.py); a step-up's wrong passwords
+    count on the principal, lock step-up only, and double like the others."""
     owner = api.signup()
     alice = api.add_user(owner)
     api.login(alice)
     for _ in range(9):
         api.call("POST", "/login", json={"login": alice.login, "password": "wrong password!"})
     r = api.call("POST", "/verify", alice, json={"method": "password", "password": "nope nope"})
-    error(r, 401, "InvalidCredentials")  # the tenth failure, at step-up
+    error(r, 401, "InvalidCredentials")
     r = api.call("POST", "/login", json={"login": alice.login, "password": USER_PASSWORD})
+    assert r.status_code == 200, r.text
+    for _ in range(9):
+        api.call("POST", "/verify", alice, json={"method": "password", "password": "nope nope"})
+    r = api.call("POST", "/verify", alice, json={"method": "password", "password": USER_PASSWORD})
     error(r, 429, "TooManyAttempts")
-    api.clock.advance(61)
-    api.call("POST", "/login", json={"login": alice.login, "password": "wrong password!"})
+    assert r.headers["Retry-After"] == "60"
     r = api.call("POST", "/login", json={"login": alice.login, "password": USER_PASSWORD})
+    assert r.status_code == 200, r.text
+    api.clock.advance(61)
+    api.call("POST", "/verify", alice, json={"method": "password", "password": "nope nope"})
+    r = api.call("POST", "/verify", alice, json={"method": "password", "password": USER_PASSWORD})
     assert r.headers["Retry-After"] == "120"

@@ -149,3 +149,11 @@ def test_fresh_window_edge(api: Api) -> None:
     assert api.call("DELETE", "/users/alice", owner).status_code == 204
     api.clock.advance(1)
     error(api.call("DELETE", "/users/bob", owner), 403, "VerificationRequired")
+
+
+def test_an_audit_cursor_past_every_event_pages_from_the_newest(api: Api) -> None:
+    owner = api.signup()
+    newest = api.call("GET", "/audit-events?limit=1", owner).json()["events"][0]
+    r = api.call("GET", f"/audit-events?limit=1&before={2**31 - 1}", owner)
+    assert r.status_code == 200, r.text
+    assert r.json()["events"][0]["action"] == newest["action"]

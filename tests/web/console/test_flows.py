@@ -332,3 +332,12 @@ def test_audit_page_newest_first_and_paged(console: Console, owner: Any, api: Ap
     assert older
     r = console.get(f"/audit?before={older.group(1)}")
     assert "user.created" in r.text and "account.created" not in rows
+
+
+def test_an_audit_cursor_past_every_event_shows_the_newest(
+    console: Console, owner: Any, api: Api
+) -> None:
+    console.login(owner.login, owner.password)
+    r = console.get("/audit?before=999999999999999999")
+    assert r.status_code == 200, r.text
+    assert re.findall(r"<code>([a-z_.]+)</code>", r.text)[0] == "login.succeeded"

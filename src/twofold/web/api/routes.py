@@ -17,6 +17,7 @@ from twofold.services.sessions import Auth, Sessions
 from twofold.services.verification import Verification
 from twofold.web.api import schemas as s
 from twofold.web.api.deps import Ctx, CurrentAuth, FirstFactorAuth, FreshAuth
+from twofold.web.flood import flood_limited, hash_bounded
 
 _ERR = {"model": s.ErrorOut}
 router = APIRouter(responses={code: _ERR for code in (400, 401, 403, 404, 409, 413, 429, 503)})
@@ -30,7 +31,13 @@ def _primary(auth: CurrentAuth) -> Auth:
 PrimaryAuth = Annotated[Auth, Depends(_primary)]
 
 
-@router.post("/accounts", status_code=201, response_model=s.AccountOut, tags=["accounts"])
+@router.post(
+    "/accounts",
+    status_code=201,
+    response_model=s.AccountOut,
+    tags=["accounts"],
+    dependencies=[flood_limited("signup"), hash_bounded],
+)
 def create_account(body: s.AccountIn, ctx: Ctx) -> Any:
     """Sign up: a new account and its primary principal (while sign-up is open)."""
     if not ctx.settings.signup_open:
@@ -39,7 +46,13 @@ def create_account(body: s.AccountIn, ctx: Ctx) -> Any:
     return {"name": account.name, "email": account.email}
 
 
-@router.post("/login", response_model=s.LoginOut, response_model_exclude_none=True, tags=["login"])
+@router.post(
+    "/login",
+    response_model=s.LoginOut,
+    response_model_exclude_none=True,
+    tags=["login"],
+    dependencies=[flood_limited("login"), hash_bounded],
+)
 def login(body: s.LoginIn, ctx: Ctx) -> Any:
     """Password step. Answers a session, an MFA challenge, or a setup-only session."""
     result = Login(ctx).password_step(body.login, body.password, remember_token=body.remember_token)
@@ -47,7 +60,11 @@ def login(body: s.LoginIn, ctx: Ctx) -> Any:
 
 
 @router.post(
-    "/login/mfa", response_model=s.LoginMfaOut, response_model_exclude_none=True, tags=["login"]
+    "/login/mfa",
+    response_model=s.LoginMfaOut,
+    response_model_exclude_none=True,
+    tags=["login"],
+    dependencies=[flood_limited("login_mfa")],
 )
 def login_mfa(body: s.LoginMfaIn, ctx: Ctx) -> Any:
     """Code step: a TOTP code (or a recovery code) for the challenge of the password step."""
@@ -107,7 +124,11 @@ def verify(body: s.VerifyIn, auth: CurrentAuth, ctx: Ctx) -> Any:
 
 
 @router.post(
-    "/verify/email", status_code=202, response_class=Response, tags=["verification"]
+    "/verify/email",
+    status_code=202,
+    response_class=Response,
+    tags=["verification"],
+    dependencies=[flood_limited("email")],
 )
 def verify_email(auth: CurrentAuth, ctx: Ctx) -> Response:
     """Mail a 6-digit code (10 minutes, single use) for `POST /verify` with method email."""
@@ -318,7 +339,7 @@ def audit_events(
     auth: CurrentAuth,
     ctx: Ctx,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    before: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,  # the id column
 ) -> Any:
     """Security events, newest first; `next_before` pages on."""
     page = Audit(ctx).page(auth.principal, limit=limit, before=before)

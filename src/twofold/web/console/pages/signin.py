@@ -15,6 +15,7 @@ from twofold.web.console.auth import Csrf, Ctx, LogoutPage
 from twofold.web.console.errors import retry_headers, shown
 from twofold.web.console.render import redirect, render, safe_next, with_next
 from twofold.web.console.security import PRE_SESSION, SESSION
+from twofold.web.flood import flood_limited, hash_bounded
 
 router = APIRouter(include_in_schema=False)
 
@@ -52,7 +53,7 @@ def _signed_in(request: Request, response: Response, token: str) -> Response:
     return response
 
 
-@router.post("/login", dependencies=[Csrf])
+@router.post("/login", dependencies=[flood_limited("login"), hash_bounded, Csrf])
 def login_submit(
     request: Request,
     ctx: Ctx,
@@ -93,7 +94,7 @@ def login_mfa_page(request: Request, next: str | None = None) -> Response:  # no
     return render(request, "login_mfa.html", next=safe_next(next))
 
 
-@router.post("/login/mfa", dependencies=[Csrf])
+@router.post("/login/mfa", dependencies=[flood_limited("login_mfa"), Csrf])
 def login_mfa_submit(
     request: Request,
     ctx: Ctx,

@@ -17,6 +17,7 @@ from twofold.services.verification import Verification
 from twofold.web.console.auth import Csrf, Ctx, VerifyPage
 from twofold.web.console.errors import retry_headers, shown
 from twofold.web.console.render import form_homes, redirect, render, safe_next
+from twofold.web.flood import flood_limited
 
 router = APIRouter(include_in_schema=False)
 
@@ -106,7 +107,7 @@ def verify_submit(
     return redirect(_back(next))
 
 
-@router.post("/verify/email", dependencies=[Csrf])
+@router.post("/verify/email", dependencies=[flood_limited("email"), Csrf])
 def verify_email(
     request: Request,
     ctx: Ctx,
