@@ -6,6 +6,8 @@ a one-line message for the CLI).
 
 from __future__ import annotations
 
+from typing import Self
+
 
 def wait_wording(seconds: int | None) -> str:
     """How long to wait, for people: "N seconds" under a minute and a half, else whole minutes
@@ -32,6 +34,11 @@ class TwofoldError(Exception):
         self.fields = fields
         self.retry_after = retry_after
         super().__init__(self.message)
+
+    @classmethod
+    def after(cls, reason: str, seconds: int) -> Self:
+        """`reason`, and when to try again: the one wording of every wait."""
+        return cls(f"{reason}; try again in {wait_wording(seconds)}.", retry_after=seconds)
 
 
 class ValidationFailed(TwofoldError):
@@ -148,8 +155,7 @@ class TooManyAttempts(TwofoldError):
     @classmethod
     def locked(cls, what: str, seconds: int) -> TooManyAttempts:
         """The one wording of a lock: which checks failed, and how long until the next try."""
-        return cls(f"Too many failed {what}: locked for now; try again in {wait_wording(seconds)}.",
-                   retry_after=seconds)
+        return cls.after(f"Too many failed {what}: locked for now", seconds)
 
 
 class Overloaded(TooManyAttempts):

@@ -29,3 +29,11 @@ def test_a_lock_says_what_failed_and_how_long_to_wait() -> None:
     exc = errors.TooManyAttempts.locked("codes", 300)
     assert exc.message == "Too many failed codes: locked for now; try again in 5 minutes."
     assert exc.retry_after == 300 and exc.status == 429
+
+
+def test_every_wait_is_worded_the_same() -> None:
+    sent = errors.TooManyAttempts.after("Too many codes were sent", 1200)
+    assert sent.message == "Too many codes were sent; try again in 20 minutes."
+    assert isinstance(sent, errors.TooManyAttempts) and sent.retry_after == 1200
+    flood = errors.RateLimited.after("Too many requests from this address", 3)
+    assert flood.message == "Too many requests from this address; try again in 3 seconds."
