@@ -42,6 +42,7 @@ postgres:
 lint: install-test
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 pytest: install-test system-tools postgres
 	$(BIN)/pytest -q $(PYTEST_ARGS)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import psycopg
+from tests.live import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / "bench" / ".venv-privacyidea"
@@ -118,8 +119,6 @@ def privacyidea_server(
         raise PeerUnavailable(f"{VENV} lacks privacyidea or gunicorn: run `make bench-peer`")
     home = home / kind
     env, db = _configure(kind, home, tokens, pg_admin)
-    from bench.run import free_port
-
     port = free_port()
     app = (
         "privacyidea.app:create_app(config_name='production', "

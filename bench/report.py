@@ -103,8 +103,11 @@ def chart(report: dict[str, Any], path: Path) -> None:
         print("matplotlib is not installed: no chart (make bench installs it)")
         return
     names = [BARE, CODE, WRONG, PEER, LOGIN, FULL]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 5.5))
-    width = 0.8 / len(CONFIGS)
+    # Horizontal bars, one panel above the other: the long measurement names sit on the y
+    # axis, each on its own line, where they cannot run into each other.
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 10), sharey=True)
+    height = 0.8 / len(CONFIGS)
+    ys = list(range(len(names)))
     for k, config in enumerate(CONFIGS):
         rates, p99 = [], []
         for name in names:
@@ -112,19 +115,21 @@ def chart(report: dict[str, Any], path: Path) -> None:
             ok = r is not None and "unavailable" not in r
             rates.append(r["rate_per_s"] if ok else 0)
             p99.append(r["p99_ms"] if ok else 0)
-        xs = [i + k * width for i in range(len(names))]
-        ax1.bar(xs, rates, width, label=config)
-        ax2.bar(xs, p99, width, label=config)
+        at = [y + k * height for y in ys]
+        ax1.barh(at, rates, height, label=config)
+        ax2.barh(at, p99, height, label=config)
     for ax, title in ((ax1, "requests (logins) per second, log scale"),
                       (ax2, "p99 latency, ms, log scale")):
-        ax.set_yscale("log")
-        ax.set_title(title)
-        ax.set_xticks([i + width for i in range(len(names))])
-        ax.set_xticklabels([n.replace(" (", "\n(").replace(", ", "\n") for n in names],
-                           fontsize=7)
-        ax.legend(fontsize=8)
+        ax.set_xscale("log")
+        ax.set_title(title, fontsize=11)
+        ax.set_yticks([y + height * (len(CONFIGS) - 1) / 2 for y in ys])
+        ax.set_yticklabels(names, fontsize=9)
+        ax.grid(axis="x", which="both", alpha=0.3)
+    ax1.invert_yaxis()  # shared by both panels: the first measurement, first config on top
+    handles, labels = ax1.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper right", ncol=len(CONFIGS), fontsize=9)
     fig.suptitle(f"Twofold bench {report['stamp']} (32 connections, medians of "
-                 f"{report['options']['reps']})")
-    fig.tight_layout()
+                 f"{report['options']['reps']})", x=0.02, ha="left")
+    fig.tight_layout(rect=(0, 0, 1, 0.96))  # room above the panels for title and legend
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 from argon2 import PasswordHasher, Type
+from tests.live import free_port
 
 from bench import peer
 from bench.seed import (
@@ -203,14 +204,6 @@ def _rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager

@@ -1,6 +1,6 @@
 """Bulk seeding: N principals, each with an active TOTP device and a signed-in session.
 
-Rows go in with the driver's bulk path (sqlite3 executemany, PostgreSQL COPY), not through the
+Rows go in through the models' own tables (SQLAlchemy Core executemany), not through the
 services: one argon2 hash shared by every principal, secrets sealed with the app's own KeyRing
 (so the server opens them exactly as it opens its own). Secrets and tokens are derived from
 the principal number, so the load generator computes codes without reading the database.
@@ -17,13 +17,15 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+from sqlalchemy import Table, insert, text
 
 from twofold.domain.passwords import HashParams, Passwords
 from twofold.domain.sealing import KeyRing
 from twofold.domain.tokens import token_digest
 from twofold.services.codes import device_context
-from twofold.storage.db import normalize_url
+from twofold.storage.db import Timeouts, make_engine, normalize_url
 from twofold.storage.migrate import upgrade
+from twofold.storage.models import Account, AuthSession, MfaDevice, Principal
 
 PASSWORD = "bench-password-2718"
 PER_ACCOUNT = 1000
@@ -56,111 +58,85 @@ def serial_of(i: int) -> str:
     return f"vmfa-bench{i:010d}"
 
 
-def _rows(n: int, keys: KeyRing, pw_hash: str, now: datetime) -> Iterator[tuple[str, tuple]]:
-    """(table, row), one table after the other (parents first), streamed."""
+def _rows(n: int, keys: KeyRing, pw_hash: str, now: datetime) -> Iterator[tuple[Table, dict]]:
+    """(table, row), one table after the other (parents first), streamed. Rows name the
+    models' own columns; what is left out gets the models' defaults."""
     for a in range(1, account_of(n) + 1):
-        yield "accounts", (a, f"a{a:05d}", f"owner@a{a:05d}.example", now)
+        yield ACCOUNTS, {"id": a, "name": f"a{a:05d}", "email": f"owner@a{a:05d}.example",
+                         "created_at": now}
     for i in range(1, n + 1):
         login = login_of(i)
         primary = (i - 1) % PER_ACCOUNT == 0
-        name = login if primary else f"u{i}"
-        kind = "primary" if primary else "user"
-        yield "principals", (i, account_of(i), kind, name, login, pw_hash, now)
+        yield PRINCIPALS, {
+            "id": i, "account_id": account_of(i), "kind": "primary" if primary else "user",
+            "name": login if primary else f"u{i}", "login": login, "password_hash": pw_hash,
+            "created_at": now, "password_changed_at": now,
+        }
     for i in range(1, n + 1):
         serial = serial_of(i)
-        sealed = keys.seal(secret_of(i), device_context(serial))
-        yield "mfa_devices", (i, serial, i, "active", sealed, now, now)
+        yield DEVICES, {
+            "id": i, "serial": serial, "principal_id": i, "state": "active",
+            "sealed_secret": keys.seal(secret_of(i), device_context(serial)),
+            "created_at": now, "bound_at": now,
+        }
     # last_seen_at ahead of the clock: "active within the last minute" all through the run,
     # so the measured check is the steady state (no once-a-minute last-seen touch).
     seen_until = now + timedelta(hours=2)
     expires = now + timedelta(hours=12)
     for i in range(1, n + 1):
-        digest = token_digest(token_of(i))
-        yield "sessions", (i, f"{i:016x}", digest, i, now, seen_until, expires, now)
+        yield SESSIONS, {
+            "id": i, "public_id": f"{i:016x}", "token_hash": token_digest(token_of(i)),
+            "principal_id": i, "created_at": now, "last_seen_at": seen_until,
+            "expires_at": expires, "verified_at": now,
+        }
 
 
-COLUMNS = {
-    "accounts": "id, name, email, created_at",
-    "principals": "id, account_id, kind, name, login, password_hash, created_at",
-    "mfa_devices": "id, serial, principal_id, state, sealed_secret, created_at, bound_at",
-    "sessions": (
-        "id, public_id, token_hash, principal_id, created_at, last_seen_at, expires_at, "
-        "verified_at"
-    ),
-}
+ACCOUNTS = Account.__table__
+PRINCIPALS = Principal.__table__
+DEVICES = MfaDevice.__table__
+SESSIONS = AuthSession.__table__
+BATCH = 20_000
 
 
 def seed(url: str, n: int, keys: KeyRing, params: HashParams) -> float:
-    """Create the schema and N principals/devices/sessions; returns seconds taken."""
+    """Create the schema and N principals/devices/sessions; returns seconds taken.
+
+    Rows go in through the models' tables (SQLAlchemy Core, executemany), so their column
+    types encode the values exactly as the app's own writes do, and a column the seed does
+    not know gets the model's default, or fails here if it has none."""
     started = time.monotonic()
     pw_hash = Passwords(params).hash(PASSWORD)
     now = datetime.now(UTC).replace(microsecond=0)
     url = normalize_url(url)
     upgrade(url)
-    rows = _rows(n, keys, pw_hash, now)
-    if url.startswith("sqlite"):
-        _seed_sqlite(url.split("///", 1)[1], rows)
-    else:
-        _seed_pg(url, rows)
-    return time.monotonic() - started
-
-
-def _sqlite_value(v: object) -> object:
-    if isinstance(v, datetime):
-        return v.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
-    return v
-
-
-def _seed_sqlite(path: str, rows: Iterator[tuple[str, tuple]]) -> None:
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=OFF")
-    conn.execute("BEGIN")
-    batch: dict[str, list[tuple]] = {t: [] for t in COLUMNS}
-
-    def flush() -> None:
-        for table, items in batch.items():
-            if items:
-                cols = COLUMNS[table]
-                marks = ", ".join("?" * len(cols.split(",")))
-                conn.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", items)
-                items.clear()
-
-    for count, (table, row) in enumerate(rows, 1):
-        batch[table].append(tuple(_sqlite_value(v) for v in row))
-        if count % 50_000 == 0:
-            flush()
-    flush()
-    conn.execute("COMMIT")
-    conn.execute("ANALYZE")
-    conn.close()
-
-
-def _seed_pg(url: str, rows: Iterator[tuple[str, tuple]]) -> None:
-    dsn = url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
-        current: str | None = None
-        copy_cm = None
-        copy = None
-        for table, row in rows:
-            if table != current:
-                if copy_cm is not None:
-                    copy_cm.__exit__(None, None, None)
-                current = table
-                copy_cm = cur.copy(f"COPY {table} ({COLUMNS[table]}) FROM STDIN")
-                copy = copy_cm.__enter__()
-            assert copy is not None
-            copy.write_row(row)
-        if copy_cm is not None:
-            copy_cm.__exit__(None, None, None)
-        for table in COLUMNS:
-            cur.execute(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                f"(SELECT max(id) FROM {table}))"
+    # Bulk statements: no request-sized statement timeout.
+    engine = make_engine(url, pool_size=1, timeouts=Timeouts(statement=3600.0))
+    try:
+        with engine.begin() as conn:
+            batch: list[dict] = []
+            table: Table | None = None
+            for row_table, row in _rows(n, keys, pw_hash, now):
+                if row_table is not table or len(batch) >= BATCH:
+                    if batch and table is not None:
+                        conn.execute(insert(table), batch)
+                    batch, table = [], row_table
+                batch.append(row)
+            if batch and table is not None:
+                conn.execute(insert(table), batch)
+            if engine.dialect.name == "postgresql":
+                for t in (ACCOUNTS, PRINCIPALS, DEVICES, SESSIONS):
+                    conn.execute(text(
+                        f"SELECT setval(pg_get_serial_sequence('{t.name}', 'id'), "
+                        f"(SELECT max(id) FROM {t.name}))"
+                    ))
+        with engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.exec_driver_sql(
+                "VACUUM ANALYZE" if engine.dialect.name == "postgresql" else "ANALYZE"
             )
-        conn.commit()
-        conn.autocommit = True
-        cur.execute("VACUUM ANALYZE")
+    finally:
+        engine.dispose()
+    return time.monotonic() - started
 
 
 def sqlite_path(url: str) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import uuid
 from collections.abc import Callable, Iterator
 from email import message_from_bytes
@@ -17,11 +16,13 @@ from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from tests.live import free_port
 from tests.support import Api, FakeClock
+from twofold.bootstrap import build_runtime
 from twofold.config import Settings
 from twofold.storage.db import make_engine
 from twofold.storage.migrate import upgrade
-from twofold.web.app import build_runtime, create_app
+from twofold.web.app import create_app
 
 PG_ADMIN_URL = os.environ.get("TWOFOLD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 OUTPUT = Path(os.environ.get("TWOFOLD_TEST_OUTPUT", "test-output"))
@@ -29,12 +30,6 @@ TABLES = (
     "throttle_counters, audit_events, remembered_browsers, email_codes, login_challenges, "
     "sessions, recovery_codes, mfa_devices, principals, accounts"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _pg_url(dbname: str) -> str:

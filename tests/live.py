@@ -17,6 +17,7 @@ import httpx
 
 
 def free_port() -> int:
+    """A TCP port free on loopback now (for a server the test or the bench starts)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])

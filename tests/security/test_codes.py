@@ -12,8 +12,9 @@ from sqlalchemy.exc import OperationalError
 
 from tests.security.helpers import engine_of, error_code, last_step, login_mfa, start_login
 from tests.support import Api, FakeClock, Principal, oathtool
+from twofold.bootstrap import build_runtime
 from twofold.config import Settings
-from twofold.web.app import build_runtime, create_app
+from twofold.web.app import create_app
 
 FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
 

@@ -14,9 +14,10 @@ from fastapi.testclient import TestClient
 
 from tests.security.helpers import dump_database, engine_of, error_code, login_mfa, start_login
 from tests.support import PASSWORD, Api, FakeClock, Principal, oathtool
+from twofold.bootstrap import build_runtime
 from twofold.config import Settings
 from twofold.domain import totp
-from twofold.web.app import build_runtime, create_app
+from twofold.web.app import create_app
 
 # --- item 12: step-up ----------------------------------------------------------------------
 

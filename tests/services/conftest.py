@@ -8,12 +8,11 @@ from typing import Any
 import pytest
 
 from tests.support import PASSWORD, FakeClock
+from twofold.bootstrap import Runtime, build_runtime
 from twofold.config import Settings
 from twofold.services.accounts import Accounts
 from twofold.services.context import Context
 from twofold.storage.models import Principal
-from twofold.web.app import build_runtime
-from twofold.web.runtime import Runtime
 
 
 @pytest.fixture

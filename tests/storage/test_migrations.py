@@ -108,28 +108,37 @@ def test_sqlite_writer_waits_for_another_writer_instead_of_failing(tmp_path: Pat
     b = make_engine(url, pool_size=1)
     try:
         import threading
-        import time
 
         with a.connect() as ca:
             ca.begin()
             ca.execute(text("INSERT INTO accounts (name, email, created_at, login_networks) "
                             "VALUES ('one', 'e', '2024-01-01', '[]')"))
-            done: list[float] = []
+            entered, finished = threading.Event(), threading.Event()
+            order: list[str] = []
+            failures: list[BaseException] = []
 
             def second_writer() -> None:
-                started = time.monotonic()
-                with b.begin() as cb:
-                    cb.execute(text("INSERT INTO accounts (name, email, created_at, "
-                                    "login_networks) VALUES ('two', 'e', '2024-01-01', '[]')"))
-                done.append(time.monotonic() - started)
+                entered.set()
+                try:
+                    with b.begin() as cb:
+                        cb.execute(text("INSERT INTO accounts (name, email, created_at, "
+                                        "login_networks) VALUES ('two', 'e', '2024-01-01', '[]')"))
+                    order.append("second")
+                except BaseException as exc:  # noqa: BLE001 - the test reports it
+                    failures.append(exc)
+                finished.set()
 
             t = threading.Thread(target=second_writer)
             t.start()
-            time.sleep(0.3)
-            assert not done  # blocked by the first writer, not failed
+            assert entered.wait(10)
+            # Still waiting while the first holds the lock: neither through nor failed. A slow
+            # machine only makes this wait longer, never wrong.
+            assert not finished.wait(0.3)
+            order.append("first")
             ca.commit()
-            t.join(5)
-        assert done and done[0] >= 0.25
+            t.join(15)
+        assert not failures, failures
+        assert order == ["first", "second"]
         with b.connect() as cb:
             assert cb.execute(text("SELECT count(*) FROM accounts")).scalar() == 2
     finally:

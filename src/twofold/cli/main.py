@@ -8,19 +8,17 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy import select
 
+from twofold.bootstrap import Runtime, build_runtime
 from twofold.config import ConfigError, Settings, load_settings
 from twofold.domain import errors
-from twofold.services.accounts import Accounts, mfa_view
-from twofold.services.codes import SecondFactor
+from twofold.services.accounts import Accounts, Principals
 from twofold.services.context import Context
 from twofold.services.mfa import Devices
+from twofold.services.views import SecurityPreferences, iso
 
 if TYPE_CHECKING:
     from twofold.services.keys import SealingKeys
-from twofold.storage.models import Principal
-from twofold.web.runtime import Runtime
 
 app = typer.Typer(help="Twofold: accounts, sub-users and virtual MFA.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -53,8 +51,6 @@ def _die(message: str, code: int = 2) -> None:
 
 
 def _runtime(settings: Settings) -> Runtime:
-    from twofold.web.app import build_runtime
-
     try:
         return build_runtime(settings)
     except ConfigError as exc:
@@ -76,9 +72,9 @@ def _context(settings: Settings | None = None) -> Iterator[Context]:
     from sqlalchemy.exc import SQLAlchemyError
 
     rt = _runtime(settings or _settings())
-    db = rt.sessions()
     try:
-        yield rt.context(db, "cli", "twofold-cli")
+        with rt.open_context("cli", "twofold-cli") as ctx:
+            yield ctx
     except errors.TwofoldError as exc:
         problems = "".join(f"; {k}: {v}" for k, v in (exc.fields or {}).items())
         _die(f"{exc.code}: {exc.message}{problems}", 1)
@@ -87,8 +83,7 @@ def _context(settings: Settings | None = None) -> Iterator[Context]:
         reason = str(orig).splitlines()[0][:200] if orig is not None else type(exc).__name__
         _die(f"Unavailable: the database failed, nothing was changed: {reason}", 1)
     finally:
-        db.close()
-        rt.engine.dispose()
+        rt.close()
 
 
 def _upgrade(settings: Settings) -> None:
@@ -155,7 +150,7 @@ def account_create(
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    from twofold.domain.emails import valid_email
+    from twofold.services.emails import valid_email
 
     try:
         email = valid_email(email)
@@ -166,35 +161,24 @@ def account_create(
         typer.echo(f"created account {account.name}")
 
 
-def _principal(ctx: Context, login: str) -> Principal:
-    principal = ctx.db.scalar(select(Principal).where(Principal.login == login))
-    if principal is None:
-        raise errors.NotFound(f"no principal logs in as {login!r}")
-    return principal
-
-
 @mfa_app.command("status")
 def mfa_status(login: str) -> None:
     """Show whether LOGIN has a virtual MFA device bound."""
     with _context() as ctx:
-        principal = _principal(ctx, login)
-        factor = SecondFactor(ctx)
-        device = factor.active_device(principal.id)
-        view = mfa_view(device, factor.recovery_codes_left(principal.id))
-        state = "enabled" if view["enabled"] else "not enabled"
-        typer.echo(f"{login}: MFA {state}")
-        if device:
-            typer.echo(f"  serial: {view['serial']}\n  bound at: {view['bound_at']}")
-            typer.echo(f"  recovery codes left: {view['recovery_codes_left']}")
-        typer.echo(f"  MFA must be enabled: {'yes' if principal.mfa_required else 'no'}")
+        status = Principals(ctx).status(login)
+        mfa = status.mfa
+        typer.echo(f"{login}: MFA {'enabled' if mfa.enabled else 'not enabled'}")
+        if mfa.enabled:
+            typer.echo(f"  serial: {mfa.serial}\n  bound at: {iso(mfa.bound_at)}")
+            typer.echo(f"  recovery codes left: {mfa.recovery_codes_left}")
+        typer.echo(f"  MFA must be enabled: {'yes' if status.mfa_required else 'no'}")
 
 
 @mfa_app.command("reset")
 def mfa_reset(login: str) -> None:
     """Operator recovery for a lost device: remove it and end LOGIN's sessions."""
     with _context() as ctx:
-        principal = _principal(ctx, login)
-        removed = Devices(ctx).operator_reset(principal)
+        removed = Devices(ctx).operator_reset(login)
         typer.echo(f"{login}: {'device removed' if removed else 'had no device'}; sessions ended")
 
 
@@ -290,8 +274,8 @@ def keys_retire(key_id: str) -> None:
         typer.echo(f"retired key {key_id}")
 
 
-def _show_preferences(view: dict[str, object]) -> None:
-    for name, value in view.items():
+def _show_preferences(view: SecurityPreferences) -> None:
+    for name, value in view.as_dict().items():
         if isinstance(value, bool):
             shown = "yes" if value else "no"
         elif isinstance(value, list):
@@ -372,14 +356,13 @@ def sessions_list(login: str) -> None:
     from twofold.services.security import SessionManagement
 
     with _context() as ctx:
-        manage = SessionManagement(ctx)
-        rows = manage.list(manage.find_login(login))
+        rows = SessionManagement(ctx).operator_list(login)
         if not rows:
             typer.echo(f"{login}: no live sessions")
         for row in rows:
             flags = " setup-only" if row.restricted else ""
             typer.echo(
-                f"{row.public_id}  from {row.client_addr or '-'}  "
+                f"{row.id}  from {row.client_addr or '-'}  "
                 f"created {row.created_at.isoformat(timespec='seconds')}  "
                 f"last seen {row.last_seen_at.isoformat(timespec='seconds')}  "
                 f"expires {row.expires_at.isoformat(timespec='seconds')}{flags}  "
@@ -400,12 +383,11 @@ def sessions_revoke(
         _die("give a SESSION_ID or --all")
     with _context() as ctx:
         manage = SessionManagement(ctx)
-        principal = manage.find_login(login)
         if session_id is not None:
-            manage.operator_revoke(principal, session_id)
+            manage.operator_revoke(login, session_id)
             typer.echo(f"{login}: session {session_id} ended")
         else:
-            count = manage.operator_revoke_all(principal)
+            count = manage.operator_revoke_all(login)
             typer.echo(f"{login}: {count} sessions ended")
 
 

@@ -48,19 +48,20 @@ def lockout_for(failures: int, limit: int, cap: timedelta = BACKOFF_CAP) -> time
     """
     if failures < limit:
         return None
-    doublings = failures - limit
+    return min(backoff(failures - limit), cap)
+
+
+def backoff(doublings: int) -> timedelta:
+    """The lock after the limit was reached and passed `doublings` more times: one minute,
+    doubling each time, up to an hour."""
     if doublings >= 6:  # 2**6 minutes already exceeds the hour
-        return min(BACKOFF_CAP, cap)
-    lock: timedelta = min(BACKOFF_START * (2**doublings), BACKOFF_CAP, cap)
+        return BACKOFF_CAP
+    lock: timedelta = min(BACKOFF_START * (2 ** max(doublings, 0)), BACKOFF_CAP)
     return lock
 
 
 def retry_after_seconds(locked_until: datetime, now: datetime) -> int:
     return max(1, math.ceil((locked_until - now).total_seconds()))
-
-
-def step_is_acceptable(step: int, current: int, window: int = CODE_WINDOW) -> bool:
-    return abs(step - current) <= window
 
 
 def bind_steps_ok(step1: int | None, step2: int | None, current: int) -> bool:

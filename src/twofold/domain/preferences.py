@@ -25,7 +25,6 @@ DEFAULTS: dict[str, Any] = {
     "login_networks": [],
     "password_min_length": 12,
 }
-NAMES = tuple(DEFAULTS)
 
 
 def _int_in(value: object, bounds: tuple[int, int]) -> int | None:

@@ -7,6 +7,9 @@ import hashlib
 import secrets
 
 RECOVERY_CODE_COUNT = 10
+# The longest bearer token, challenge or remembered-browser token looked up at all: ours are
+# 43 characters; anything much longer is refused before it is hashed or queried.
+MAX_TOKEN_LENGTH = 200
 
 
 def new_token() -> str:

@@ -9,9 +9,12 @@ from sqlalchemy.exc import IntegrityError
 
 from twofold.domain import errors, policy
 from twofold.domain.passwords import check_new_password
-from twofold.services.audit import Audit, iso
+from twofold.services.audit import Audit
+from twofold.services.codes import SecondFactor
 from twofold.services.context import Context
+from twofold.services.emails import checked_email
 from twofold.services.sessions import Auth, Sessions
+from twofold.services.views import AccountView, MeView, MfaStatus, PrincipalStatus, UserView
 from twofold.storage.models import Account, AuthSession, MfaDevice, Principal
 
 MAX_USERS_PAGE = 1000
@@ -30,9 +33,10 @@ class Accounts:
         self.ctx = ctx
         self.audit = Audit(ctx)
 
-    def create(self, name: str, email: str, password: str, *, via: str = "api") -> Account:
+    def create(self, name: str, email: str, password: str, *, via: str = "api") -> AccountView:
         """Sign up a new account with its primary principal."""
         _check_name(name)
+        email = checked_email(email)
         check_new_password(password, context=[name, email])
         password_hash = self.ctx.passwords.hash(password)
         now = self.ctx.clock.now()
@@ -60,24 +64,73 @@ class Accounts:
             ) from exc
         self.audit.record("account.created", actor=primary, target=primary, detail={"via": via})
         self.ctx.db.commit()
-        return account
-
-    def get(self, account_id: int) -> Account:
-        account = self.ctx.db.get(Account, account_id)
-        if account is None:
-            raise errors.NotFound()
-        return account
+        return AccountView(name=account.name, email=account.email)
 
 
-def mfa_view(device: MfaDevice | None, recovery_left: int | None = None) -> dict[str, Any]:
-    view: dict[str, Any] = {
-        "enabled": device is not None,
-        "serial": device.serial if device else None,
-        "bound_at": iso(device.bound_at) if device else None,
-    }
-    if recovery_left is not None:
-        view["recovery_codes_left"] = recovery_left
-    return view
+def account_of(ctx: Context, principal: Principal) -> Account:
+    """The principal's account row; NotFound when it is gone (deleted meanwhile)."""
+    account = ctx.db.get(Account, principal.account_id)
+    if account is None:
+        raise errors.NotFound("No such account.")
+    return account
+
+
+def mfa_status(device: MfaDevice | None, recovery_left: int | None = None) -> MfaStatus:
+    """The one MFA status shape, for every face."""
+    return MfaStatus(
+        enabled=device is not None,
+        serial=device.serial if device else None,
+        bound_at=device.bound_at if device else None,
+        recovery_codes_left=recovery_left,
+    )
+
+
+class Principals:
+    """Looking principals up and describing them: for the signed-in principal itself, and
+    for the operator (CLI), who names a principal by its login."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.factor = SecondFactor(ctx)
+
+    def by_login(self, login: str) -> Principal:
+        principal = self.ctx.db.scalar(select(Principal).where(Principal.login == login))
+        if principal is None:
+            raise errors.NotFound(f"No principal logs in as {login!r}.")
+        return principal
+
+    def own_mfa(self, principal_id: int) -> MfaStatus:
+        """The principal's MFA status as it may see it: with its recovery codes left."""
+        device = self.factor.active_device(principal_id)
+        return mfa_status(device, self.factor.recovery_codes_left(principal_id) if device else 0)
+
+    def me(self, auth: Auth) -> MeView:
+        """Who is signed in, and the state of its MFA."""
+        p = auth.principal
+        verified = auth.session.verified_at
+        with self.ctx.reading():
+            mfa = self.own_mfa(p.id)
+        return MeView(
+            login=p.login,
+            kind=p.kind,
+            account=p.login.rpartition("@")[2],
+            email=p.email,
+            mfa=mfa,
+            mfa_required=p.mfa_required,
+            restricted=auth.session.restricted,
+            verified_until=verified + self.ctx.settings.fresh_window if verified else None,
+        )
+
+    def status(self, login: str) -> PrincipalStatus:
+        """Operator view (CLI) of the principal that logs in as `login`."""
+        with self.ctx.reading():
+            principal = self.by_login(login)
+            device = self.factor.active_device(principal.id)
+            mfa = mfa_status(device, self.factor.recovery_codes_left(principal.id))
+        return PrincipalStatus(
+            login=principal.login, kind=principal.kind, mfa=mfa,
+            mfa_required=principal.mfa_required,
+        )
 
 
 def _without_device() -> Any:
@@ -144,50 +197,60 @@ class Users:
             raise errors.NotFound(f"No user named {name!r} in this account.")
         return user
 
+    def view(self, auth: Auth, name: str) -> UserView:
+        """One sub-user, with its MFA state (primary only)."""
+        with self.ctx.reading():
+            return self._describe(self.find(auth, name))
+
+    def view_of(self, user: Principal) -> UserView:
+        """The view of a sub-user the caller holds already (just created or changed)."""
+        with self.ctx.reading():
+            return self._describe(user)
+
+    def views(self, auth: Auth) -> list[UserView]:
+        """The account's sub-users, by name (primary only)."""
+        self.require_primary(auth)
+        with self.ctx.reading():
+            rows = self.ctx.db.execute(
+                select(Principal, MfaDevice)
+                .outerjoin(
+                    MfaDevice,
+                    (MfaDevice.principal_id == Principal.id) & (MfaDevice.state == "active"),
+                )
+                .where(
+                    Principal.account_id == auth.principal.account_id, Principal.kind == "user"
+                )
+                .order_by(Principal.name)
+                .limit(MAX_USERS_PAGE)
+            ).all()
+            return [self._view(user, device) for user, device in rows]
+
+    # The console renders dicts of these views until it takes the views themselves.
     def describe(self, user: Principal) -> dict[str, Any]:
-        device = self.ctx.db.scalar(
-            select(MfaDevice).where(MfaDevice.principal_id == user.id, MfaDevice.state == "active")
-        )
-        return self._view(user, device)
+        return self.view_of(user).as_dict()
 
-    def _view(self, user: Principal, device: MfaDevice | None) -> dict[str, Any]:
-        return {
-            "name": user.name,
-            "login": user.login,
-            "email": user.email,
-            "mfa": mfa_view(device),
-            "mfa_required": user.mfa_required,
-            "created_at": iso(user.created_at),
-        }
-
-    def details(self, auth: Auth, name: str) -> tuple[dict[str, Any], list[AuthSession]]:
-        """A sub-user and its live sessions, for its details page (a read; it ends here)."""
-        user = self.find(auth, name)
-        view, sessions = self.describe(user), Sessions(self.ctx).list_for(user.id)
-        self.ctx.db.commit()
-        return view, sessions
-
-    def view(self, auth: Auth, name: str) -> dict[str, Any]:
-        """A sub-user as `describe` shows it (a read; it ends here)."""
-        view = self.describe(self.find(auth, name))
-        self.ctx.db.commit()
-        return view
+    def details(self, auth: Auth, name: str) -> tuple[UserView, list[AuthSession]]:
+        """A sub-user and its live sessions, for its details page (one read)."""
+        with self.ctx.reading():
+            user = self.find(auth, name)
+            return self._describe(user), Sessions(self.ctx).list_for(user.id)
 
     def list(self, auth: Auth) -> list[dict[str, Any]]:
-        self.require_primary(auth)
-        rows = self.ctx.db.execute(
-            select(Principal, MfaDevice)
-            .outerjoin(
-                MfaDevice,
-                (MfaDevice.principal_id == Principal.id) & (MfaDevice.state == "active"),
-            )
-            .where(Principal.account_id == auth.principal.account_id, Principal.kind == "user")
-            .order_by(Principal.name)
-            .limit(MAX_USERS_PAGE)
-        ).all()
-        views = [self._view(user, device) for user, device in rows]
-        self.ctx.db.commit()  # a read: end it before the page is rendered
-        return views
+        return [v.as_dict() for v in self.views(auth)]
+
+    def _describe(self, user: Principal) -> UserView:
+        return self._view(user, SecondFactor(self.ctx).active_device(user.id))
+
+    @staticmethod
+    def _view(user: Principal, device: MfaDevice | None) -> UserView:
+        return UserView(
+            name=user.name,
+            login=user.login,
+            email=user.email,
+            mfa=mfa_status(device),
+            mfa_required=user.mfa_required,
+            created_at=user.created_at,
+        )
 
     def create(
         self,
@@ -200,8 +263,8 @@ class Users:
     ) -> Principal:
         self.require_primary(auth)
         _check_name(name)
-        account = self.ctx.db.get(Account, auth.principal.account_id)
-        assert account is not None
+        email = checked_email(email) if email else None
+        account = account_of(self.ctx, auth.principal)
         login = f"{name}@{account.name}"
         check_new_password(
             password,
@@ -245,6 +308,8 @@ class Users:
         Turning the flag on restricts the user's open sessions at once, as its next login
         would be (unless it has a device already)."""
         user = self.find(auth, name)
+        if isinstance(changes.get("email"), str):
+            changes = {**changes, "email": checked_email(changes["email"])}
         required = changes.get("mfa_required")
         turn_off = required is not None and not required and user.mfa_required
         turn_on = required is not None and bool(required) and not user.mfa_required
@@ -279,10 +344,10 @@ class Users:
         self.ctx.db.commit()
 
     def count(self, account_id: int) -> int:
-        found = self.ctx.db.scalar(
-            select(func.count())
-            .select_from(Principal)
-            .where(Principal.account_id == account_id, Principal.kind == "user")
-        )
-        self.ctx.db.commit()  # a read: end it before the page is rendered
+        with self.ctx.reading():
+            found = self.ctx.db.scalar(
+                select(func.count())
+                .select_from(Principal)
+                .where(Principal.account_id == account_id, Principal.kind == "user")
+            )
         return int(found or 0)

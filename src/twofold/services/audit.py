@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
@@ -10,6 +9,7 @@ from sqlalchemy import delete, insert, select, update
 
 from twofold.domain import errors
 from twofold.services.context import Context
+from twofold.services.views import AuditEventView, AuditPage
 from twofold.storage.db import affected
 from twofold.storage.models import AuditEvent, Principal
 
@@ -19,12 +19,6 @@ _INSERT = insert(AuditEvent).execution_options(render_nulls=True)
 
 
 MAX_EVENT_ID = 2**31 - 1
-
-
-@dataclass(frozen=True)
-class AuditPage:
-    events: list[AuditEvent]
-    next_before: int | None
 
 
 class Audit:
@@ -102,11 +96,11 @@ class Audit:
         if before is not None:
             # A cursor past every id (the column is a 32-bit integer) means "from the newest".
             query = query.where(AuditEvent.id < min(before, MAX_EVENT_ID))
-        rows = list(self.ctx.db.scalars(query))
+        with self.ctx.reading():
+            rows = list(self.ctx.db.scalars(query))
         more = len(rows) > limit
-        rows = rows[:limit]
-        self.ctx.db.commit()  # a read: end it before the page is rendered
-        return AuditPage(rows, rows[-1].id if more and rows else None)
+        events = [_event_view(e) for e in rows[:limit]]
+        return AuditPage(events, events[-1].id if more and events else None)
 
 
     def prune(self, before: date, *, via: str = "cli") -> int:
@@ -128,5 +122,14 @@ class Audit:
         return deleted
 
 
-def iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+def _event_view(e: AuditEvent) -> AuditEventView:
+    return AuditEventView(
+        id=e.id,
+        created_at=e.created_at,
+        actor=e.actor,
+        action=e.action,
+        target=e.target,
+        result=e.result,
+        client_addr=e.client_addr,
+        detail=e.detail,
+    )

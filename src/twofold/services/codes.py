@@ -170,7 +170,8 @@ class SecondFactor:
         codes = [new_recovery_code() for _ in range(RECOVERY_CODE_COUNT)]
         for code in codes:
             normalized = normalize_recovery_code(code)
-            assert normalized is not None
+            if normalized is None:  # new_recovery_code and normalize_recovery_code disagree
+                raise RuntimeError("a new recovery code does not normalise")
             self.ctx.db.add(
                 RecoveryCode(
                     principal_id=principal.id,

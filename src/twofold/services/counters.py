@@ -59,9 +59,7 @@ class Counters:
         new = case((stale, 0), else_=T.count) + 1
         locks = []
         for n in range(limit, limit + 7):
-            lock = policy.lockout_for(n, limit, cap)
-            assert lock is not None
-            locks.append((new == n, now + lock))
+            locks.append((new == n, now + min(policy.backoff(n - limit), cap)))
         first_lock = now + policy.BACKOFF_START if limit <= 1 else None
         stmt = self._insert().values(key=key, count=1, started_at=now, locked_until=first_lock)
         stmt = stmt.on_conflict_do_update(

@@ -9,7 +9,7 @@ from sqlalchemy import delete, select, update
 
 from twofold.domain import errors, policy
 from twofold.domain.policy import network_allowed
-from twofold.domain.tokens import new_token, token_digest
+from twofold.domain.tokens import MAX_TOKEN_LENGTH, new_token, token_digest
 from twofold.services.audit import Audit
 from twofold.services.codes import SecondFactor
 from twofold.services.context import Context
@@ -77,7 +77,7 @@ class Login:
         # Hash with no transaction open: other processes keep writing meanwhile.
         self.ctx.db.commit()
         ok = self.ctx.passwords.verify(found[0].password_hash if found else None, password)
-        if not ok:
+        if not ok or found is None:  # an unknown login fails even were the dummy hash to match
             first_locks = self.guard.failed(gate)
             if found is None:
                 # The typed login is not kept: people type their password there by mistake
@@ -97,7 +97,6 @@ class Login:
             if found is not None and first_locks:
                 self._lock_notice(found[0], first_locks)
             raise errors.InvalidCredentials()
-        assert found is not None  # the dummy hash never verifies
         principal, account = found
         self.guard.succeeded(gate)
         if self.ctx.passwords.needs_rehash(principal.password_hash):
@@ -159,7 +158,7 @@ class Login:
         remember: bool = False,
     ) -> LoginResult:
         """Finish a login with a code (or a recovery code) and the challenge it answers."""
-        if not isinstance(challenge, str) or not challenge or len(challenge) > 200:
+        if not isinstance(challenge, str) or not challenge or len(challenge) > MAX_TOKEN_LENGTH:
             raise errors.ChallengeExpired()
         now = self.ctx.clock.now()
         row = self.ctx.db.execute(
@@ -281,7 +280,7 @@ class Login:
             counters.set_ref(key, event_id)
 
     def _remembered(self, principal: Principal, account: Account, token: str) -> bool:
-        if account.remember_mfa_days <= 0 or len(token) > 200:
+        if account.remember_mfa_days <= 0 or len(token) > MAX_TOKEN_LENGTH:
             return False
         row = self.ctx.db.scalar(
             select(RememberedBrowser).where(

@@ -12,6 +12,7 @@ import segno
 from sqlalchemy import delete, select, update
 
 from twofold.domain import errors, policy, totp
+from twofold.services.accounts import Principals
 from twofold.services.audit import Audit
 from twofold.services.codes import SecondFactor, device_context
 from twofold.services.context import Context
@@ -19,13 +20,15 @@ from twofold.services.login import forget_browsers
 from twofold.services.mail import notify
 from twofold.services.sessions import Auth, Sessions
 from twofold.services.throttle import CODES, Throttle
+from twofold.services.views import Resynced
 from twofold.storage.db import affected
 from twofold.storage.models import Account, MfaDevice, Principal
 
 
 @dataclass(frozen=True)
 class DeviceStatus:
-    """A principal's virtual MFA, as a page shows it."""
+    """A principal's virtual MFA, as a console page shows it (with whether the signed-in
+    principal may manage it)."""
 
     enabled: bool
     serial: str | None
@@ -92,27 +95,21 @@ class Devices:
         if auth.principal.id != target.id or target.kind != "user":
             return True
         account = self.ctx.db.get(Account, target.account_id)
-        return account is None or account.allow_users_to_manage_mfa
+        # Fail closed: with no account row to say so, a sub-user manages nothing.
+        return account is not None and bool(account.allow_users_to_manage_mfa)
 
     def status(self, auth: Auth, target: Principal) -> DeviceStatus:
-        """The target's device and recovery codes left (a read; its transaction ends here)."""
-        device = self.factor.active_device(target.id)
-        left = self.factor.recovery_codes_left(target.id) if device else 0
-        may_manage = self.may_manage(auth, target)
-        self.ctx.db.commit()
+        """The target's device and recovery codes left (a read of its own)."""
+        with self.ctx.reading():
+            device = self.factor.active_device(target.id)
+            left = self.factor.recovery_codes_left(target.id) if device else 0
+            may_manage = self.may_manage(auth, target)
         return DeviceStatus(
             enabled=device is not None,
             serial=device.serial if device else None,
             bound_at=device.bound_at if device else None,
             recovery_left=left,
             may_manage=may_manage,
-        )
-
-    def _pending(self, principal_id: int) -> MfaDevice | None:
-        return self.ctx.db.scalar(
-            select(MfaDevice).where(
-                MfaDevice.principal_id == principal_id, MfaDevice.state == "pending"
-            )
         )
 
     def create_pending(self, auth: Auth, target: Principal) -> PendingDevice:
@@ -177,9 +174,8 @@ class Devices:
         step1 = (
             totp.match_step(secret, first, step2 - 1, 0) if first and step2 is not None else None
         )
-        if not policy.bind_steps_ok(step1, step2, current):
+        if step2 is None or not policy.bind_steps_ok(step1, step2, current):
             raise self.factor.fail(target, errors.InvalidBindCode(), purpose="bind", method="mfa")
-        assert step2 is not None
         self.throttle.record_success(target.id)
         old = self.factor.active_device(target.id)
         if old is not None:
@@ -261,8 +257,10 @@ class Devices:
             "Its codes no longer work; enabling MFA again needs a new binding.",
         )
 
-    def operator_reset(self, target: Principal) -> bool:
-        """Operator recovery for a lost device (CLI): remove it and end every session."""
+    def operator_reset(self, login: str) -> bool:
+        """Operator recovery for a lost device (CLI): remove it and end every session of
+        the principal that logs in as `login`. Returns whether it had a device."""
+        target = Principals(self.ctx).by_login(login)
         device = self.factor.active_device(target.id)
         self._remove_devices(target)
         self.sessions.revoke_all(target.id)
@@ -298,7 +296,7 @@ class Devices:
         self.factor.clear_recovery_codes(target.id)
         forget_browsers(self.ctx, target.id)
 
-    def resync(self, auth: Auth, code1: object, code2: object) -> int:
+    def resync(self, auth: Auth, code1: object, code2: object) -> Resynced:
         """Record the device's clock drift from two consecutive codes (AWS ResyncMFADevice)."""
         principal = auth.principal
         self.ensure_may_manage(auth, principal)
@@ -315,17 +313,10 @@ class Devices:
         step1 = (
             totp.match_step(secret, first, step2 - 1, 0) if first and step2 is not None else None
         )
-        ok = (
-            step1 is not None
-            and step2 is not None
-            and step2 == step1 + 1
-            and step1 > device.last_step
-        )
-        if not ok:
+        if step1 is None or step2 is None or step2 != step1 + 1 or step1 <= device.last_step:
             raise self.factor.fail(
                 principal, errors.InvalidBindCode(), purpose="resync", method="mfa"
             )
-        assert step2 is not None
         drift = step2 - current
         moved = affected(
             self.ctx.db.execute(
@@ -346,7 +337,7 @@ class Devices:
             detail={"serial": device.serial, "drift_steps": drift},
         )
         self.ctx.db.commit()
-        return drift
+        return Resynced(device.serial, drift)
 
     def regenerate_recovery_codes(self, auth: Auth) -> list[str]:
         self.ensure_may_manage(auth, auth.principal)

@@ -12,23 +12,42 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from twofold.domain import errors, preferences
-from twofold.services.accounts import Users, principals_needing_setup, restrict_sessions
+from twofold.services.accounts import (
+    Principals,
+    Users,
+    principals_needing_setup,
+    restrict_sessions,
+)
 from twofold.services.audit import Audit
 from twofold.services.context import Context
 from twofold.services.login import forget_browsers
 from twofold.services.sessions import Auth, Sessions
+from twofold.services.views import SecurityPreferences, SessionView
 from twofold.storage.models import Account, AuthSession, Principal, RememberedBrowser
 
 
-def preferences_of(account: Account) -> dict[str, Any]:
-    return {
-        "mfa_for_login": account.mfa_for_login,
-        "allow_users_to_manage_mfa": bool(account.allow_users_to_manage_mfa),
-        "remember_mfa_days": account.remember_mfa_days,
-        "session_hours": account.session_hours,
-        "login_networks": list(account.login_networks or []),
-        "password_min_length": account.password_min_length,
-    }
+def preferences_of(account: Account) -> SecurityPreferences:
+    return SecurityPreferences(
+        mfa_for_login=account.mfa_for_login,
+        allow_users_to_manage_mfa=bool(account.allow_users_to_manage_mfa),
+        remember_mfa_days=account.remember_mfa_days,
+        session_hours=account.session_hours,
+        login_networks=list(account.login_networks or []),
+        password_min_length=account.password_min_length,
+    )
+
+
+def session_view(row: AuthSession, current_id: int | None) -> SessionView:
+    return SessionView(
+        id=row.public_id,
+        client_addr=row.client_addr,
+        user_agent=row.user_agent,
+        created_at=row.created_at,
+        last_seen_at=row.last_seen_at,
+        expires_at=row.expires_at,
+        current=row.id == current_id,
+        restricted=row.restricted,
+    )
 
 
 class AccountSecurity:
@@ -59,13 +78,13 @@ class AccountSecurity:
             raise errors.NotFound(f"No account named {name!r}.")
         return row[0], row[1]
 
-    def show(self, auth: Auth) -> dict[str, Any]:
+    def preferences(self, auth: Auth) -> SecurityPreferences:
+        """The account's preferences (primary only)."""
         self._require_primary(auth)
-        view = preferences_of(self._account(auth.principal.account_id))
-        self.ctx.db.commit()
-        return view
+        with self.ctx.reading():
+            return preferences_of(self._account(auth.principal.account_id))
 
-    def update(self, auth: Auth, changes: dict[str, object]) -> dict[str, Any]:
+    def change(self, auth: Auth, changes: dict[str, object]) -> SecurityPreferences:
         """Apply the given preferences (others stay); one audit event per changed one."""
         self._require_primary(auth)
         account = self._account(auth.principal.account_id)
@@ -73,14 +92,20 @@ class AccountSecurity:
             account, changes, actor=auth.principal, via="api", subject=auth.principal
         )
 
-    def show_account(self, name: str) -> dict[str, Any]:
-        """Operator view (CLI) of the account called `name`."""
-        account, _ = self._by_name(name)
-        view = preferences_of(account)
-        self.ctx.db.commit()
-        return view
+    # The console renders dicts of these views until it takes the views themselves.
+    def show(self, auth: Auth) -> dict[str, Any]:
+        return self.preferences(auth).as_dict()
 
-    def update_account(self, name: str, changes: dict[str, object]) -> dict[str, Any]:
+    def update(self, auth: Auth, changes: dict[str, object]) -> dict[str, Any]:
+        return self.change(auth, changes).as_dict()
+
+    def show_account(self, name: str) -> SecurityPreferences:
+        """Operator view (CLI) of the account called `name`."""
+        with self.ctx.reading():
+            account, _ = self._by_name(name)
+            return preferences_of(account)
+
+    def update_account(self, name: str, changes: dict[str, object]) -> SecurityPreferences:
         """Operator change (CLI); audited with no actor, `via: cli`."""
         account, primary = self._by_name(name)
         return self._apply(account, changes, actor=None, via="cli", subject=primary)
@@ -93,9 +118,9 @@ class AccountSecurity:
         actor: Principal | None,
         via: str,
         subject: Principal | None = None,
-    ) -> dict[str, Any]:
+    ) -> SecurityPreferences:
         clean = preferences.validate_changes(changes)
-        before = preferences_of(account)
+        before = preferences_of(account).as_dict()
         for name, value in clean.items():
             if before[name] == value:
                 continue
@@ -138,9 +163,14 @@ class SessionManagement:
         self.sessions = Sessions(ctx)
 
     def list(self, principal: Principal) -> list[AuthSession]:
-        rows = self.sessions.list_for(principal.id)
-        self.ctx.db.commit()
-        return rows
+        with self.ctx.reading():
+            return self.sessions.list_for(principal.id)
+
+    def views(self, auth: Auth) -> builtins.list[SessionView]:
+        """The signed-in principal's live sessions, newest first; this one marked current."""
+        with self.ctx.reading():
+            rows = self.sessions.list_for(auth.principal.id)
+        return [session_view(r, auth.session.id) for r in rows]
 
     def revoke(self, auth: Auth, public_id: str) -> None:
         """End one of the signed-in principal's sessions (it may be this one)."""
@@ -155,12 +185,12 @@ class SessionManagement:
 
     # The primary and its sub-users' sessions. Ending them tightens: no step-up needed.
 
-    def list_user(self, auth: Auth, name: str) -> builtins.list[AuthSession]:
+    def list_user(self, auth: Auth, name: str) -> builtins.list[SessionView]:
         """A sub-user's live sessions, newest first (primary only)."""
-        user = Users(self.ctx).find(auth, name)
-        rows = self.sessions.list_for(user.id)
-        self.ctx.db.commit()
-        return rows
+        with self.ctx.reading():
+            user = Users(self.ctx).find(auth, name)
+            rows = self.sessions.list_for(user.id)
+        return [session_view(r, auth.session.id) for r in rows]
 
     def revoke_user(self, auth: Auth, name: str, public_id: str, *, via: str = "api") -> None:
         """End one of a sub-user's sessions (primary only)."""
@@ -175,17 +205,20 @@ class SessionManagement:
 
     # Operator (CLI) use cases.
 
-    def find_login(self, login: str) -> Principal:
-        principal = self.ctx.db.scalar(select(Principal).where(Principal.login == login))
-        if principal is None:
-            raise errors.NotFound(f"No principal logs in as {login!r}.")
-        return principal
+    def operator_list(self, login: str) -> builtins.list[SessionView]:
+        """The live sessions of the principal that logs in as `login`, newest first."""
+        with self.ctx.reading():
+            principal = Principals(self.ctx).by_login(login)
+            rows = self.sessions.list_for(principal.id)
+        return [session_view(r, None) for r in rows]
 
-    def operator_revoke(self, principal: Principal, public_id: str) -> None:
+    def operator_revoke(self, login: str, public_id: str) -> None:
+        principal = Principals(self.ctx).by_login(login)
         row = self.sessions.find_public(principal.id, public_id)
         self._end_one(row, actor=None, target=principal, via="cli")
 
-    def operator_revoke_all(self, principal: Principal) -> int:
+    def operator_revoke_all(self, login: str) -> int:
+        principal = Principals(self.ctx).by_login(login)
         return self._end_all(principal, actor=None, except_id=None, via="cli")
 
     def _end_one(

@@ -11,7 +11,7 @@ from sqlalchemy import Select, bindparam, delete, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from twofold.domain import errors, policy
-from twofold.domain.tokens import new_token, token_digest
+from twofold.domain.tokens import MAX_TOKEN_LENGTH, new_token, token_digest
 from twofold.services.context import Context
 from twofold.storage.db import affected, begin_read_only
 from twofold.storage.models import Account, AuthSession, Principal
@@ -83,7 +83,7 @@ class Sessions:
         The lookup is a read-only transaction of its own, ended here, so the use case that
         follows holds the write lock (on SQLite) only for its own statements. Last-seen is
         touched at most once a minute, so most requests write nothing here."""
-        if not token or len(token) > 200:
+        if not token or len(token) > MAX_TOKEN_LENGTH:
             raise errors.Unauthenticated()
         if not self.ctx.db.in_transaction():
             begin_read_only(self.ctx.db)

@@ -104,9 +104,7 @@ class Throttle:
         now = self.ctx.clock.now()
         params: dict[str, Any] = {"principal_id": principal_id, "now": now}
         for n in range(self.c.limit, self.c.limit + _DOUBLINGS):
-            lock = policy.lockout_for(n, self.c.limit)
-            assert lock is not None
-            params[f"lock_{n}"] = now + lock
+            params[f"lock_{n}"] = now + policy.backoff(n - self.c.limit)
         params["lock_cap"] = now + policy.BACKOFF_CAP
         count = self.ctx.db.execute(self._fail, params).scalar_one_or_none()
         if count is None:

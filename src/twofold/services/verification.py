@@ -9,6 +9,7 @@ from sqlalchemy import delete, update
 from twofold.domain import errors, policy
 from twofold.domain.passwords import MIN_LENGTH, check_new_password
 from twofold.domain.tokens import new_email_code
+from twofold.services.accounts import account_of
 from twofold.services.audit import Audit
 from twofold.services.codes import SecondFactor
 from twofold.services.context import Context
@@ -17,7 +18,7 @@ from twofold.services.login import forget_browsers
 from twofold.services.mail import notify
 from twofold.services.sessions import Auth, Sessions
 from twofold.services.throttle import CODES, PASSWORDS, Throttle
-from twofold.storage.models import Account, EmailCode, Principal
+from twofold.storage.models import EmailCode, Principal
 
 
 class Verification:
@@ -117,8 +118,7 @@ class Verification:
 
     def change_password(self, auth: Auth, current: str, new: str) -> None:
         principal = auth.principal
-        account = self.ctx.db.get(Account, principal.account_id)
-        assert account is not None
+        account = account_of(self.ctx, principal)
         check_new_password(
             new,
             context=[principal.name, principal.login, account.name, principal.email or ""],

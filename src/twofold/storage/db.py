@@ -314,5 +314,6 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 def affected(result: Result[Any]) -> int:
     """Rows changed by an UPDATE or DELETE: the number that decides a conditional write."""
-    assert isinstance(result, CursorResult)
+    if not isinstance(result, CursorResult):
+        raise TypeError(f"an UPDATE or DELETE gives a CursorResult, not {type(result).__name__}")
     return int(result.rowcount)

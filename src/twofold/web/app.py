@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,28 +11,22 @@ import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from twofold import __version__
-from twofold.config import ConfigError, Settings
+from twofold.bootstrap import Runtime, build_runtime
+from twofold.config import Settings
 from twofold.domain import errors
-from twofold.domain.passwords import HashParams, Passwords
-from twofold.domain.ports import Clock, Mailer, SystemClock
+from twofold.domain.ports import Clock, Mailer
 from twofold.domain.sealing import SealingError
-from twofold.services.mail import build_mailer
-from twofold.storage import keyfile
-from twofold.storage.db import Timeouts, make_engine, make_session_factory
-from twofold.storage.sealed import sealed_key_ids
 from twofold.web.api.deps import API_PREFIX
 from twofold.web.api.routes import router as api_router
 from twofold.web.console.mount import install as install_console
 from twofold.web.docs import ApiHeaders, install_docs
 from twofold.web.flood import FloodLimits
 from twofold.web.health import install_health
-from twofold.web.runtime import Runtime
 
 log = logging.getLogger("twofold")
 DB_RETRY_AFTER = 2  # seconds: a locked, busy or hung database, or a dropped connection
@@ -105,7 +98,8 @@ def install_error_handlers(app: FastAPI) -> None:
     """Every failure becomes the error body of API.md (or a console page, for the console)."""
 
     async def on_twofold(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, errors.TwofoldError)
+        if not isinstance(exc, errors.TwofoldError):  # registered for TwofoldError only
+            raise exc
         console = getattr(request.app.state, "console_error", None)
         if console is not None and not _is_api(request):
             page: Response = await console(request, exc)
@@ -113,7 +107,8 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc)
 
     async def on_validation(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestValidationError)
+        if not isinstance(exc, RequestValidationError):
+            raise exc
         fields = _validation_fields(exc)
         if any(e.get("type") == "json_invalid" for e in exc.errors()):
             return error_response(
@@ -124,7 +119,8 @@ def install_error_handlers(app: FastAPI) -> None:
         return await on_twofold(request, errors.ValidationFailed(fields=fields))
 
     async def on_http(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, StarletteHTTPException)
+        if not isinstance(exc, StarletteHTTPException):
+            raise exc
         mapped: errors.TwofoldError
         if exc.status_code == 404:
             mapped = errors.NotFound()
@@ -166,56 +162,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SQLAlchemyError, on_database)
 
 
-def _needed_key_ids(engine: Engine) -> set[str]:
-    try:
-        return sealed_key_ids(engine)
-    except SQLAlchemyError as exc:
-        raise ConfigError(
-            "the key file is missing and the database cannot be read to tell whether it holds "
-            f"sealed secrets: {type(exc).__name__}"
-        ) from exc
-
-
-def build_runtime(
-    settings: Settings, *, clock: Clock | None = None, mailer: Mailer | None = None
-) -> Runtime:
-    """Open the database and key file, or fail with a one-line ConfigError."""
-    engine = make_engine(
-        settings.database_url,
-        pool_size=settings.db_pool_size,
-        timeouts=Timeouts(
-            connect=settings.db_connect_timeout,
-            statement=settings.db_statement_timeout,
-            pool=settings.db_pool_timeout,
-        ),
-    )
-    try:
-        keys = keyfile.open_or_create(settings.key_file, lambda: _needed_key_ids(engine))
-    except ConfigError:
-        engine.dispose()
-        raise
-    clock = clock or SystemClock()
-    return Runtime(
-        settings=settings,
-        engine=engine,
-        sessions=make_session_factory(engine),
-        keys=keys,
-        passwords=Passwords(
-            HashParams(
-                memory_kib=settings.argon2_memory_kib,
-                time_cost=settings.argon2_time_cost,
-                parallelism=settings.argon2_parallelism,
-            ),
-            max_queue=settings.argon2_max_queue,
-            max_wait=settings.argon2_max_wait_ms / 1000,
-        ),
-        mailer=mailer or build_mailer(settings),
-        clock=clock,
-        trusted=[ipaddress.ip_network(n, strict=False) for n in settings.trusted_proxies],
-        flood=FloodLimits(settings.rate_limits, clock, hash_queue=settings.argon2_max_queue),
-    )
-
-
 def create_app(
     settings: Settings | None = None,
     *,
@@ -243,6 +189,10 @@ def create_app(
         redoc_url=None,
     )
     app.state.runtime = rt
+    # Flood limits count per process, in memory: the web app's, beside the Runtime.
+    app.state.flood = FloodLimits(
+        settings.rate_limits, rt.clock, hash_queue=settings.argon2_max_queue
+    )
     install_error_handlers(app)
     app.include_router(api_router, prefix=API_PREFIX)
 

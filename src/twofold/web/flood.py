@@ -46,19 +46,24 @@ class FloodLimits:
         self._tat[key] = tat
 
 
+def flood_of(request: Request) -> FloodLimits:
+    """The app's flood limits: per process, so they live with the web app, not the Runtime."""
+    flood: FloodLimits = request.app.state.flood
+    return flood
+
+
 def flood_limited(bucket: str) -> Any:
     """A route dependency: refuse with 429 RateLimited past the bucket's rate."""
 
     async def dependency(request: Request) -> None:
-        rt = runtime_of(request)
-        rt.flood.check(bucket, client_address(request, rt))
+        flood_of(request).check(bucket, client_address(request, runtime_of(request)))
 
     call: Callable[[Request], Coroutine[Any, Any, None]] = dependency
     return Depends(call)
 
 
 async def _hashing(request: Request) -> AsyncIterator[None]:
-    flood = runtime_of(request).flood
+    flood = flood_of(request)
     if flood.hashing >= flood.hashing_limit:
         raise errors.Overloaded(retry_after=1)
     flood.hashing += 1

@@ -12,10 +12,10 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from twofold.bootstrap import Runtime
 from twofold.storage.db import DEADLINE, READ_ONLY, sqlite_writable
 from twofold.storage.migrate import head_revision
 from twofold.storage.sealed import key_ids_in
-from twofold.web.runtime import Runtime
 
 
 def readiness(rt: Runtime, head: str | None) -> tuple[int, str]:

@@ -1,51 +1,17 @@
-"""What the app holds for its lifetime, and the per-request Context factory."""
+"""The web side of the composition root: the app's Runtime and one Context per request."""
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import anyio
 import anyio.to_thread
 from fastapi import Request
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
-from twofold.config import Settings
-from twofold.domain.passwords import Passwords
-from twofold.domain.ports import Clock, Mailer
-from twofold.domain.sealing import KeyRing
+from twofold.bootstrap import Runtime
 from twofold.services.context import Context
-
-if TYPE_CHECKING:
-    from twofold.web.flood import FloodLimits
-
-
-@dataclass
-class Runtime:
-    settings: Settings
-    engine: Engine
-    sessions: sessionmaker[Session]
-    keys: KeyRing
-    passwords: Passwords
-    mailer: Mailer
-    clock: Clock
-    trusted: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
-    flood: FloodLimits
-
-    def context(self, db: Session, client_addr: str | None, agent: str | None) -> Context:
-        return Context(
-            db=db,
-            settings=self.settings,
-            clock=self.clock,
-            keys=self.keys,
-            passwords=self.passwords,
-            mailer=self.mailer,
-            client_addr=client_addr,
-            user_agent=agent,
-        )
+from twofold.web.routing import REQUEST_DB
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -95,6 +61,7 @@ async def request_context(request: Request) -> AsyncIterator[Context]:
     behind requests, which may all be waiting for the very lock it releases."""
     rt = runtime_of(request)
     db = rt.sessions()
+    REQUEST_DB.set(db)
     try:
         yield rt.context(db, client_address(request, rt), request.headers.get("user-agent"))
     finally:

@@ -6,7 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from twofold.domain import policy
+from twofold.domain import policy, totp
+
+SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)
@@ -81,8 +83,10 @@ def test_session_alive_idle_and_absolute() -> None:
 
 @pytest.mark.parametrize(("step", "ok"), [(98, False), (99, True), (100, True), (101, True),
                                           (102, False)])
-def test_step_is_acceptable_one_either_way(step: int, ok: bool) -> None:
-    assert policy.step_is_acceptable(step, 100) is ok
+def test_a_code_is_accepted_one_step_either_way(step: int, ok: bool) -> None:
+    # The rule as the code check applies it: match_step over policy.CODE_WINDOW.
+    code = totp.code_at_step(SECRET, step)
+    assert (totp.match_step(SECRET, code, 100, policy.CODE_WINDOW) == step) is ok
 
 
 @pytest.mark.parametrize(

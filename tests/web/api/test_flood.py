@@ -74,7 +74,7 @@ def test_a_bad_setting_fails_at_start(monkeypatch: pytest.MonkeyPatch, bad: str)
 
 
 def test_a_full_hashing_queue_sheds_sign_ins_with_retry_after(app: Any, api: Api) -> None:
-    app.state.runtime.flood.hashing_limit = 0  # as if every slot were taken
+    app.state.flood.hashing_limit = 0  # as if every slot were taken
     r = api.call("POST", "/login", json={"login": "acme", "password": PASSWORD})
     error(r, 429, "TooManyAttempts")
     assert r.headers["Retry-After"] == "1"
@@ -82,6 +82,6 @@ def test_a_full_hashing_queue_sheds_sign_ins_with_retry_after(app: Any, api: Api
         "POST", "/accounts", json={"name": "acme", "email": "a@a.example", "password": PASSWORD}
     )
     error(r, 429, "TooManyAttempts")
-    app.state.runtime.flood.hashing_limit = 4
+    app.state.flood.hashing_limit = 4
     api.signup()
-    assert app.state.runtime.flood.hashing == 0  # every slot given back
+    assert app.state.flood.hashing == 0  # every slot given back

@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
 from twofold.domain import errors
-from twofold.services.accounts import Accounts, Users, mfa_view
-from twofold.services.audit import Audit, iso
-from twofold.services.codes import SecondFactor
+from twofold.services.accounts import Accounts, Principals, Users
+from twofold.services.audit import Audit
 from twofold.services.login import Login
 from twofold.services.mfa import Devices
 from twofold.services.security import AccountSecurity, SessionManagement
-from twofold.services.sessions import Auth, Sessions
+from twofold.services.sessions import Auth
 from twofold.services.verification import Verification
 from twofold.web.api import schemas as s
 from twofold.web.api.deps import Ctx, CurrentAuth, FirstFactorAuth, FreshAuth
 from twofold.web.flood import flood_limited, hash_bounded
+from twofold.web.routing import EndingRoute
 
 _ERR = {"model": s.ErrorOut}
-router = APIRouter(responses={code: _ERR for code in (400, 401, 403, 404, 409, 413, 429, 503)})
+router = APIRouter(
+    route_class=EndingRoute,
+    responses={code: _ERR for code in (400, 401, 403, 404, 409, 413, 429, 503)},
+)
 
 
 def _primary(auth: CurrentAuth) -> Auth:
@@ -38,12 +41,12 @@ PrimaryAuth = Annotated[Auth, Depends(_primary)]
     tags=["accounts"],
     dependencies=[flood_limited("signup"), hash_bounded],
 )
-def create_account(body: s.AccountIn, ctx: Ctx) -> Any:
+def create_account(body: s.AccountIn, ctx: Ctx) -> s.AccountOut:
     """Sign up: a new account and its primary principal (while sign-up is open)."""
     if not ctx.settings.signup_open:
         raise errors.Forbidden("Sign-up is closed on this server.")
     account = Accounts(ctx).create(body.name, str(body.email), body.password)
-    return {"name": account.name, "email": account.email}
+    return s.AccountOut.model_validate(account)
 
 
 @router.post(
@@ -53,10 +56,10 @@ def create_account(body: s.AccountIn, ctx: Ctx) -> Any:
     tags=["login"],
     dependencies=[flood_limited("login"), hash_bounded],
 )
-def login(body: s.LoginIn, ctx: Ctx) -> Any:
+def login(body: s.LoginIn, ctx: Ctx) -> s.LoginOut:
     """Password step. Answers a session, an MFA challenge, or a setup-only session."""
     result = Login(ctx).password_step(body.login, body.password, remember_token=body.remember_token)
-    return {"state": result.state, "token": result.token, "challenge": result.challenge}
+    return s.LoginOut.model_validate(result)
 
 
 @router.post(
@@ -66,7 +69,7 @@ def login(body: s.LoginIn, ctx: Ctx) -> Any:
     tags=["login"],
     dependencies=[flood_limited("login_mfa")],
 )
-def login_mfa(body: s.LoginMfaIn, ctx: Ctx) -> Any:
+def login_mfa(body: s.LoginMfaIn, ctx: Ctx) -> s.LoginMfaOut:
     """Code step: a TOTP code (or a recovery code) for the challenge of the password step."""
     if (body.code is None) == (body.recovery_code is None):
         raise errors.ValidationFailed(
@@ -79,12 +82,7 @@ def login_mfa(body: s.LoginMfaIn, ctx: Ctx) -> Any:
         recovery_code=body.recovery_code,
         remember=body.remember_browser,
     )
-    return {
-        "state": "authenticated",
-        "token": result.token,
-        "remember_token": result.remember_token,
-        "recovery_codes_left": result.recovery_codes_left,
-    }
+    return s.LoginMfaOut.model_validate(result)
 
 
 @router.post("/logout", status_code=204, tags=["login"])
@@ -95,32 +93,16 @@ def logout(auth: CurrentAuth, ctx: Ctx) -> Response:
 
 
 @router.get("/me", response_model=s.MeOut, tags=["me"])
-def me(auth: CurrentAuth, ctx: Ctx) -> Any:
+def me(auth: CurrentAuth, ctx: Ctx) -> s.MeOut:
     """Who is signed in, and the state of its MFA."""
-    factor = SecondFactor(ctx)
-    device = factor.active_device(auth.principal.id)
-    p = auth.principal
-    verified_until = (
-        auth.session.verified_at + ctx.settings.fresh_window if auth.session.verified_at else None
-    )
-    ctx.db.commit()
-    return {
-        "login": p.login,
-        "kind": p.kind,
-        "account": p.login.rpartition("@")[2],
-        "email": p.email,
-        "mfa": mfa_view(device, factor.recovery_codes_left(p.id) if device else 0),
-        "mfa_required": p.mfa_required,
-        "restricted": auth.session.restricted,
-        "verified_until": iso(verified_until),
-    }
+    return s.MeOut.model_validate(Principals(ctx).me(auth))
 
 
 @router.post("/verify", response_model=s.VerifyOut, tags=["verification"])
-def verify(body: s.VerifyIn, auth: CurrentAuth, ctx: Ctx) -> Any:
+def verify(body: s.VerifyIn, auth: CurrentAuth, ctx: Ctx) -> s.VerifyOut:
     """Step-up: mark this session freshly verified (mfa, password or email code)."""
     until = Verification(ctx).verify(auth, body.method, password=body.password, code=body.code)
-    return {"verified_until": until.isoformat()}
+    return s.VerifyOut(verified_until=until.isoformat())
 
 
 @router.post(
@@ -136,27 +118,17 @@ def verify_email(auth: CurrentAuth, ctx: Ctx) -> Response:
     return Response(status_code=202)
 
 
-def _device_out(pending: Any) -> dict[str, Any]:
-    return {
-        "serial": pending.serial,
-        "secret": pending.secret,
-        "otpauth_uri": pending.otpauth_uri,
-        "qr_svg": pending.qr_svg,
-        "qr_png": pending.qr_png,
-    }
-
-
 @router.post("/me/mfa-device", status_code=201, response_model=s.DeviceOut, tags=["mfa"])
-def create_my_device(auth: FirstFactorAuth, ctx: Ctx) -> Any:
+def create_my_device(auth: FirstFactorAuth, ctx: Ctx) -> s.DeviceOut:
     """A pending device with its secret and QR code, shown this once."""
-    return _device_out(Devices(ctx).create_pending(auth, auth.principal))
+    return s.DeviceOut.model_validate(Devices(ctx).create_pending(auth, auth.principal))
 
 
 @router.post("/me/mfa-device/bind", response_model=s.BindOut, tags=["mfa"])
-def bind_my_device(body: s.BindIn, auth: CurrentAuth, ctx: Ctx) -> Any:
+def bind_my_device(body: s.BindIn, auth: CurrentAuth, ctx: Ctx) -> s.BindOut:
     """Prove the pending device with two consecutive codes; returns 10 recovery codes."""
     bound = Devices(ctx).bind(auth, auth.principal, body.serial, body.code1, body.code2)
-    return {"serial": bound.serial, "enabled": True, "recovery_codes": bound.recovery_codes}
+    return s.BindOut.model_validate(bound)
 
 
 @router.delete("/me/mfa-device", status_code=204, tags=["mfa"])
@@ -167,19 +139,15 @@ def disable_my_device(auth: FreshAuth, ctx: Ctx) -> Response:
 
 
 @router.post("/me/mfa-device/resync", response_model=s.ResyncOut, tags=["mfa"])
-def resync_my_device(body: s.ResyncIn, auth: CurrentAuth, ctx: Ctx) -> Any:
+def resync_my_device(body: s.ResyncIn, auth: CurrentAuth, ctx: Ctx) -> s.ResyncOut:
     """Record the device's clock drift from two consecutive codes."""
-    devices = Devices(ctx)
-    drift = devices.resync(auth, body.code1, body.code2)
-    device = devices.factor.active_device(auth.principal.id)
-    ctx.db.commit()
-    return {"serial": device.serial if device else "", "drift_steps": drift}
+    return s.ResyncOut.model_validate(Devices(ctx).resync(auth, body.code1, body.code2))
 
 
 @router.post("/me/recovery-codes", status_code=201, response_model=s.RecoveryCodesOut, tags=["mfa"])
-def new_recovery_codes(auth: FreshAuth, ctx: Ctx) -> Any:
+def new_recovery_codes(auth: FreshAuth, ctx: Ctx) -> s.RecoveryCodesOut:
     """A new set of 10 recovery codes; the old set stops working."""
-    return {"recovery_codes": Devices(ctx).regenerate_recovery_codes(auth)}
+    return s.RecoveryCodesOut(recovery_codes=Devices(ctx).regenerate_recovery_codes(auth))
 
 
 @router.post("/me/password", status_code=204, tags=["me"])
@@ -189,25 +157,10 @@ def change_password(body: s.PasswordIn, auth: FreshAuth, ctx: Ctx) -> Response:
     return Response(status_code=204)
 
 
-def _session_out(row: Any, current_id: int) -> dict[str, Any]:
-    return {
-        "id": row.public_id,
-        "client_addr": row.client_addr,
-        "user_agent": row.user_agent,
-        "created_at": iso(row.created_at),
-        "last_seen_at": iso(row.last_seen_at),
-        "expires_at": iso(row.expires_at),
-        "current": row.id == current_id,
-        "restricted": row.restricted,
-    }
-
-
 @router.get("/me/sessions", response_model=s.SessionsOut, tags=["me"])
-def my_sessions(auth: CurrentAuth, ctx: Ctx) -> Any:
+def my_sessions(auth: CurrentAuth, ctx: Ctx) -> s.SessionsOut:
     """The principal's live sessions, newest first."""
-    rows = Sessions(ctx).list_for(auth.principal.id)
-    ctx.db.commit()
-    return {"sessions": [_session_out(r, auth.session.id) for r in rows]}
+    return s.SessionsOut.model_validate({"sessions": SessionManagement(ctx).views(auth)})
 
 
 @router.delete("/me/sessions/{session_id}", status_code=204, tags=["me"])
@@ -226,29 +179,28 @@ def end_other_sessions(auth: FreshAuth, ctx: Ctx) -> Response:
 
 
 @router.get("/account/security", response_model=s.SecurityPreferencesOut, tags=["accounts"])
-def get_security_preferences(auth: PrimaryAuth, ctx: Ctx) -> Any:
+def get_security_preferences(auth: PrimaryAuth, ctx: Ctx) -> s.SecurityPreferencesOut:
     """The account's security preferences (primary only)."""
-    return AccountSecurity(ctx).show(auth)
+    return s.SecurityPreferencesOut.model_validate(AccountSecurity(ctx).preferences(auth))
 
 
 @router.patch("/account/security", response_model=s.SecurityPreferencesOut, tags=["accounts"])
 def set_security_preferences(
     body: s.SecurityPreferencesPatch, auth: FreshAuth, ctx: Ctx
-) -> Any:
+) -> s.SecurityPreferencesOut:
     """Change some of the account's security preferences (primary, freshly verified)."""
-    return AccountSecurity(ctx).update(auth, body.model_dump(exclude_unset=True))
+    view = AccountSecurity(ctx).change(auth, body.model_dump(exclude_unset=True))
+    return s.SecurityPreferencesOut.model_validate(view)
 
 
 @router.get("/users", response_model=s.UsersOut, tags=["users"])
-def list_users(auth: PrimaryAuth, ctx: Ctx) -> Any:
+def list_users(auth: PrimaryAuth, ctx: Ctx) -> s.UsersOut:
     """The account's sub-users."""
-    users = Users(ctx).list(auth)
-    ctx.db.commit()
-    return {"users": users}
+    return s.UsersOut.model_validate({"users": Users(ctx).views(auth)})
 
 
 @router.post("/users", status_code=201, response_model=s.UserOut, tags=["users"])
-def create_user(body: s.UserIn, auth: PrimaryAuth, ctx: Ctx) -> Any:
+def create_user(body: s.UserIn, auth: PrimaryAuth, ctx: Ctx) -> s.UserOut:
     """Create a sub-user with a password (it logs in as name@account)."""
     users = Users(ctx)
     user = users.create(
@@ -258,34 +210,30 @@ def create_user(body: s.UserIn, auth: PrimaryAuth, ctx: Ctx) -> Any:
         email=str(body.email) if body.email else None,
         mfa_required=body.mfa_required,
     )
-    return users.describe(user)
+    return s.UserOut.model_validate(users.view_of(user))
 
 
 @router.get("/users/{name}", response_model=s.UserOut, tags=["users"])
-def get_user(name: str, auth: PrimaryAuth, ctx: Ctx) -> Any:
+def get_user(name: str, auth: PrimaryAuth, ctx: Ctx) -> s.UserOut:
     """One sub-user, with its MFA state."""
-    users = Users(ctx)
-    view = users.describe(users.find(auth, name))
-    ctx.db.commit()
-    return view
+    return s.UserOut.model_validate(Users(ctx).view(auth, name))
 
 
 @router.patch("/users/{name}", response_model=s.UserOut, tags=["users"])
-def update_user(name: str, body: s.UserPatch, auth: PrimaryAuth, ctx: Ctx) -> Any:
+def update_user(name: str, body: s.UserPatch, auth: PrimaryAuth, ctx: Ctx) -> s.UserOut:
     """Change a sub-user's email or its "MFA must be enabled" flag (turning it off or a
     new email: freshly verified)."""
     users = Users(ctx)
     changes = body.model_dump(exclude_unset=True)
     if "email" in changes and changes["email"] is not None:
         changes["email"] = str(changes["email"])
-    return users.describe(users.update(auth, name, changes))
+    return s.UserOut.model_validate(users.view_of(users.update(auth, name, changes)))
 
 
 @router.get("/users/{name}/sessions", response_model=s.SessionsOut, tags=["users"])
-def user_sessions(name: str, auth: PrimaryAuth, ctx: Ctx) -> Any:
+def user_sessions(name: str, auth: PrimaryAuth, ctx: Ctx) -> s.SessionsOut:
     """A sub-user's live sessions, newest first."""
-    rows = SessionManagement(ctx).list_user(auth, name)
-    return {"sessions": [_session_out(r, auth.session.id) for r in rows]}
+    return s.SessionsOut.model_validate({"sessions": SessionManagement(ctx).list_user(auth, name)})
 
 
 @router.delete("/users/{name}/sessions/{session_id}", status_code=204, tags=["users"])
@@ -312,18 +260,18 @@ def delete_user(name: str, auth: FreshAuth, ctx: Ctx) -> Response:
 @router.post(
     "/users/{name}/mfa-device", status_code=201, response_model=s.DeviceOut, tags=["users"]
 )
-def create_user_device(name: str, auth: FreshAuth, ctx: Ctx) -> Any:
+def create_user_device(name: str, auth: FreshAuth, ctx: Ctx) -> s.DeviceOut:
     """A pending device for a sub-user's phone."""
     user = Users(ctx).find(auth, name)
-    return _device_out(Devices(ctx).create_pending(auth, user))
+    return s.DeviceOut.model_validate(Devices(ctx).create_pending(auth, user))
 
 
 @router.post("/users/{name}/mfa-device/bind", response_model=s.BindOut, tags=["users"])
-def bind_user_device(name: str, body: s.BindIn, auth: PrimaryAuth, ctx: Ctx) -> Any:
+def bind_user_device(name: str, body: s.BindIn, auth: PrimaryAuth, ctx: Ctx) -> s.BindOut:
     """Bind the sub-user's pending device with two consecutive codes."""
     user = Users(ctx).find(auth, name)
     bound = Devices(ctx).bind(auth, user, body.serial, body.code1, body.code2)
-    return {"serial": bound.serial, "enabled": True, "recovery_codes": bound.recovery_codes}
+    return s.BindOut.model_validate(bound)
 
 
 @router.delete("/users/{name}/mfa-device", status_code=204, tags=["users"])
@@ -340,23 +288,8 @@ def audit_events(
     ctx: Ctx,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     before: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,  # the id column
-) -> Any:
+) -> s.AuditPageOut:
     """Security events, newest first; `next_before` pages on."""
-    page = Audit(ctx).page(auth.principal, limit=limit, before=before)
-    ctx.db.commit()
-    return {
-        "events": [
-            {
-                "id": e.id,
-                "time": iso(e.created_at),
-                "actor": e.actor,
-                "action": e.action,
-                "target": e.target,
-                "result": e.result,
-                "client_addr": e.client_addr,
-                "detail": e.detail,
-            }
-            for e in page.events
-        ],
-        "next_before": page.next_before,
-    }
+    return s.AuditPageOut.model_validate(
+        Audit(ctx).page(auth.principal, limit=limit, before=before)
+    )

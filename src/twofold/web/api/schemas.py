@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -14,10 +16,25 @@ from pydantic import (
     field_validator,
 )
 
-from twofold.domain.emails import valid_email
+from twofold.domain.tokens import MAX_TOKEN_LENGTH
+from twofold.services.emails import valid_email
 
 # Any syntactically valid address, reserved domains too (pydantic's EmailStr refuses them).
 EmailStr = Annotated[str, Field(max_length=320), AfterValidator(valid_email)]
+
+
+def _iso(value: object) -> object:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+# A time of a read model, answered as its ISO 8601 text (as datetime.isoformat() writes it).
+IsoTime = Annotated[str, BeforeValidator(_iso)]
+
+
+class Out(BaseModel):
+    """A response body, built from a service's read model (`model_validate(view)`)."""
+
+    model_config = ConfigDict(from_attributes=True)
 
 
 class Body(BaseModel):
@@ -38,7 +55,7 @@ class AccountIn(Body):
     password: str = Field(max_length=1024)
 
 
-class AccountOut(BaseModel):
+class AccountOut(Out):
     name: str
     email: str
 
@@ -46,10 +63,10 @@ class AccountOut(BaseModel):
 class LoginIn(Body):
     login: str = Field(max_length=200)
     password: str = Field(max_length=1024)
-    remember_token: str | None = Field(None, max_length=200)
+    remember_token: str | None = Field(None, max_length=MAX_TOKEN_LENGTH)
 
 
-class LoginOut(BaseModel):
+class LoginOut(Out):
     state: Literal["authenticated", "mfa_required", "mfa_setup_required"]
     token: str | None = None
     challenge: str | None = None
@@ -63,21 +80,21 @@ class LoginMfaIn(Body):
     remember_browser: bool = False
 
 
-class LoginMfaOut(BaseModel):
+class LoginMfaOut(Out):
     state: Literal["authenticated"]
     token: str
     remember_token: str | None = None
     recovery_codes_left: int | None = None
 
 
-class MfaStatus(BaseModel):
+class MfaStatus(Out):
     enabled: bool
     serial: str | None
-    bound_at: str | None
+    bound_at: IsoTime | None
     recovery_codes_left: int | None = None
 
 
-class MeOut(BaseModel):
+class MeOut(Out):
     login: str
     kind: Literal["primary", "user"]
     account: str
@@ -85,7 +102,7 @@ class MeOut(BaseModel):
     mfa: MfaStatus
     mfa_required: bool
     restricted: bool
-    verified_until: str | None
+    verified_until: IsoTime | None
 
 
 class VerifyIn(Body):
@@ -94,11 +111,11 @@ class VerifyIn(Body):
     code: str | None = Field(None, max_length=64)
 
 
-class VerifyOut(BaseModel):
+class VerifyOut(Out):
     verified_until: str
 
 
-class DeviceOut(BaseModel):
+class DeviceOut(Out):
     serial: str
     secret: str
     otpauth_uri: str
@@ -112,9 +129,9 @@ class BindIn(Body):
     code2: str = Field(max_length=64)
 
 
-class BindOut(BaseModel):
+class BindOut(Out):
     serial: str
-    enabled: Literal[True]
+    enabled: Literal[True] = True
     recovery_codes: list[str]
 
 
@@ -123,12 +140,12 @@ class ResyncIn(Body):
     code2: str = Field(max_length=64)
 
 
-class ResyncOut(BaseModel):
+class ResyncOut(Out):
     serial: str
     drift_steps: int
 
 
-class RecoveryCodesOut(BaseModel):
+class RecoveryCodesOut(Out):
     recovery_codes: list[str]
 
 
@@ -149,22 +166,22 @@ class UserPatch(Body):
     email: EmailStr | None = None
 
 
-class UserOut(BaseModel):
+class UserOut(Out):
     name: str
     login: str
     email: str | None
     mfa: MfaStatus
     mfa_required: bool
-    created_at: str | None = None
+    created_at: IsoTime | None = None
 
 
-class UsersOut(BaseModel):
+class UsersOut(Out):
     users: list[UserOut]
 
 
-class AuditEventOut(BaseModel):
+class AuditEventOut(Out):
     id: int
-    time: str
+    time: IsoTime = Field(validation_alias="created_at")
     actor: str | None
     action: str
     target: str | None
@@ -173,27 +190,27 @@ class AuditEventOut(BaseModel):
     detail: dict[str, Any] | None
 
 
-class AuditPageOut(BaseModel):
+class AuditPageOut(Out):
     events: list[AuditEventOut]
     next_before: int | None
 
 
-class SessionOut(BaseModel):
+class SessionOut(Out):
     id: str
     client_addr: str | None
     user_agent: str | None
-    created_at: str
-    last_seen_at: str
-    expires_at: str
+    created_at: IsoTime
+    last_seen_at: IsoTime
+    expires_at: IsoTime
     current: bool
     restricted: bool
 
 
-class SessionsOut(BaseModel):
+class SessionsOut(Out):
     sessions: list[SessionOut]
 
 
-class SecurityPreferencesOut(BaseModel):
+class SecurityPreferencesOut(Out):
     mfa_for_login: Literal["per_user", "all_users"]
     allow_users_to_manage_mfa: bool
     remember_mfa_days: int

@@ -19,7 +19,7 @@ from twofold.services.accounts import Users
 from twofold.services.context import Context
 from twofold.services.sessions import Auth, Sessions
 from twofold.web.console import security as sec
-from twofold.web.console.render import page_of
+from twofold.web.console.render import page_of, signed_in_as
 from twofold.web.runtime import request_context
 
 Ctx = Annotated[Context, Depends(request_context)]
@@ -32,7 +32,7 @@ def console_auth(api_path: str | None) -> Callable[..., Auth]:
 
     def dependency(request: Request, ctx: Ctx) -> Auth:
         auth = Sessions(ctx).authenticate(sec.read_cookie(request, sec.SESSION))
-        request.state.auth = auth
+        signed_in_as(request, auth)
         if auth.session.restricted and (
             api_path is None or not policy.restricted_may_reach(api_path)
         ):

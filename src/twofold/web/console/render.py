@@ -49,6 +49,20 @@ def notice_for(request: Request) -> str | None:
     return notices.get(request.query_params.get("done", ""))
 
 
+def signed_in_as(request: Request, auth: Auth) -> None:
+    """Note who is signed in, for the page header, while the session row is at hand: an error
+    page may be rendered after its transaction ended."""
+    if auth.session.restricted:
+        me: dict[str, Any] = {"login": auth.principal.login, "restricted": True}
+    else:
+        me = {
+            "login": auth.principal.login,
+            "account": auth.principal.login.rpartition("@")[2],
+            "is_primary": auth.is_primary,
+        }
+    request.state.me = me
+
+
 def render(
     request: Request,
     template: str,
@@ -57,18 +71,9 @@ def render(
     headers: dict[str, str] | None = None,
     **context: Any,
 ) -> HTMLResponse:
-    auth: Auth | None = getattr(request.state, "auth", None)
     context.setdefault("csrf", sec.csrf_token(request))
     context.setdefault("notice", notice_for(request))
-    me = None
-    if auth is not None and not auth.session.restricted:
-        me = {
-            "login": auth.principal.login,
-            "account": auth.principal.login.rpartition("@")[2],
-            "is_primary": auth.is_primary,
-        }
-    elif auth is not None:
-        me = {"login": auth.principal.login, "restricted": True}
+    me = getattr(request.state, "me", None)
     return templates.TemplateResponse(
         request, template, {"me": me, **context}, status_code=status, headers=headers
     )

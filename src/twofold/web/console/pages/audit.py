@@ -8,8 +8,9 @@ from fastapi.responses import Response
 from twofold.services.audit import Audit
 from twofold.web.console.auth import Ctx, Page
 from twofold.web.console.render import render
+from twofold.web.routing import EndingRoute
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=EndingRoute)
 
 AUDIT_PAGE = 20
 

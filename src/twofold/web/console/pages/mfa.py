@@ -15,8 +15,9 @@ from twofold.services.sessions import Auth
 from twofold.web.console.auth import Csrf, Ctx, Page, SetupPage, console_auth, fresh_page
 from twofold.web.console.errors import retry_headers, shown
 from twofold.web.console.render import form_homes, redirect, render
+from twofold.web.routing import EndingRoute
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=EndingRoute)
 
 RECOVERY_WARNING_AT = 3  # the console warns when this many recovery codes or fewer remain
 

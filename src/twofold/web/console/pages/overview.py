@@ -9,8 +9,9 @@ from twofold.services.accounts import Users
 from twofold.services.mfa import Devices
 from twofold.web.console.auth import Ctx, Page
 from twofold.web.console.render import render
+from twofold.web.routing import EndingRoute
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=EndingRoute)
 
 
 @router.get("/")

@@ -12,8 +12,9 @@ from twofold.services.sessions import Auth
 from twofold.services.verification import Verification
 from twofold.web.console.auth import Csrf, Ctx, fresh_page
 from twofold.web.console.render import redirect, render
+from twofold.web.routing import EndingRoute
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=EndingRoute)
 
 NOTICES = {"password-changed": "Your password was changed. Your other sessions were ended."}
 PURPOSES = {"password.change": "change your password"}

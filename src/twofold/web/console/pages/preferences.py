@@ -13,8 +13,9 @@ from twofold.services.security import AccountSecurity
 from twofold.services.sessions import Auth
 from twofold.web.console.auth import Csrf, Ctx, fresh_page
 from twofold.web.console.render import redirect, render
+from twofold.web.routing import EndingRoute
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=EndingRoute)
 
 NOTICES = {"preferences-saved": "The security preferences were saved."}
 PURPOSES = {"account.security": "change the account's security preferences"}

@@ -12,8 +12,9 @@ from twofold.services.sessions import Auth
 from twofold.web.console import security as sec
 from twofold.web.console.auth import Csrf, Ctx, Page, fresh_page
 from twofold.web.console.render import redirect, render
+from twofold.web.routing import EndingRoute
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=EndingRoute)
 
 NOTICES = {
     "session-ended": "The session was ended. Remembered browsers must enter a code again.",

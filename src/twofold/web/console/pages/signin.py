@@ -16,8 +16,9 @@ from twofold.web.console.errors import retry_headers, shown
 from twofold.web.console.render import redirect, render, safe_next, with_next
 from twofold.web.console.security import PRE_SESSION, SESSION
 from twofold.web.flood import flood_limited, hash_bounded
+from twofold.web.routing import EndingRoute
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=EndingRoute)
 
 NOTICES = {
     "signed-out": "You are signed out.",

@@ -17,8 +17,9 @@ from twofold.services.sessions import Auth
 from twofold.web.console.auth import Csrf, Ctx, PrimaryPage, ensure_fresh, fresh_page
 from twofold.web.console.pages.mfa import BIND_ERRORS, bind_page
 from twofold.web.console.render import form_homes, redirect, render
+from twofold.web.routing import EndingRoute
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=EndingRoute)
 
 NOTICES = {
     "user-created": "The user was created.",
@@ -103,14 +104,9 @@ def users_create(
 
 
 def _valid_email(value: str) -> str:
-    from email_validator import EmailNotValidError, validate_email
+    from twofold.services.emails import checked_email  # the one rule, for every face
 
-    try:
-        return str(validate_email(value, check_deliverability=False).normalized)
-    except EmailNotValidError as exc:
-        raise errors.ValidationFailed(
-            "That email address is not valid.", fields={"email": str(exc)}
-        ) from exc
+    return checked_email(value)
 
 
 @router.get("/users/{name}")
@@ -182,7 +178,7 @@ def user_mfa_bind(
 def user_mfa_disable_page(request: Request, name: str, auth: DisablePage, ctx: Ctx) -> Response:
     """Disable a sub-user's device: the warning and a confirmation."""
     user = Users(ctx).view(auth, name)
-    if not user["mfa"]["enabled"]:
+    if not user.mfa.enabled:
         return redirect(f"/users/{name}")
     return render(request, "user_disable.html", user=user)
 

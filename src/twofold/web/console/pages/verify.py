@@ -18,8 +18,9 @@ from twofold.web.console.auth import Csrf, Ctx, VerifyPage
 from twofold.web.console.errors import retry_headers, shown
 from twofold.web.console.render import form_homes, redirect, render, safe_next
 from twofold.web.flood import flood_limited
+from twofold.web.routing import EndingRoute
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=EndingRoute)
 
 NOTICES = {"verified": "Your identity is verified. Continue where you were."}
 

@@ -1,0 +1,112 @@
+"""The composition root: settings → runtime → per-request (or per-command) Context.
+
+The faces (API, console, CLI), the tests and the bench all build what they need here, so no
+face imports another to get at the database, the key ring or the mailer."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from twofold.config import ConfigError, Settings
+from twofold.domain.passwords import HashParams, Passwords
+from twofold.domain.ports import Clock, Mailer, SystemClock
+from twofold.domain.sealing import KeyRing
+from twofold.services.context import Context
+from twofold.services.mail import build_mailer
+from twofold.storage import keyfile
+from twofold.storage.db import Timeouts, make_engine, make_session_factory
+from twofold.storage.sealed import sealed_key_ids
+
+
+@dataclass
+class Runtime:
+    """What a process holds for its lifetime."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    keys: KeyRing
+    passwords: Passwords
+    mailer: Mailer
+    clock: Clock
+    trusted: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
+
+    def context(self, db: Session, client_addr: str | None, agent: str | None) -> Context:
+        """The Context of one request or command, over the database session `db`."""
+        return Context(
+            db=db,
+            settings=self.settings,
+            clock=self.clock,
+            keys=self.keys,
+            passwords=self.passwords,
+            mailer=self.mailer,
+            client_addr=client_addr,
+            user_agent=agent,
+        )
+
+    @contextmanager
+    def open_context(self, client_addr: str | None, agent: str | None) -> Iterator[Context]:
+        """A Context with a database session of its own, closed on the way out."""
+        db = self.sessions()
+        try:
+            yield self.context(db, client_addr, agent)
+        finally:
+            db.close()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _needed_key_ids(engine: Engine) -> set[str]:
+    try:
+        return sealed_key_ids(engine)
+    except SQLAlchemyError as exc:
+        raise ConfigError(
+            "the key file is missing and the database cannot be read to tell whether it holds "
+            f"sealed secrets: {type(exc).__name__}"
+        ) from exc
+
+
+def build_runtime(
+    settings: Settings, *, clock: Clock | None = None, mailer: Mailer | None = None
+) -> Runtime:
+    """Open the database and key file, or fail with a one-line ConfigError."""
+    engine = make_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        timeouts=Timeouts(
+            connect=settings.db_connect_timeout,
+            statement=settings.db_statement_timeout,
+            pool=settings.db_pool_timeout,
+        ),
+    )
+    try:
+        keys = keyfile.open_or_create(settings.key_file, lambda: _needed_key_ids(engine))
+    except ConfigError:
+        engine.dispose()
+        raise
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=make_session_factory(engine),
+        keys=keys,
+        passwords=Passwords(
+            HashParams(
+                memory_kib=settings.argon2_memory_kib,
+                time_cost=settings.argon2_time_cost,
+                parallelism=settings.argon2_parallelism,
+            ),
+            max_queue=settings.argon2_max_queue,
+            max_wait=settings.argon2_max_wait_ms / 1000,
+        ),
+        mailer=mailer or build_mailer(settings),
+        clock=clock or SystemClock(),
+        trusted=[ipaddress.ip_network(n, strict=False) for n in settings.trusted_proxies],
+    )

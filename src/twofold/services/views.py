@@ -1,0 +1,129 @@
+"""Typed read models: what the services answer, and what every face renders.
+
+Built here once (the MFA status shape above all), so the API's response models, the
+console's pages and the CLI's lines all show the same facts."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class MfaStatus:
+    """A principal's virtual MFA: bound or not, and when. `recovery_codes_left` is told to
+    the principal itself only (None for a primary's view of a sub-user)."""
+
+    enabled: bool
+    serial: str | None
+    bound_at: datetime | None
+    recovery_codes_left: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON-ready shape (times as ISO text), without an unknown recovery count."""
+        view: dict[str, Any] = {
+            "enabled": self.enabled,
+            "serial": self.serial,
+            "bound_at": iso(self.bound_at),
+        }
+        if self.recovery_codes_left is not None:
+            view["recovery_codes_left"] = self.recovery_codes_left
+        return view
+
+
+@dataclass(frozen=True)
+class AccountView:
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class MeView:
+    login: str
+    kind: str
+    account: str
+    email: str | None
+    mfa: MfaStatus
+    mfa_required: bool
+    restricted: bool
+    verified_until: datetime | None
+
+
+@dataclass(frozen=True)
+class PrincipalStatus:
+    """An operator's view of one principal (CLI)."""
+
+    login: str
+    kind: str
+    mfa: MfaStatus
+    mfa_required: bool
+
+
+@dataclass(frozen=True)
+class UserView:
+    name: str
+    login: str
+    email: str | None
+    mfa: MfaStatus
+    mfa_required: bool
+    created_at: datetime | None
+
+    def as_dict(self) -> dict[str, Any]:
+        view = asdict(self)
+        view["mfa"] = self.mfa.as_dict()
+        view["created_at"] = iso(self.created_at)
+        return view
+
+
+@dataclass(frozen=True)
+class SessionView:
+    id: str
+    client_addr: str | None
+    user_agent: str | None
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    current: bool
+    restricted: bool
+
+
+@dataclass(frozen=True)
+class AuditEventView:
+    id: int
+    created_at: datetime
+    actor: str | None
+    action: str
+    target: str | None
+    result: str
+    client_addr: str | None
+    detail: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    events: list[AuditEventView]
+    next_before: int | None
+
+
+@dataclass(frozen=True)
+class SecurityPreferences:
+    mfa_for_login: str
+    allow_users_to_manage_mfa: bool
+    remember_mfa_days: int
+    session_hours: int
+    login_networks: list[str]
+    password_min_length: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Resynced:
+    serial: str
+    drift_steps: int
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
