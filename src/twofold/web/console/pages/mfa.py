@@ -14,7 +14,7 @@ from twofold.services.mfa import BoundDevice, Devices, PendingDevice
 from twofold.services.sessions import Auth
 from twofold.web.console.auth import Csrf, Ctx, Page, SetupPage, console_auth, fresh_page
 from twofold.web.console.errors import retry_headers, shown
-from twofold.web.console.render import form_homes, redirect, render
+from twofold.web.console.render import form_homes, redirect, render, signed_in_as
 from twofold.web.routing import EndingRoute
 
 router = APIRouter(include_in_schema=False, route_class=EndingRoute)
@@ -138,6 +138,7 @@ def mfa_bind(
     except BIND_ERRORS as exc:
         return bind_page(request, None, action="/mfa/bind", target=None, serial=serial,
                          error=exc)
+    signed_in_as(request, auth)  # a setup-only session was just lifted: the full header now
     return _security(
         request, auth, ctx, recovery_codes=bound.recovery_codes, notice=_bound_notice(bound)
     )
