@@ -84,15 +84,30 @@ def test_setting_a_password_verifies_before_the_form(
     _signed_in_owner(console)
     console.clock.advance(6 * 60)
     r = console.get("/users/alice/password")
-    assert "Identity verification" in r.text and 'id="reset-password"' not in r.text
-    carry = r.text.split('name="carry" value="')[1].split('"')[0]
-    r = console.post_with("/verify", {"carry": carry, "method": "password",
-                                      "password": PASSWORD}, csrf_of(r.text))
-    assert r.status_code == 200 and 'id="reset-password"' in r.text
+    assert r.status_code == 303
+    assert r.headers["location"] == "/verify?next=/users/alice/password&for=user.set_password"
+    assert "set a user&#39;s password" in console.get(r.headers["location"]).text
+    r = console.verify(r.headers["location"], {"method": "password", "password": PASSWORD})
+    assert r.status_code == 303 and r.headers["location"].startswith("/users/alice/password")
+    form = console.get(r.headers["location"])
+    assert form.status_code == 200 and 'id="reset-password"' in form.text
     r = console.post_with("/users/alice/password",
                           {"mode": "set", "password": "chosen by the primary 12"},
-                          csrf_of(r.text))
+                          csrf_of(form.text))
     assert r.status_code == 200 and "generated-password" not in r.text
     # Unticked: the user signs in with it as it is.
     assert api.login(Principal("alice@acme", "chosen by the primary 12"))["state"] == \
         "authenticated"
+    # A POST on a stale session verifies first and comes back to the empty form.
+    console.clock.advance(6 * 60)
+    r = console.post_with("/users/alice/password", {"mode": "generate"}, csrf_of(form.text))
+    assert r.headers["location"].startswith("/verify?next=/users/alice/password")
+
+
+def test_disabling_verifies_first(console: Console, owner: Any, api: Api) -> None:
+    api.add_user(owner, "alice")
+    _signed_in_owner(console)
+    console.clock.advance(6 * 60)
+    r = console.post("/users/alice/status", {"disabled": "on"}, page="/users/alice/status")
+    assert r.headers["location"] == "/verify?next=/users/alice/status&for=user.set_disabled"
+    assert api.call("GET", "/users/alice", owner).json()["disabled"] is False

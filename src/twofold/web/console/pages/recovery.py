@@ -1,4 +1,4 @@
-"""Console pages of issue 13 before sign-in: "Forgot password?" (ask for a mailed link, and
+"""Pages of issue 13 before sign-in: "Forgot password?" (ask for a mailed link, and
 the page behind the link) and the sign-up page. Forms in, the same services as the API out."""
 
 from __future__ import annotations
@@ -11,28 +11,26 @@ from fastapi.responses import HTMLResponse, Response
 from twofold.domain import errors
 from twofold.services.accounts import Accounts
 from twofold.services.password_reset import PasswordReset
-from twofold.web.console import routes as console
 from twofold.web.console import security as sec
-from twofold.web.console.routes import Csrf, Ctx
+from twofold.web.console.auth import Csrf, Ctx
+from twofold.web.console.render import redirect, render
 from twofold.web.console.security import PRE_SESSION
 from twofold.web.flood import flood_limited, hash_bounded
 from twofold.web.routing import EndingRoute
 
 router = APIRouter(include_in_schema=False, route_class=EndingRoute)
 
-console.NOTICES.update(
-    {
-        "password-reset": "Your password was reset; every session was ended. Sign in with "
-        "the new one (and your MFA code, if you use one).",
-        "signed-up": "Your account was created. Sign in with its name and your password.",
-    }
-)
+NOTICES = {
+    "password-reset": "Your password was reset; every session was ended. Sign in with "
+    "the new one (and your MFA code, if you use one).",
+    "signed-up": "Your account was created. Sign in with its name and your password.",
+}
 
 
 def _anonymous(request: Request, template: str, status: int = 200, **context: Any) -> Response:
     """A page with a form before sign-in: its CSRF token is bound to the pre-session."""
     pre = sec.read_cookie(request, PRE_SESSION) or sec.new_pre_session()
-    response: HTMLResponse = console.render(
+    response: HTMLResponse = render(
         request, template, status, csrf=sec.csrf_token(request, pre), **context
     )
     sec.set_cookie(request, response, PRE_SESSION, pre)
@@ -84,7 +82,7 @@ def reset_confirm_submit(
         return _anonymous(
             request, "reset_confirm.html", exc.status, token=token, login=login, error=exc.message
         )
-    response = console.redirect("/login?done=password-reset")
+    response = redirect("/login?done=password-reset")
     sec.clear_cookie(request, response, sec.SESSION)
     return response
 
@@ -119,4 +117,4 @@ def signup_submit(
             request, "signup.html", exc.status, form=form, error=exc.message,
             field_errors=exc.fields or {},
         )
-    return console.redirect("/login?done=signed-up")
+    return redirect("/login?done=signed-up")
