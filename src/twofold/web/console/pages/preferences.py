@@ -63,6 +63,8 @@ def preferences_submit(
     session_hours: Annotated[str, Form(max_length=16)] = "",
     login_networks: Annotated[str, Form(max_length=4000)] = "",
     password_min_length: Annotated[str, Form(max_length=16)] = "",
+    password_max_age_days: Annotated[str, Form(max_length=16)] = "",
+    password_reuse_prevention: Annotated[str, Form(max_length=16)] = "",
 ) -> Response:
     """Save the preferences."""
     changes = changes_from_form(
@@ -73,6 +75,13 @@ def preferences_submit(
         login_networks=login_networks,
         password_min_length=password_min_length,
     )
+    # The password policy of issue 13: a field left out of the form changes nothing.
+    for name, raw in (
+        ("password_max_age_days", password_max_age_days),
+        ("password_reuse_prevention", password_reuse_prevention),
+    ):
+        if raw.strip():
+            changes[name] = _number(raw)
     try:
         AccountSecurity(ctx).update(auth, changes)
     except errors.ValidationFailed as exc:
