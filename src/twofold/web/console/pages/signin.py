@@ -80,19 +80,17 @@ def login_submit(
             login=login, next=target,
         )
     if result.state == "mfa_required":
-        assert result.challenge
         response = redirect(with_next("/login/mfa", target))
-        sec.set_challenge(request, response, result.challenge)
+        sec.set_challenge(request, response, result.challenge_token())
         # A new pre-session id between the steps: the code form gets a new CSRF token.
         sec.set_cookie(request, response, PRE_SESSION, sec.new_pre_session())
         sec.clear_cookie(request, response, SESSION)
         return response
-    assert result.token
     if result.state == "password_change_required":  # before any MFA setup
-        return _signed_in(request, redirect("/password/change"), result.token)
+        return _signed_in(request, redirect("/password/change"), result.session_token())
     if result.state == "mfa_setup_required":
-        return _signed_in(request, redirect("/mfa/setup"), result.token)
-    return _signed_in(request, redirect(target), result.token)
+        return _signed_in(request, redirect("/mfa/setup"), result.session_token())
+    return _signed_in(request, redirect(target), result.session_token())
 
 
 @router.get("/login/mfa")
@@ -133,10 +131,9 @@ def login_mfa_submit(
             error=shown(exc), next=target,
             out_of_sync=isinstance(exc, errors.OutOfSyncMFACode),
         )
-    assert result.token
     if result.state == "password_change_required":
         target = "/password/change"
-    done = _signed_in(request, redirect(target), result.token)
+    done = _signed_in(request, redirect(target), result.session_token())
     if result.remember_token:
         # The server decides how long it stays valid (remember_mfa_days, at most 30).
         sec.set_cookie(request, done, sec.REMEMBER, result.remember_token, 30 * 86400)
