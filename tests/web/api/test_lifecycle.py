@@ -168,3 +168,22 @@ def test_setting_a_password_needs_fresh_verification_and_passes_the_policy(api: 
           403, "VerificationRequired")
     alice_old = Principal(alice.login, USER_PASSWORD)
     assert api.login(alice_old)["state"] == "authenticated"
+
+
+def test_a_new_password_and_a_disable_forget_remembered_browsers(api: Api) -> None:
+    from tests.web.api.test_remember_browser import code_login, remembered_login
+
+    owner, alice = _owner_alice(api)
+    assert api.call("PATCH", "/account/security", owner,
+                    json={"remember_mfa_days": 7}).status_code == 200
+    api.login(alice)
+    api.enable_mfa(alice)
+    remember = code_login(api, alice)["remember_token"]
+    assert remembered_login(api, alice, remember)["state"] == "authenticated"
+    assert api.call("PATCH", "/users/alice", owner, json={"password": NEW_PW}).status_code == 200
+    alice.password = NEW_PW
+    assert remembered_login(api, alice, remember)["state"] == "mfa_required"
+    remember = code_login(api, alice)["remember_token"]
+    assert api.call("PATCH", "/users/alice", owner, json={"disabled": True}).status_code == 200
+    assert api.call("PATCH", "/users/alice", owner, json={"disabled": False}).status_code == 200
+    assert remembered_login(api, alice, remember)["state"] == "mfa_required"
