@@ -162,3 +162,16 @@ def test_two_confirms_racing_with_one_link_one_wins(api: Api, inbox: Inbox) -> N
     ok = [pw for pw in ("racing passphrase one 1", "racing passphrase two 2")
           if api.call("POST", "/login", json={"login": "acme", "password": pw}).status_code == 200]
     assert len(ok) == 1
+
+
+def test_a_link_of_a_deleted_user_is_void(api: Api, inbox: Inbox) -> None:
+    owner = api.signup("acme")
+    api.add_user(owner, "alice", email="alice@acme.example")
+    _ask(api, "alice@acme")
+    token = reset_token(inbox, "alice@acme.example")
+    assert api.call("DELETE", "/users/alice", owner).status_code == 204
+    error(api.call("POST", "/password-reset/confirm",
+                   json={"token": token, "new_password": NEW_PW}), 400, "ValidationError")
+    for bad in ("", "x" * 500, "not a token at all"):
+        r = api.call("POST", "/password-reset/confirm", json={"token": bad, "new_password": NEW_PW})
+        assert r.status_code == 400, (bad, r.text)
