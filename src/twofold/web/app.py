@@ -21,6 +21,7 @@ from twofold.config import Settings
 from twofold.domain import errors
 from twofold.domain.ports import Clock, Mailer
 from twofold.domain.sealing import SealingError
+from twofold.web.api.applications import router as applications_router
 from twofold.web.api.deps import API_PREFIX
 from twofold.web.api.routes import router as api_router
 from twofold.web.console.routes import install as install_console
@@ -195,6 +196,7 @@ def create_app(
     )
     install_error_handlers(app)
     app.include_router(api_router, prefix=API_PREFIX)
+    app.include_router(applications_router, prefix=API_PREFIX)
 
     install_health(app, rt)
 
