@@ -150,3 +150,13 @@ class ApplicationSecret:
 
     application: ApplicationView
     client_secret: str | None
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a forward-auth check let through: the headers a reverse proxy passes on."""
+
+    login: str
+    email: str | None
+    name: str
+    account: str

@@ -28,6 +28,8 @@ from twofold.web.console.routes import install as install_console
 from twofold.web.docs import ApiHeaders, install_docs
 from twofold.web.flood import FloodLimits
 from twofold.web.health import install_health
+from twofold.web.sso.forward_auth import router as forward_auth_router
+from twofold.web.sso.return_page import router as sso_return_router
 
 log = logging.getLogger("twofold")
 DB_RETRY_AFTER = 2  # seconds: a locked, busy or hung database, or a dropped connection
@@ -203,6 +205,8 @@ def create_app(
     if settings.api_docs:
         install_docs(app)
     install_console(app)
+    app.include_router(forward_auth_router, prefix=API_PREFIX)
+    app.include_router(sso_return_router)
     app.add_middleware(ApiHeaders)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app
