@@ -29,6 +29,7 @@ from twofold.web.docs import ApiHeaders, install_docs
 from twofold.web.flood import FloodLimits
 from twofold.web.health import install_health
 from twofold.web.sso.forward_auth import router as forward_auth_router
+from twofold.web.sso.oidc import router as oidc_router
 from twofold.web.sso.return_page import router as sso_return_router
 
 log = logging.getLogger("twofold")
@@ -207,6 +208,7 @@ def create_app(
     install_console(app)
     app.include_router(forward_auth_router, prefix=API_PREFIX)
     app.include_router(sso_return_router)
+    app.include_router(oidc_router)
     app.add_middleware(ApiHeaders)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app
