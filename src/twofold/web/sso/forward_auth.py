@@ -11,13 +11,11 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from twofold.domain import errors
-from twofold.services.context import Context
 from twofold.services.forward_auth import ForwardAuth
 from twofold.services.views import Identity
-from twofold.web.api.deps import Ctx
 from twofold.web.console import security as sec
 from twofold.web.routing import EndingRoute
-from twofold.web.runtime import is_trusted_peer, runtime_of
+from twofold.web.runtime import client_address, is_trusted_peer, runtime_of
 
 router = APIRouter(route_class=EndingRoute, tags=["single sign-on"])
 RETURN_PATH = "/sso/return"
@@ -36,13 +34,17 @@ def credential(request: Request) -> str | None:
     return None
 
 
-def _identity(ctx: Context, request: Request, app: str) -> Identity | None:
-    try:
-        return ForwardAuth(ctx).check(credential(request), app)
-    except errors.TwofoldError as exc:
-        if exc.status in (401, 403):  # not signed in, or not allowed in: the proxy's 401
-            return None
-        raise
+def _identity(request: Request, app: str) -> Identity | None:
+    # Its own database session, not the request-context dependency: this runs on every
+    # proxied request, and the dependency's machinery costs more than the check itself.
+    rt = runtime_of(request)
+    with rt.open_context(client_address(request, rt), None) as ctx:
+        try:
+            return ForwardAuth(ctx).check(credential(request), app)
+        except errors.TwofoldError as exc:
+            if exc.status in (401, 403):  # not signed in, or not allowed in: the proxy's 401
+                return None
+            raise
 
 
 def _passed(identity: Identity) -> Response:
@@ -83,20 +85,20 @@ def login_url(request: Request, back: str | None) -> str:
 
 
 @router.get("/authz/auth-request", responses={401: {"description": "Not allowed in."}})
-def auth_request(request: Request, ctx: Ctx, app: str = Query(max_length=48)) -> Response:
+def auth_request(request: Request, app: str = Query(max_length=48)) -> Response:
     """nginx `auth_request`: 200 with `Remote-User`, `Remote-Email`, `Remote-Name`,
     `Remote-Account` for a principal allowed into the application `app`, else 401."""
-    identity = _identity(ctx, request, app)
+    identity = _identity(request, app)
     if identity is None:
         return Response(status_code=401, headers={"Cache-Control": "no-store"})
     return _passed(identity)
 
 
 @router.get("/authz/forward-auth", responses={302: {"description": "Sign in first."}})
-def forward_auth(request: Request, ctx: Ctx, app: str = Query(max_length=48)) -> Response:
+def forward_auth(request: Request, app: str = Query(max_length=48)) -> Response:
     """Traefik ForwardAuth, Caddy forward_auth: the same 200, else a 302 to the console's
     sign-in, which comes back to the original URL."""
-    identity = _identity(ctx, request, app)
+    identity = _identity(request, app)
     if identity is None:
         return RedirectResponse(login_url(request, original_url(request)), status_code=302)
     return _passed(identity)
