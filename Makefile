@@ -5,17 +5,22 @@ BIN := $(VENV)/bin
 SYSTEM_TOOLS := oathtool:oathtool zbarimg:zbar-tools chromium:chromium nginx:nginx-light
 PG_VERSION = $(shell ls /etc/postgresql 2>/dev/null | head -n1)
 
-.PHONY: serve test install install-test system-tools postgres lint typecheck pytest bench bench-tools bench-peer clean
+.PHONY: serve test install install-test lock system-tools postgres lint typecheck pytest bench bench-tools bench-peer clean
 
+# Installs come from uv.lock (every package pinned, with hashes); `make lock` renews it after a
+# change to pyproject.toml, and `make lint` fails while the two disagree.
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q --upgrade pip uv
 
 install: $(BIN)/python
-	$(BIN)/pip install -q -e .
+	$(BIN)/uv sync -q --frozen --inexact
 
 install-test: $(BIN)/python
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/uv sync -q --frozen --inexact --extra test
+
+lock: $(BIN)/python
+	$(BIN)/uv lock
 
 serve: install
 	$(BIN)/twofold serve --host 127.0.0.1 --port 8000
@@ -41,6 +46,7 @@ postgres:
 	else echo "PostgreSQL is not installed: the PostgreSQL half of the suite cannot run" >&2; exit 1; fi
 
 lint: install-test
+	$(BIN)/uv lock --check -q
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports

@@ -6,6 +6,17 @@ a one-line message for the CLI).
 
 from __future__ import annotations
 
+from typing import Self
+
+
+def wait_wording(seconds: int | None) -> str:
+    """How long to wait, for people: "N seconds" under a minute and a half, else whole minutes
+    rounded up ("try again in 5 minutes")."""
+    s = seconds or 60
+    if s < 90:
+        return "1 second" if s == 1 else f"{s} seconds"
+    return f"{(s + 59) // 60} minutes"
+
 
 class TwofoldError(Exception):
     code: str = "Error"
@@ -24,6 +35,11 @@ class TwofoldError(Exception):
         self.retry_after = retry_after
         super().__init__(self.message)
 
+    @classmethod
+    def after(cls, reason: str, seconds: int) -> Self:
+        """`reason`, and when to try again: the one wording of every wait."""
+        return cls(f"{reason}; try again in {wait_wording(seconds)}.", retry_after=seconds)
+
 
 class ValidationFailed(TwofoldError):
     code, status, default_message = "ValidationError", 400, "The request is not valid."
@@ -38,7 +54,11 @@ class InvalidCredentials(TwofoldError):
 
 
 class InvalidMFACode(TwofoldError):
-    code, status, default_message = "InvalidMFACode", 401, "The code is wrong or was already used."
+    code, status, default_message = (
+        "InvalidMFACode",
+        401,
+        "The code is wrong or was already used. Enter the code your app shows now.",
+    )
 
 
 class ReplayedMFACode(InvalidMFACode):
@@ -54,7 +74,10 @@ class OutOfSyncMFACode(InvalidMFACode):
 
 class InvalidBindCode(TwofoldError):
     code, status = "InvalidMFACode", 400
-    default_message = "The codes are wrong or not two consecutive codes of the app."
+    default_message = (
+        "The codes were not accepted: enter two consecutive codes from the app, the earlier "
+        "one first, each as soon as it appears."
+    )
 
 
 class ChallengeExpired(TwofoldError):
@@ -109,7 +132,8 @@ class NoPendingDevice(TwofoldError):
     code, status, default_message = (
         "NoPendingDevice",
         409,
-        "There is no pending device with that serial; create one first.",
+        "This key has expired or was replaced (no pending device with that serial). "
+        "Get a new key and scan it again.",
     )
 
 
@@ -127,6 +151,11 @@ class TooManyAttempts(TwofoldError):
         429,
         "Too many failed attempts; try again later.",
     )
+
+    @classmethod
+    def locked(cls, what: str, seconds: int) -> TooManyAttempts:
+        """The one wording of a lock: which checks failed, and how long until the next try."""
+        return cls.after(f"Too many failed {what}: locked for now", seconds)
 
 
 class Overloaded(TooManyAttempts):

@@ -15,7 +15,7 @@ from twofold.services.context import Context
 from twofold.services.emails import checked_email
 from twofold.services.sessions import Auth, Sessions
 from twofold.services.views import AccountView, MeView, MfaStatus, PrincipalStatus, UserView
-from twofold.storage.models import Account, MfaDevice, Principal
+from twofold.storage.models import Account, AuthSession, MfaDevice, Principal
 
 MAX_USERS_PAGE = 1000
 
@@ -229,6 +229,12 @@ class Users:
     def describe(self, user: Principal) -> dict[str, Any]:
         return self.view_of(user).as_dict()
 
+    def details(self, auth: Auth, name: str) -> tuple[UserView, list[AuthSession]]:
+        """A sub-user and its live sessions, for its details page (one read)."""
+        with self.ctx.reading():
+            user = self.find(auth, name)
+            return self._describe(user), Sessions(self.ctx).list_for(user.id)
+
     def list(self, auth: Auth) -> list[dict[str, Any]]:
         return [v.as_dict() for v in self.views(auth)]
 
@@ -338,11 +344,10 @@ class Users:
         self.ctx.db.commit()
 
     def count(self, account_id: int) -> int:
-        return int(
-            self.ctx.db.scalar(
+        with self.ctx.reading():
+            found = self.ctx.db.scalar(
                 select(func.count())
                 .select_from(Principal)
                 .where(Principal.account_id == account_id, Principal.kind == "user")
             )
-            or 0
-        )
+        return int(found or 0)

@@ -33,6 +33,18 @@ class LoginResult:
     remember_token: str | None = None  # set when the browser asked to be remembered
     recovery_codes_left: int | None = None
 
+    def session_token(self) -> str:
+        """The new session's token; a result without one signs nobody in (fail closed)."""
+        if not self.token:
+            raise errors.Unauthenticated()
+        return self.token
+
+    def challenge_token(self) -> str:
+        """The second step's challenge; a result without one has no second step."""
+        if not self.challenge:
+            raise errors.ChallengeExpired()
+        return self.challenge
+
 
 def network_allowed_for(found: tuple[Principal, Account], client_addr: str | None) -> bool:
     """The account's network list binds its sub-users; the primary is never locked out."""

@@ -6,6 +6,7 @@ import base64
 import io
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 
 import segno
 from sqlalchemy import delete, select, update
@@ -22,6 +23,18 @@ from twofold.services.throttle import CODES, Throttle
 from twofold.services.views import Resynced
 from twofold.storage.db import affected
 from twofold.storage.models import Account, MfaDevice, Principal
+
+
+@dataclass(frozen=True)
+class DeviceStatus:
+    """A principal's virtual MFA, as a console page shows it (with whether the signed-in
+    principal may manage it)."""
+
+    enabled: bool
+    serial: str | None
+    bound_at: datetime | None
+    recovery_left: int
+    may_manage: bool
 
 
 @dataclass
@@ -84,6 +97,20 @@ class Devices:
         account = self.ctx.db.get(Account, target.account_id)
         # Fail closed: with no account row to say so, a sub-user manages nothing.
         return account is not None and bool(account.allow_users_to_manage_mfa)
+
+    def status(self, auth: Auth, target: Principal) -> DeviceStatus:
+        """The target's device and recovery codes left (a read of its own)."""
+        with self.ctx.reading():
+            device = self.factor.active_device(target.id)
+            left = self.factor.recovery_codes_left(target.id) if device else 0
+            may_manage = self.may_manage(auth, target)
+        return DeviceStatus(
+            enabled=device is not None,
+            serial=device.serial if device else None,
+            bound_at=device.bound_at if device else None,
+            recovery_left=left,
+            may_manage=may_manage,
+        )
 
     def create_pending(self, auth: Auth, target: Principal) -> PendingDevice:
         """A new secret for `target`; replaces its earlier pending device, if any."""

@@ -31,9 +31,7 @@ class Gate:
 
 def locked(until: datetime, now: datetime, what: str = "sign-in attempts") -> TooManyAttempts:
     seconds = policy.retry_after_seconds(until, now)
-    return TooManyAttempts(
-        f"Too many failed {what}; try again in {seconds} seconds.", retry_after=seconds
-    )
+    return TooManyAttempts.locked(what, seconds)
 
 
 class PasswordGuard:

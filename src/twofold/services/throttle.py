@@ -128,7 +128,4 @@ class Throttle:
 
     def _locked(self, locked_until: datetime, now: datetime) -> TooManyAttempts:
         seconds = policy.retry_after_seconds(locked_until, now)
-        return TooManyAttempts(
-            f"Too many failed {self.c.what}; try again in {seconds} seconds.",
-            retry_after=seconds,
-        )
+        return TooManyAttempts.locked(self.c.what, seconds)

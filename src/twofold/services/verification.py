@@ -114,10 +114,7 @@ class Verification:
             row = counters.bump(key, policy.SEND_WINDOW)
             if row.count > policy.EMAIL_SENDS_PER_HOUR:
                 seconds = policy.retry_after_seconds(row.started_at + policy.SEND_WINDOW, now)
-                raise errors.TooManyAttempts(
-                    f"Too many codes were sent; try again in {seconds} seconds.",
-                    retry_after=seconds,
-                )
+                raise errors.TooManyAttempts.after("Too many codes were sent", seconds)
 
     def change_password(self, auth: Auth, current: str, new: str) -> None:
         principal = auth.principal

@@ -24,7 +24,7 @@ from twofold.domain.sealing import SealingError
 from twofold.web.api.applications import router as applications_router
 from twofold.web.api.deps import API_PREFIX
 from twofold.web.api.routes import router as api_router
-from twofold.web.console.routes import install as install_console
+from twofold.web.console.mount import install as install_console
 from twofold.web.docs import ApiHeaders, install_docs
 from twofold.web.flood import FloodLimits
 from twofold.web.health import install_health

@@ -40,10 +40,7 @@ class FloodLimits:
         key = (bucket, addr or "")
         ok, tat, wait = admit(rate, self._tat.get(key), now)
         if not ok:
-            raise errors.RateLimited(
-                f"Too many requests from this address; try again in {wait} seconds.",
-                retry_after=wait,
-            )
+            raise errors.RateLimited.after("Too many requests from this address", wait)
         if len(self._tat) >= _MAX_KEYS:
             self._tat = {k: v for k, v in self._tat.items() if v > now}
         self._tat[key] = tat

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Any
 
@@ -13,6 +14,7 @@ from twofold.web.console.security import SESSION
 
 ORIGIN = "http://testserver"
 _CSRF = re.compile(r'name="csrf" value="([^"]*)"')
+_HIDDEN = re.compile(r'<input type="hidden" name="(next|for)" value="([^"]*)"')
 
 
 def csrf_of(html: str) -> str:
@@ -46,6 +48,16 @@ class Console:
         return self.client.post(
             path, data={"csrf": csrf, **data}, headers=headers,
             follow_redirects=kw.pop("follow_redirects", False), **kw,
+        )
+
+    def verify(self, location: str, data: dict[str, str]) -> Any:
+        """Open the verification page a guard sent us to, and submit it with `data`."""
+        assert location.startswith("/verify?"), location
+        page = self.get(location)
+        assert page.status_code == 200 and "Identity verification" in page.text
+        hidden = {k: html.unescape(v) for k, v in _HIDDEN.findall(page.text)}
+        return self.post_with(
+            "/verify", {"next": hidden["next"], "for": hidden["for"], **data}, csrf_of(page.text)
         )
 
     def login(self, login: str, password: str, code: str | None = None) -> Any:

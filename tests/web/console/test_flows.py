@@ -139,67 +139,119 @@ def test_switch_mfa_required(console: Console, owner: Any, api: Api) -> None:
     assert r.status_code == 400 and "on or off" in r.text
 
 
-def test_verification_returns_to_the_operation_with_input_kept(
+def test_a_stale_session_verifies_before_the_password_form_and_returns_to_it(
     console: Console, owner: Any, api: Api
 ) -> None:
     console.login(owner.login, owner.password)
     console.clock.advance(6 * 60)
+    # The form is not shown to a stale session: it is sent to verify first.
+    r = console.get("/security/password")
+    assert r.status_code == 303
+    assert r.headers["location"] == "/verify?next=/security/password&for=password.change"
+    page = console.get(r.headers["location"])
+    assert "change your password" in page.text and 'name="new_password"' not in page.text
+    # A wrong password keeps the person on the verification page, still bound for the form.
+    wrong = console.verify(r.headers["location"], {"method": "password", "password": "wrong"})
+    assert wrong.status_code == 401 and "The password is wrong" in wrong.text
+    assert 'name="next" value="/security/password"' in wrong.text
+    done = console.verify(
+        r.headers["location"], {"method": "password", "password": owner.password}
+    )
+    assert done.status_code == 303
+    assert done.headers["location"] == "/security/password?done=verified"
+    form = console.get(done.headers["location"])
+    assert form.status_code == 200 and 'name="new_password"' in form.text
+    assert "Your identity is verified" in form.text
     new = "a brand new passphrase 77"
     r = console.post(
         "/security/password",
         {"current_password": owner.password, "new_password": new, "new_password2": new},
-    )
-    assert r.status_code == 200 and "Identity verification" in r.text
-    assert "change your password" in r.text and new not in r.text  # input carried sealed
-    # A wrong password keeps the person on the verification page.
-    r = console.post_with(
-        "/verify", {"carry": _carry(r.text), "method": "password", "password": "wrong one"},
-        csrf_of(r.text),
-    )
-    assert r.status_code == 401 and "The password is wrong" in r.text
-    r = console.post_with(
-        "/verify", {"carry": _carry(r.text), "method": "password", "password": owner.password},
-        csrf_of(r.text),
     )
     assert r.status_code == 303 and r.headers["location"] == "/security?done=password-changed"
     console.post("/logout", {}, page="/")
     assert console.login(owner.login, new).headers["location"] == "/"
 
 
+def test_a_stale_post_does_nothing_and_nothing_secret_reaches_the_verify_page(
+    console: Console, owner: Any
+) -> None:
+    console.login(owner.login, owner.password)
+    form = console.get("/security/password").text
+    console.clock.advance(6 * 60)
+    new = "a brand new passphrase 77"
+    r = console.post_with(
+        "/security/password",
+        {"current_password": owner.password, "new_password": new, "new_password2": new},
+        csrf_of(form),
+    )
+    assert r.status_code == 303 and r.headers["location"].startswith("/verify?")
+    assert new not in r.headers["location"] and owner.password not in r.headers["location"]
+    page = console.get(r.headers["location"]).text
+    assert new not in page and owner.password not in page and 'name="carry"' not in page
+    assert 'type="hidden" name="current_password"' not in page
+    console.post("/logout", {}, page="/")
+    assert console.login(owner.login, owner.password).headers["location"] == "/"  # unchanged
+
+
 def test_verification_by_email_code(console: Console, owner: Any, inbox: Any) -> None:
     console.login(owner.login, owner.password)
     console.clock.advance(6 * 60)
     r = console.post("/mfa/device", {}, page="/security")
-    assert "Send a code to o***@acme.example" in r.text
-    r = console.post_with("/verify/email", {"carry": _carry(r.text)}, csrf_of(r.text))
-    assert 'id="email-sent"' in r.text
+    assert r.headers["location"] == "/verify?next=/security&for=mfa.create_self"
+    page = console.get(r.headers["location"])
+    assert "Send a code to o***@acme.example" in page.text
+    r = console.post_with(
+        "/verify/email", {"next": "/security", "for": "mfa.create_self"}, csrf_of(page.text)
+    )
+    assert 'id="email-sent"' in r.text and 'name="next" value="/security"' in r.text
     body = inbox.bodies_to("owner@acme.example")[-1]
     code = re.search(r"\b(\d{6})\b", body).group(1)  # type: ignore[union-attr]
     r = console.post_with(
-        "/verify", {"carry": _carry(r.text), "method": "email", "code": code}, csrf_of(r.text)
+        "/verify", {"next": "/security", "for": "mfa.create_self", "method": "email",
+                    "code": code}, csrf_of(r.text)
     )
+    assert r.status_code == 303 and r.headers["location"] == "/security?done=verified"
+    r = console.post("/mfa/device", {}, page=r.headers["location"])
     assert r.status_code == 200 and 'id="mfa-qr"' in r.text
 
 
-def test_carry_cannot_be_forged_or_moved(console: Console, owner: Any) -> None:
+def test_verify_goes_back_only_to_a_page_of_this_server(console: Console, owner: Any) -> None:
     console.login(owner.login, owner.password)
     console.clock.advance(6 * 60)
-    r = console.post("/mfa/device", {}, page="/security")
-    r2 = console.post_with(
-        "/verify", {"carry": "k1:AAAA", "method": "password", "password": owner.password},
-        csrf_of(r.text),
+    page = console.get("/verify?next=//evil.example/x&for=user.delete")
+    assert page.status_code == 200 and "delete a user" in page.text
+    assert "evil.example" not in page.text
+    r = console.post_with(
+        "/verify",
+        {"next": "https://evil.example/", "for": "x", "method": "password",
+         "password": owner.password},
+        csrf_of(page.text),
     )
-    assert r2.status_code == 403 and "not recognised" in r2.text
+    assert r.status_code == 303 and r.headers["location"] == "/?done=verified"
+    # Fresh now: the verification page has nothing to ask and goes straight back.
+    r = console.get("/verify?next=/security/password&for=password.change")
+    assert r.headers["location"] == "/security/password"
 
 
-def test_disable_asks_for_the_current_code(console: Console, owner: Any) -> None:
+def test_disable_needs_a_fresh_session_as_the_api_does(console: Console, owner: Any) -> None:
     console.login(owner.login, owner.password)
     secret = enable_own_mfa(console)
-    r = console.get("/mfa/disable")
+    r = console.get("/mfa/disable")  # fresh from the sign-in: a confirmation, nothing more
     assert "stop working" in r.text and "bind a device anew" in r.text
-    r = console.post("/mfa/disable", {"code": "000000"})
+    assert 'name="code"' not in r.text
+    console.clock.advance(6 * 60)
+    r = console.get("/mfa/disable")
+    assert r.headers["location"] == "/verify?next=/mfa/disable&for=mfa.disable"
+    r = console.post_with("/mfa/disable", {}, csrf_of(console.get("/security").text))
+    assert r.headers["location"].startswith("/verify?")  # a stale POST does nothing
+    assert 'id="mfa-state">Enabled' in console.get("/security").text
+    where = "/verify?next=/mfa/disable&for=mfa.disable"
+    assert "Dynamic code from your MFA device" in console.get(where).text
+    r = console.verify(where, {"method": "mfa", "code": "000000"})
     assert r.status_code == 401 and "wrong" in r.text
-    r = console.post("/mfa/disable", {"code": oathtool(secret, console.clock.epoch)})
+    r = console.verify(where, {"method": "mfa", "code": oathtool(secret, console.clock.epoch)})
+    assert r.headers["location"] == "/mfa/disable?done=verified"
+    r = console.post("/mfa/disable", {})
     assert r.headers["location"] == "/security?done=mfa-disabled"
     assert 'id="mfa-state">Not enabled' in console.get("/security").text
 
@@ -209,12 +261,13 @@ def test_replace_after_verifying_with_the_current_device(console: Console, owner
     old = enable_own_mfa(console)
     console.clock.advance(6 * 60)
     r = console.post("/mfa/device", {}, page="/security")
-    assert 'name="code"' in r.text and "Dynamic code from your MFA device" in r.text
-    r = console.post_with(
-        "/verify",
-        {"carry": _carry(r.text), "method": "mfa", "code": oathtool(old, console.clock.epoch)},
-        csrf_of(r.text),
+    page = console.get(r.headers["location"]).text
+    assert 'name="code"' in page and "Dynamic code from your MFA device" in page
+    r = console.verify(
+        r.headers["location"], {"method": "mfa", "code": oathtool(old, console.clock.epoch)}
     )
+    assert r.headers["location"] == "/security?done=verified"
+    r = console.post("/mfa/device", {}, page=r.headers["location"])
     assert "Replace the virtual MFA device" in r.text
     new, r = bind_on_page(console, r.text, "/mfa/bind")
     assert "The new virtual MFA device is bound" in r.text
@@ -249,11 +302,12 @@ def test_users_create_delete_and_errors(console: Console, owner: Any) -> None:
     assert r.status_code == 409 and "exists already" in r.text
     console.clock.advance(6 * 60)
     r = console.post("/users/carol/delete", {}, page="/users/carol")
-    assert "delete a user" in r.text and "carol" in r.text
-    r = console.post_with(
-        "/verify", {"carry": _carry(r.text), "method": "password", "password": owner.password},
-        csrf_of(r.text),
-    )
+    assert r.headers["location"] == "/verify?next=/users/carol&for=user.delete"
+    assert "delete a user" in console.get(r.headers["location"]).text
+    assert console.get("/users/carol").status_code == 200  # nothing done yet
+    r = console.verify(r.headers["location"], {"method": "password", "password": owner.password})
+    assert r.headers["location"] == "/users/carol?done=verified"
+    r = console.post("/users/carol/delete", {}, page=r.headers["location"])
     assert r.headers["location"] == "/users?done=user-deleted"
     assert console.get("/users/carol").status_code == 404
 
@@ -278,10 +332,6 @@ def test_audit_page_newest_first_and_paged(console: Console, owner: Any, api: Ap
     assert older
     r = console.get(f"/audit?before={older.group(1)}")
     assert "user.created" in r.text and "account.created" not in rows
-
-
-def _carry(html: str) -> str:
-    return re.search(r'name="carry" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
 
 
 def test_an_audit_cursor_past_every_event_shows_the_newest(

@@ -62,15 +62,17 @@ def test_invalid_values_are_shown_and_nothing_changes(
 def test_a_stale_session_verifies_first_then_saves(console: Console, owner: Any, api: Api) -> None:
     console.login(owner.login, owner.password)
     console.clock.advance(6 * 60)
-    r = console.post("/account/security", FORM)
-    assert r.status_code == 200 and "change the account" in r.text and 'name="carry"' in r.text
-    carry = r.text.split('name="carry" value="')[1].split('"')[0]
-    r = console.post_with(
-        "/verify",
-        {"carry": carry, "method": "password", "password": owner.password},
-        csrf_of(r.text),
-    )
-    assert r.status_code == 303, r.text
+    # The form is not shown to a stale session, and a stale POST changes nothing.
+    r = console.get("/account/security")
+    assert r.headers["location"] == "/verify?next=/account/security&for=account.security"
+    assert "change the account" in console.get(r.headers["location"]).text
+    stale = console.post_with("/account/security", FORM, csrf_of(console.get("/").text))
+    assert stale.headers["location"] == r.headers["location"]
+    assert api.call("GET", "/account/security", owner).json()["session_hours"] == 12
+    r = console.verify(r.headers["location"], {"method": "password", "password": owner.password})
+    assert r.status_code == 303 and r.headers["location"] == "/account/security?done=verified"
+    r = console.post("/account/security", FORM, page=r.headers["location"])
+    assert r.headers["location"] == "/account/security?done=preferences-saved"
     assert api.call("GET", "/account/security", owner).json()["session_hours"] == 8
 
 
@@ -134,12 +136,15 @@ def test_recovery_codes_warning_at_three_or_fewer(
     # A new set, after verifying with a code (the sign-in is more than 5 minutes old).
     console.clock.advance(6 * 60)
     r = console.post("/security/recovery-codes", {}, page="/security/recovery-codes")
-    carry = r.text.split('name="carry" value="')[1].split('"')[0]
-    r = console.post_with(
-        "/verify",
-        {"carry": carry, "method": "mfa", "code": oathtool(owner.secret, console.clock.epoch)},
-        csrf_of(r.text),
+    assert r.headers["location"] == (
+        "/verify?next=/security/recovery-codes&for=recovery.regenerate"
     )
+    r = console.verify(
+        r.headers["location"],
+        {"method": "mfa", "code": oathtool(owner.secret, console.clock.epoch)},
+    )
+    assert r.headers["location"] == "/security/recovery-codes?done=verified"
+    r = console.post("/security/recovery-codes", {}, page=r.headers["location"])
     assert r.status_code == 200 and 'id="recovery-codes"' in r.text
     page = console.get("/security/recovery-codes")
     assert 'id="recovery-left">10<' in page.text and 'id="recovery-warning"' not in page.text
@@ -169,8 +174,9 @@ def test_remember_this_browser_skips_only_the_code(console: Console, owner: Any,
     assert r.status_code == 303 and r.headers["location"] == "/"
     assert console.get("/").status_code == 200
     # ...but a sensitive operation still asks for a code first.
-    r = console.post("/account/security", FORM)
-    assert r.status_code == 200 and 'name="carry"' in r.text
+    r = console.get("/account/security")
+    assert r.headers["location"].startswith("/verify?")
+    assert 'name="code"' in console.get(r.headers["location"]).text
     # Ending the sessions (here: all others, from the API) forgets the browser.
     api.login(owner)
     assert api.call("DELETE", "/me/sessions", owner).status_code == 204

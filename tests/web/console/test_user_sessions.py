@@ -7,19 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from tests.support import USER_PASSWORD, Api, Principal
-from tests.web.console.conftest import ORIGIN, Console, csrf_of
+from tests.web.console.conftest import ORIGIN, Console
 from tests.web.console.test_flows import bind_on_page
 
 
-def _carry(html: str) -> str:
-    return html.split('name="carry" value="')[1].split('"')[0]
-
-
-def _verify(console: Console, html: str, password: str) -> Any:
-    return console.post_with(
-        "/verify", {"carry": _carry(html), "method": "password", "password": password},
-        csrf_of(html),
-    )
+def _verify(console: Console, location: str, password: str) -> Any:
+    return console.verify(location, {"method": "password", "password": password})
 
 
 def test_a_setup_only_console_session_binds_and_the_others_end(
@@ -51,10 +44,15 @@ def test_turning_mfa_required_off_verifies_first(console: Console, owner: Any, a
     assert api.call("GET", "/audit-events", alice).json()["error"]["code"] == "MFASetupRequired"
     # Off weakens: a stale session verifies first, then the switch continues.
     r = console.post("/users/alice/mfa-required", {"mfa_required": "off"}, page="/users/alice")
-    assert r.status_code == 200 and "stop requiring MFA verification of a user" in r.text
+    assert r.headers["location"] == "/verify?next=/users/alice&for=user.mfa_required_off"
+    page = console.get(r.headers["location"]).text
+    assert "stop requiring MFA verification of a user" in page
     assert api.call("GET", "/users/alice", owner).json()["mfa_required"] is True
-    r = _verify(console, r.text, owner.password)
-    assert r.status_code == 303 and r.headers["location"] == "/users/alice?done=mfa-required-off"
+    r = _verify(console, r.headers["location"], owner.password)
+    assert r.status_code == 303 and r.headers["location"] == "/users/alice?done=verified"
+    r = console.post("/users/alice/mfa-required", {"mfa_required": "off"},
+                     page=r.headers["location"])
+    assert r.headers["location"] == "/users/alice?done=mfa-required-off"
     assert api.call("GET", "/users/alice", owner).json()["mfa_required"] is False
 
 
@@ -63,9 +61,12 @@ def test_ending_other_sessions_verifies_first(console: Console, owner: Any, api:
     console.clock.advance(6 * 60)
     api.login(owner)
     r = console.post("/sessions/end-others", {}, page="/sessions")
-    assert r.status_code == 200 and "end your other sessions" in r.text
+    assert r.headers["location"] == "/verify?next=/sessions&for=sessions.end_others"
+    assert "end your other sessions" in console.get(r.headers["location"]).text
     assert api.call("GET", "/me", owner).status_code == 200
-    r = _verify(console, r.text, owner.password)
+    r = _verify(console, r.headers["location"], owner.password)
+    assert r.status_code == 303 and r.headers["location"] == "/sessions?done=verified"
+    r = console.post("/sessions/end-others", {}, page=r.headers["location"])
     assert r.status_code == 303 and r.headers["location"] == "/sessions?done=sessions-ended"
     assert api.call("GET", "/me", owner).status_code == 401
 
