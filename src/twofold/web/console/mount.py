@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from twofold.web.console import security as sec
 from twofold.web.console.errors import console_error
 from twofold.web.console.pages import (
+    applications,
     audit,
     mfa,
     overview,
@@ -33,6 +34,7 @@ PAGES: tuple[ModuleType, ...] = (
     preferences,
     sessions,
     audit,
+    applications,
 )
 
 
