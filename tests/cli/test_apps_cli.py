@@ -42,3 +42,29 @@ def test_app_commands(api: Api, settings: Settings) -> None:
     assert bad.exit_code == 1 and "ValidationError" in bad.output
     gone = CliRunner().invoke(cli, ["app", "list", "--account", "nobody"], env=runner_env(settings))
     assert gone.exit_code == 1 and "NotFound" in gone.output
+
+
+def test_keys_rotate_rotates_the_signing_key_and_keeps_the_old_one_published(
+    api: Api, settings: Settings
+) -> None:
+    from twofold.bootstrap import build_runtime
+    from twofold.services.oidc import SigningKeys
+    from twofold.storage import keyfile
+
+    api.signup("acme")
+    before = api.client.get("/oauth/jwks").json()["keys"]
+    assert len(before) == 1
+    old_sealing_key = keyfile.load(settings.key_file).current
+    r = CliRunner().invoke(cli, ["keys", "rotate"], env=runner_env(settings))
+    assert r.exit_code == 0, r.output
+    after = api.client.get("/oauth/jwks").json()["keys"]
+    assert {k["kid"] for k in after} > {before[0]["kid"]} and len(after) == 2
+    rt = build_runtime(settings)
+    try:
+        with rt.open_context(None, None) as ctx:
+            assert SigningKeys(ctx).current()[0] != before[0]["kid"]
+    finally:
+        rt.close()
+    # Nothing is sealed under the old sealing key any more: it can be retired.
+    r = CliRunner().invoke(cli, ["keys", "retire", old_sealing_key], env=runner_env(settings))
+    assert r.exit_code == 0, r.output

@@ -14,7 +14,7 @@ from joserfc.jwk import RSAKey
 from sqlalchemy import select, update
 
 from twofold.domain import errors
-from twofold.domain.sealing import SealingError
+from twofold.domain.sealing import KeyRing, SealingError
 from twofold.domain.tokens import MAX_TOKEN_LENGTH, token_digest
 from twofold.services.audit import Audit
 from twofold.services.codes import SecondFactor
@@ -122,12 +122,12 @@ class SigningKeys:
             )
         )
 
-    def _make(self) -> SigningKey:
+    def _make(self, ring: KeyRing | None = None) -> SigningKey:
         kid = secrets.token_urlsafe(12)
         key = RSAKey.generate_key(2048, parameters={"kid": kid, "use": "sig", "alg": "RS256"})
         row = SigningKey(
             kid=kid,
-            sealed_private=self.ctx.keys.seal(
+            sealed_private=(ring or self.ctx.keys).seal(
                 json.dumps(key.as_dict(private=True)), signing_context(kid)
             ),
             public_jwk=key.as_dict(private=False),
@@ -155,6 +155,25 @@ class SigningKeys:
         row = self._make()
         private = json.loads(self.ctx.keys.unseal(row.sealed_private, signing_context(row.kid)))
         return row.kid, dict(private)
+
+    def rotate(self, old: KeyRing, new: KeyRing) -> int:
+        """With a sealing-key rotation (`twofold keys rotate`), in its transaction: every
+        private half re-sealed from `old` to `new` (one that no longer opens is dropped from
+        signing), the live keys retired (their public halves stay published), and a new
+        signing key made. Returns how many were re-sealed."""
+        now = self.ctx.clock.now()
+        count = 0
+        for row in self.ctx.db.scalars(select(SigningKey)):
+            try:
+                private = old.unseal(row.sealed_private, signing_context(row.kid))
+            except SealingError:
+                row.retired_at = row.retired_at or now
+                continue
+            row.sealed_private = new.seal(private, signing_context(row.kid))
+            row.retired_at = row.retired_at or now
+            count += 1
+        self._make(new)
+        return count
 
     def ensure(self) -> None:
         """Make the first key if there is none (the first use after start-up)."""
