@@ -15,8 +15,8 @@ from twofold.domain.sealing import KeyRing, SealingError
 from twofold.services.audit import Audit
 from twofold.services.codes import device_context
 from twofold.services.context import Context
-from twofold.storage import keyfile
 from twofold.services.oidc import SigningKeys
+from twofold.storage import keyfile
 from twofold.storage.models import MfaDevice, SigningKey
 
 
