@@ -306,6 +306,24 @@ class Grants:
             )
         )
 
+    def revoke_access_token(self, token: str, application_id: int) -> bool:
+        if not token or len(token) > MAX_TOKEN_LENGTH:
+            return False
+        return bool(
+            affected(
+                self.ctx.db.execute(
+                    update(AccessToken)
+                    .where(
+                        AccessToken.token_hash == token_digest(token),
+                        AccessToken.application_id == application_id,
+                        AccessToken.revoked_at.is_(None),
+                    )
+                    .values(revoked_at=self.ctx.clock.now())
+                    .execution_options(synchronize_session=False)
+                )
+            )
+        )
+
     def principal(self, principal_id: int) -> Principal | None:
         return self.ctx.db.get(Principal, principal_id)
 

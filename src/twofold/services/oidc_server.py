@@ -35,7 +35,7 @@ from twofold.services.oidc import (
     claims_for,
     end_user,
 )
-from twofold.services.sessions import Auth
+from twofold.services.sessions import Auth, Sessions
 
 ID_TOKEN_LIFETIME = 3600
 
@@ -253,6 +253,7 @@ class AuthorizeOutcome:
 
     redirect: str | None = None
     sign_in: bool = False
+    session_ended: bool = False
 
 
 class Provider:
@@ -278,31 +279,69 @@ class Provider:
             )
         return client
 
+    def _sign_in_again(self, params: dict[str, str], auth: Auth) -> bool:
+        """`prompt=login`, or a sign-in older than `max_age` seconds: sign in again."""
+        if "login" in params.get("prompt", "").split():
+            return True
+        max_age = params.get("max_age", "")
+        if max_age.isdigit() and len(max_age) <= 9:
+            age = self.ctx.clock.now() - auth.session.created_at
+            return int(age.total_seconds()) > int(max_age)  # whole seconds, as auth_time
+        return False
+
     def authorize(self, req: OAuthRequest, auth: Auth | None) -> AuthorizeOutcome:
         """Validate the request; with a signed-in principal of the application's account,
-        issue a code. Unknown client or redirect URI: an error (a page, not a redirect)."""
+        issue a code. Unknown client or redirect URI: an error (a page, not a redirect).
+        `prompt=login` and `max_age` end the session and ask for a new sign-in (password and
+        second factor); `prompt=none` without a usable session answers `login_required`."""
         db = self.ctx.db
         try:
             client = self._client_and_redirect(req)
+            again = auth is not None and self._sign_in_again(dict(req.query), auth)
+            user = None
+            if auth is not None and not again:
+                allowed_into(self.ctx, auth, client)
+                principal = auth.principal
+                user = _SignedIn(auth, end_user(self.ctx, principal), amr_of(self.ctx, principal))
             server = _Server(self.ctx)
             request = _Request(req)
             try:
-                grant = server.get_consent_grant(request, end_user=None)
+                grant = server.get_consent_grant(request, end_user=user)
             except OAuth2Error as exc:
                 if not exc.redirect_uri:
                     raise errors.ValidationFailed(f"{exc.error}: {exc.description}") from exc
                 answer = server.handle_error_response(request, exc)
                 return AuthorizeOutcome(redirect=_location(answer))
-            if auth is None:
-                return AuthorizeOutcome(sign_in=True)
-            allowed_into(self.ctx, auth, client)
-            principal = auth.principal
-            user = _SignedIn(auth, end_user(self.ctx, principal), amr_of(self.ctx, principal))
+            if user is None:
+                if auth is not None:  # a fresh sign-in is asked for: this session ends
+                    Sessions(self.ctx).revoke(auth.session.id)
+                    db.commit()
+                return AuthorizeOutcome(sign_in=True, session_ended=auth is not None)
             response = server.create_authorization_response(
                 request, grant_user=user, grant=grant
             )
             db.commit()
             return AuthorizeOutcome(redirect=_location(response))
+        finally:
+            if db.in_transaction():
+                db.rollback()
+
+    def revoke(self, req: OAuthRequest) -> None:
+        """RFC 7009: revoke an access token of the authenticated client. Answers the same
+        whether or not the token existed; a bad client is InvalidClient."""
+        db = self.ctx.db
+        try:
+            request = _Request(req)
+            server = _Server(self.ctx)
+            try:
+                model = server.authenticate_client(
+                    request, ["client_secret_basic", "client_secret_post", "none"], "revoke"
+                )
+            except OAuth2Error as exc:
+                raise errors.Unauthenticated("invalid_client") from exc
+            token = request.form.get("token", "")
+            Grants(self.ctx).revoke_access_token(token, model.client.id)
+            db.commit()
         finally:
             if db.in_transaction():
                 db.rollback()

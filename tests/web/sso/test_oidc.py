@@ -185,3 +185,67 @@ def test_public_client_must_use_pkce(provider: Provider) -> None:
     assert r.status_code == 302
     query = parse_qs(urlsplit(r.headers["location"]).query)
     assert query["error"] == ["invalid_request"] and query["state"] == ["s"]
+
+
+def test_prompt_none_without_a_session_answers_login_required(provider: Provider) -> None:
+    p = provider
+    r = httpx.get(p.meta["authorization_endpoint"], params={
+        "client_id": p.client_id, "redirect_uri": REDIRECT, "response_type": "code",
+        "scope": SCOPE, "state": "s", "prompt": "none",
+        "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        "code_challenge_method": "S256"})
+    assert r.status_code == 302
+    query = parse_qs(urlsplit(r.headers["location"]).query)
+    assert query["error"] == ["login_required"] and query["state"] == ["s"]
+
+
+def test_max_age_and_prompt_login_ask_again_and_revocation(provider: Provider) -> None:
+    p = provider
+    h = {"Authorization": f"Bearer {p.owner_token}"}
+    httpx.post(f"{p.server.api}/users", headers=h, json={
+        "name": "alice", "password": USER_PASSWORD}).raise_for_status()
+    keys_url = p.meta["jwks_uri"]
+
+    def authorize(browser: httpx.Client, **extra: str) -> tuple[OAuth2Session, str, str]:
+        verifier = secrets.token_urlsafe(48)
+        rp = OAuth2Session(p.client_id, p.client_secret, scope=SCOPE, redirect_uri=REDIRECT,
+                           code_challenge_method="S256")
+        url, _ = rp.create_authorization_url(p.meta["authorization_endpoint"],
+                                             code_verifier=verifier, nonce="n", **extra)
+        return rp, url, verifier
+
+    with httpx.Client() as browser:
+        rp, url, verifier = authorize(browser)
+        back = browser_sign_in_and_return(browser, url, REDIRECT, login="alice@acme",
+                                          password=USER_PASSWORD)
+        first = rp.fetch_token(p.meta["token_endpoint"],
+                               authorization_response=back.headers["location"],
+                               code_verifier=verifier)
+        # Signed in: a second request gets its code without a sign-in.
+        rp2, url2, _ = authorize(browser)
+        assert browser.get(url2).headers["location"].startswith(REDIRECT)
+        for extra in ({"max_age": "0"}, {"prompt": "login"}):
+            time.sleep(1.1)  # a sign-in older than max_age=0
+            rp3, url3, verifier3 = authorize(browser, **extra)
+            asked = browser.get(url3)
+            assert asked.status_code == 303 and asked.headers["location"].startswith("/login")
+            back3 = browser_sign_in_and_return(browser, url3, REDIRECT, login="alice@acme",
+                                               password=USER_PASSWORD)
+            assert back3.status_code == 302, back3.text
+            again = rp3.fetch_token(p.meta["token_endpoint"],
+                                    authorization_response=back3.headers["location"],
+                                    code_verifier=verifier3)
+            keys = KeySet.import_key_set(httpx.get(keys_url).json())
+            c1 = jwt.decode(first["id_token"], keys, algorithms=["RS256"]).claims
+            c3 = jwt.decode(again["id_token"], keys, algorithms=["RS256"]).claims
+            assert c3["auth_time"] > c1["auth_time"]
+
+    # RFC 7009: the revoked access token no longer reads userinfo.
+    assert rp.get(p.meta["userinfo_endpoint"]).status_code == 200
+    r = httpx.post(p.meta["revocation_endpoint"], auth=(p.client_id, p.client_secret),
+                   data={"token": first["access_token"]})
+    assert r.status_code == 200
+    assert rp.get(p.meta["userinfo_endpoint"]).status_code == 401
+    bad = httpx.post(p.meta["revocation_endpoint"], auth=(p.client_id, "wrong"),
+                     data={"token": "x"})
+    assert bad.status_code == 401

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -43,6 +43,10 @@ def discovery(request: Request) -> JSONResponse:
             "token_endpoint": f"{base}/oauth/token",
             "userinfo_endpoint": f"{base}/oauth/userinfo",
             "jwks_uri": f"{base}/oauth/jwks",
+            "revocation_endpoint": f"{base}/oauth/revoke",
+            "revocation_endpoint_auth_methods_supported": [
+                "client_secret_basic", "client_secret_post", "none",
+            ],
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
             "grant_types_supported": ["authorization_code"],
@@ -93,12 +97,29 @@ def authorize(request: Request, ctx: Ctx) -> Response:
     outcome = Provider(ctx).authorize(_oauth_request(request), _signed_in(ctx, request))
     if outcome.sign_in:
         # The request waits in a short-lived cookie: the sign-in's `next` holds paths only.
+        # Without `prompt=login` and `max_age`, or it would ask again after the sign-in it
+        # asked for (a slow sign-in may take longer than `max_age` itself).
         response = RedirectResponse(f"/login?next={quote(RESUME, safe='/')}", status_code=303)
-        sec.set_cookie(request, response, PENDING, request.url.query[:3000], 15 * 60)
+        sec.set_cookie(request, response, PENDING, _after_sign_in(request)[:3000], 15 * 60)
+        if outcome.session_ended:
+            sec.clear_cookie(request, response, sec.SESSION)
         return response
     response = RedirectResponse(outcome.redirect or "/", status_code=302)
     sec.clear_cookie(request, response, PENDING)
     return response
+
+
+def _after_sign_in(request: Request) -> str:
+    pairs = []
+    for key, value in request.query_params.multi_items():
+        if key == "max_age":
+            continue
+        if key == "prompt":
+            value = " ".join(p for p in value.split() if p != "login")
+            if not value:
+                continue
+        pairs.append((key, value))
+    return urlencode(pairs)
 
 
 @router.get(RESUME)
@@ -127,6 +148,18 @@ async def token(request: Request, ctx: Ctx) -> Response:
         headers=headers,
         media_type="application/json",
     )
+
+
+@router.post("/oauth/revoke")
+async def revoke(request: Request, ctx: Ctx) -> Response:
+    """RFC 7009 token revocation (access tokens), with the client's authentication."""
+    form = await request.form()
+    pairs = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+    try:
+        await run_in_threadpool(Provider(ctx).revoke, _oauth_request(request, pairs))
+    except errors.Unauthenticated:
+        return JSONResponse({"error": "invalid_client"}, status_code=401, headers=NO_STORE)
+    return Response(status_code=200, headers=NO_STORE)
 
 
 def _bearer(request: Request) -> str | None:
