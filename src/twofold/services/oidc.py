@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from joserfc.jwk import RSAKey
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet, RSAKey
 from sqlalchemy import select, update
 
 from twofold.domain import errors
@@ -181,6 +183,20 @@ class SigningKeys:
             self._make()
         if self.ctx.db.in_transaction():
             self.ctx.db.commit()
+
+    def verified_claims(self, token: str) -> dict[str, Any] | None:
+        """The claims of an ID token signed by one of the provider's keys (expired or not:
+        a logout hint may be old), issued here; None for anything else."""
+        if not token or len(token) > 8000:
+            return None
+        with self.ctx.reading() as db:
+            rows = db.scalars(select(SigningKey.public_jwk)).all()
+        try:
+            keys = KeySet.import_key_set({"keys": [dict(k) for k in rows]})
+            claims = dict(jwt.decode(token, keys, algorithms=["RS256"]).claims)
+        except (JoseError, ValueError, TypeError):
+            return None
+        return claims if claims.get("iss") == self.ctx.settings.public_url else None
 
     def jwks(self) -> dict[str, Any]:
         """Every key's public half (retired ones too: their ID tokens may still be held)."""

@@ -22,6 +22,7 @@ from authlib.oidc.core import grants as oidc_grants
 from twofold.domain import errors
 from twofold.domain.tokens import new_token
 from twofold.services.applications import Client, find_client
+from twofold.services.audit import Audit
 from twofold.services.context import Context
 from twofold.services.forward_auth import allowed_into
 from twofold.services.oidc import (
@@ -322,6 +323,42 @@ class Provider:
             )
             db.commit()
             return AuthorizeOutcome(redirect=_location(response))
+        finally:
+            if db.in_transaction():
+                db.rollback()
+
+    def end_session(
+        self, id_token_hint: str | None, post_logout_redirect_uri: str | None,
+        auth: Auth | None,
+    ) -> str | None:
+        """RP-initiated logout: the ID token the provider issued names the application and
+        the person; that person's session here ends. Returns the registered post-logout
+        redirect URI to go to (None: the console's signed-out page). An unknown or forged
+        hint, or an unregistered URI, is an error (a page, never a redirect)."""
+        db = self.ctx.db
+        try:
+            claims = SigningKeys(self.ctx).verified_claims(id_token_hint or "")
+            if claims is None:
+                raise errors.ValidationFailed("The id_token_hint is not an ID token of ours.")
+            audience = claims.get("aud")
+            client_id = audience[0] if isinstance(audience, list) and audience else audience
+            client = find_client(self.ctx, client_id if isinstance(client_id, str) else None)
+            if client is None:
+                raise errors.NotFound("Unknown application.")
+            if post_logout_redirect_uri and (
+                post_logout_redirect_uri not in client.post_logout_redirect_uris
+            ):
+                raise errors.ValidationFailed(
+                    "This post_logout_redirect_uri is not registered for the application.",
+                    fields={"post_logout_redirect_uri": "not registered"},
+                )
+            if auth is not None and end_user(self.ctx, auth.principal).sub == claims.get("sub"):
+                Sessions(self.ctx).revoke(auth.session.id)
+                Audit(self.ctx).record(
+                    "oidc.logout", actor=auth.principal, detail={"client_id": client.client_id}
+                )
+            db.commit()
+            return post_logout_redirect_uri or None
         finally:
             if db.in_transaction():
                 db.rollback()

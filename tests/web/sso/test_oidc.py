@@ -249,3 +249,46 @@ def test_max_age_and_prompt_login_ask_again_and_revocation(provider: Provider) -
     bad = httpx.post(p.meta["revocation_endpoint"], auth=(p.client_id, "wrong"),
                      data={"token": "x"})
     assert bad.status_code == 401
+
+
+def test_rp_initiated_logout(provider: Provider) -> None:
+    p = provider
+    h = {"Authorization": f"Bearer {p.owner_token}"}
+    bye = "http://127.0.0.1:9/bye"
+    r = httpx.patch(f"{p.server.api}/applications/{p.client_id}", headers=h,
+                    json={"post_logout_redirect_uris": [bye]})
+    assert r.status_code == 200, r.text
+    httpx.post(f"{p.server.api}/users", headers=h, json={
+        "name": "alice", "password": USER_PASSWORD}).raise_for_status()
+    end = p.meta["end_session_endpoint"]
+    with httpx.Client() as browser:
+        verifier = secrets.token_urlsafe(48)
+        rp = OAuth2Session(p.client_id, p.client_secret, scope=SCOPE, redirect_uri=REDIRECT,
+                           code_challenge_method="S256")
+        url, _ = rp.create_authorization_url(p.meta["authorization_endpoint"],
+                                             code_verifier=verifier, nonce="n")
+        back = browser_sign_in_and_return(browser, url, REDIRECT, login="alice@acme",
+                                          password=USER_PASSWORD)
+        token = rp.fetch_token(p.meta["token_endpoint"],
+                               authorization_response=back.headers["location"],
+                               code_verifier=verifier)
+        hint = token["id_token"]
+        # Refused, and the session kept: a forged hint, an unregistered URI.
+        forged = browser.get(end, params={"id_token_hint": hint[:-4] + "AAAA",
+                                          "post_logout_redirect_uri": bye})
+        assert forged.status_code == 400 and "location" not in forged.headers
+        evil = browser.get(end, params={"id_token_hint": hint,
+                                        "post_logout_redirect_uri": "https://evil.example/"})
+        assert evil.status_code == 400 and "location" not in evil.headers
+        assert browser.get(url).headers["location"].startswith(REDIRECT)
+        # The real thing: back to the registered URI with the state; the session is over
+        # on the server, not only in this browser.
+        session = browser.cookies.get("twofold_session")
+        assert httpx.get(f"{p.server.api}/me", headers={"Authorization": f"Bearer {session}"}
+                         ).status_code == 200
+        out = browser.get(end, params={"id_token_hint": hint,
+                                       "post_logout_redirect_uri": bye, "state": "xyz"})
+        assert out.status_code == 303 and out.headers["location"] == bye + "?state=xyz"
+        assert browser.get(url).headers["location"].startswith("/login")
+        assert httpx.get(f"{p.server.api}/me", headers={"Authorization": f"Bearer {session}"}
+                         ).status_code == 401

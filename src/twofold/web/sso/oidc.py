@@ -9,7 +9,7 @@ import json
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -44,6 +44,7 @@ def discovery(request: Request) -> JSONResponse:
             "userinfo_endpoint": f"{base}/oauth/userinfo",
             "jwks_uri": f"{base}/oauth/jwks",
             "revocation_endpoint": f"{base}/oauth/revoke",
+            "end_session_endpoint": f"{base}/oauth/logout",
             "revocation_endpoint_auth_methods_supported": [
                 "client_secret_basic", "client_secret_post", "none",
             ],
@@ -148,6 +149,29 @@ async def token(request: Request, ctx: Ctx) -> Response:
         headers=headers,
         media_type="application/json",
     )
+
+
+@router.get("/oauth/logout")
+def end_session(
+    request: Request,
+    ctx: Ctx,
+    id_token_hint: str = Query("", max_length=8000),
+    post_logout_redirect_uri: str = Query("", max_length=400),
+    state: str = Query("", max_length=400),
+) -> Response:
+    """RP-initiated logout (`end_session_endpoint`): ends this browser's session here, then
+    back to a registered post-logout redirect URI (with `state`), or the signed-out page."""
+    target = Provider(ctx).end_session(
+        id_token_hint, post_logout_redirect_uri or None, _signed_in(ctx, request)
+    )
+    if target is None:
+        response = RedirectResponse("/login?done=signed-out", status_code=303)
+    else:
+        if state:
+            target += ("&" if "?" in target else "?") + urlencode({"state": state})
+        response = RedirectResponse(target, status_code=303)
+    sec.clear_cookie(request, response, sec.SESSION)
+    return response
 
 
 @router.post("/oauth/revoke")
