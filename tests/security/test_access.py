@@ -80,6 +80,21 @@ MATRIX: list[tuple[str, str, Any, dict[str, Any]]] = [
      {"anonymous": U401, "restricted": SETUP, "subuser": FORB, "other": NF, "primary": 204}),
     ("GET", "/audit-events", None,
      {**dict.fromkeys(ROLES, 200), "anonymous": U401, "restricted": SETUP}),
+    ("GET", "/applications", None,
+     {"anonymous": U401, "restricted": SETUP, "subuser": FORB, "other": 200, "primary": 200}),
+    ("POST", "/applications", {"name": "App", "redirect_uris": ["https://app.example/cb"]},
+     {"anonymous": U401, "restricted": SETUP, "subuser": FORB, "other": 201, "primary": 201}),
+    ("GET", "/applications/{client_id}", None,
+     {"anonymous": U401, "restricted": SETUP, "subuser": FORB, "other": NF, "primary": NF}),
+    ("PATCH", "/applications/{client_id}", {"require_mfa": True},
+     {"anonymous": U401, "restricted": SETUP, "subuser": FORB, "other": NF, "primary": NF}),
+    ("POST", "/applications/{client_id}/secret", None,
+     {"anonymous": U401, "restricted": SETUP, "subuser": FORB, "other": NF, "primary": NF}),
+    ("DELETE", "/applications/{client_id}", None,
+     {"anonymous": U401, "restricted": SETUP, "subuser": FORB, "other": NF, "primary": NF}),
+    # Without `app=`: a validation error for everyone (tests/web/sso covers the rest).
+    ("GET", "/authz/auth-request", None, dict.fromkeys(ROLES, (400, "ValidationError"))),
+    ("GET", "/authz/forward-auth", None, dict.fromkeys(ROLES, (400, "ValidationError"))),
     ("POST", "/logout", None, {**dict.fromkeys(ROLES, 204), "anonymous": U401}),
 ]
 
@@ -111,7 +126,8 @@ def test_access_matrix(api: Api, callers: dict[str, Principal | None]) -> None:
     for method, template, body, expected in MATRIX:
         for role in ROLES:
             who = callers[role]
-            path = template.format(name="carol", session_id="0123456789abcdef")
+            path = template.format(name="carol", session_id="0123456789abcdef",
+                                   client_id="app-000000000000000000000000")
             if body == "signup":
                 payload: Any = {"name": f"new-{role}", "email": f"{role}@new.example",
                                 "password": PASSWORD}

@@ -21,6 +21,7 @@ from twofold.config import Settings
 from twofold.domain import errors
 from twofold.domain.ports import Clock, Mailer
 from twofold.domain.sealing import SealingError
+from twofold.services.oidc import SigningKeys
 from twofold.web.api.applications import router as applications_router
 from twofold.web.api.deps import API_PREFIX
 from twofold.web.api.routes import router as api_router
@@ -166,6 +167,16 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SQLAlchemyError, on_database)
 
 
+def _first_signing_key(rt: Runtime) -> None:
+    """The OpenID Connect signing key, made on the first start. Not fatal: a database that
+    is not ready yet gets it on first use instead."""
+    try:
+        with rt.open_context(None, "startup") as ctx:
+            SigningKeys(ctx).ensure()
+    except (SQLAlchemyError, SealingError, errors.TwofoldError) as exc:
+        log.warning("the signing key will be made on first use: %s", type(exc).__name__)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -181,6 +192,7 @@ def create_app(
         # Few threads: each holds the GIL in turn, and on SQLite the one inside the write
         # transaction must not queue behind dozens of others to finish it.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
+        await anyio.to_thread.run_sync(_first_signing_key, rt)
         yield
 
     app = FastAPI(
