@@ -225,18 +225,11 @@ class Users:
             ).all()
             return [self._view(user, device) for user, device in rows]
 
-    # The console renders dicts of these views until it takes the views themselves.
-    def describe(self, user: Principal) -> dict[str, Any]:
-        return self.view_of(user).as_dict()
-
     def details(self, auth: Auth, name: str) -> tuple[UserView, list[AuthSession]]:
         """A sub-user and its live sessions, for its details page (one read)."""
         with self.ctx.reading():
             user = self.find(auth, name)
             return self._describe(user), Sessions(self.ctx).list_for(user.id)
-
-    def list(self, auth: Auth) -> list[dict[str, Any]]:
-        return [v.as_dict() for v in self.views(auth)]
 
     def _describe(self, user: Principal) -> UserView:
         return self._view(user, SecondFactor(self.ctx).active_device(user.id))

@@ -7,7 +7,6 @@ and the console act as a signed-in principal (`Auth`); the CLI acts as the opera
 from __future__ import annotations
 
 import builtins
-from typing import Any
 
 from sqlalchemy import delete, select
 
@@ -91,13 +90,6 @@ class AccountSecurity:
         return self._apply(
             account, changes, actor=auth.principal, via="api", subject=auth.principal
         )
-
-    # The console renders dicts of these views until it takes the views themselves.
-    def show(self, auth: Auth) -> dict[str, Any]:
-        return self.preferences(auth).as_dict()
-
-    def update(self, auth: Auth, changes: dict[str, object]) -> dict[str, Any]:
-        return self.change(auth, changes).as_dict()
 
     def show_account(self, name: str) -> SecurityPreferences:
         """Operator view (CLI) of the account called `name`."""

@@ -49,7 +49,7 @@ def _preferences_page(
 @router.get("/account/security")
 def preferences_page(request: Request, auth: PreferencesPage, ctx: Ctx) -> Response:
     """The account's security preferences (primary only)."""
-    return _preferences_page(request, AccountSecurity(ctx).show(auth))
+    return _preferences_page(request, AccountSecurity(ctx).preferences(auth).as_dict())
 
 
 @router.post("/account/security", dependencies=[Csrf])
@@ -74,7 +74,7 @@ def preferences_submit(
         password_min_length=password_min_length,
     )
     try:
-        AccountSecurity(ctx).update(auth, changes)
+        AccountSecurity(ctx).change(auth, changes)
     except errors.ValidationFailed as exc:
         shown = {**changes, "login_networks": login_networks}
         problems = {k.split(".")[0]: v for k, v in (exc.fields or {}).items()}

@@ -64,7 +64,7 @@ def _users(
     error: errors.TwofoldError | None = None,
     form: dict[str, Any] | None = None,
 ) -> HTMLResponse:
-    users = Users(ctx).list(auth)
+    users = [view.as_dict() for view in Users(ctx).views(auth)]
     return render(
         request,
         "users.html",
