@@ -9,12 +9,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request, grants
-from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError, OAuth2Error
+from authlib.oauth2.rfc6749.errors import (
+    InsecureTransportError,
+    InvalidGrantError,
+    InvalidRequestError,
+    OAuth2Error,
+)
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import grants as oidc_grants
@@ -258,10 +263,22 @@ class AuthorizeOutcome:
 
 
 class Provider:
-    """The provider's use cases: authorize, token."""
+    """The provider's use cases: authorize, token, revoke, end session."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+
+    def _request(self, req: OAuthRequest) -> _Request:
+        """Authlib's request; it refuses plain http off loopback (RFC 6749 §3.1)."""
+        try:
+            return _Request(req)
+        except InsecureTransportError as exc:
+            if self.ctx.settings.allow_http_redirects:  # development only
+                return _Request(replace(req, url="https://" + req.url.partition("://")[2]))
+            raise errors.ValidationFailed(
+                "The OpenID Connect provider needs https: set TWOFOLD_PUBLIC_URL to an https "
+                "URL (TWOFOLD_ALLOW_HTTP_REDIRECTS=true allows http, for development)."
+            ) from exc
 
     def _client_and_redirect(self, req: OAuthRequest) -> Client:
         """The application and a registered redirect URI, or an error page (never a
@@ -305,7 +322,7 @@ class Provider:
                 principal = auth.principal
                 user = _SignedIn(auth, end_user(self.ctx, principal), amr_of(self.ctx, principal))
             server = _Server(self.ctx)
-            request = _Request(req)
+            request = self._request(req)
             try:
                 grant = server.get_consent_grant(request, end_user=user)
             except OAuth2Error as exc:
@@ -368,7 +385,7 @@ class Provider:
         whether or not the token existed; a bad client is InvalidClient."""
         db = self.ctx.db
         try:
-            request = _Request(req)
+            request = self._request(req)
             server = _Server(self.ctx)
             try:
                 model = server.authenticate_client(
@@ -388,7 +405,9 @@ class Provider:
         a code it took is used up, and the tokens of a replayed code are revoked."""
         db = self.ctx.db
         try:
-            response: OAuthResponse = _Server(self.ctx).create_token_response(_Request(req))
+            response: OAuthResponse = _Server(self.ctx).create_token_response(
+                self._request(req)
+            )
             db.commit()
             return response
         finally:
