@@ -2,7 +2,7 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-SYSTEM_TOOLS := oathtool:oathtool zbarimg:zbar-tools chromium:chromium
+SYSTEM_TOOLS := oathtool:oathtool zbarimg:zbar-tools chromium:chromium nginx:nginx-light
 PG_VERSION = $(shell ls /etc/postgresql 2>/dev/null | head -n1)
 
 .PHONY: serve test install install-test lock system-tools postgres lint typecheck pytest bench bench-tools bench-peer clean
@@ -25,7 +25,8 @@ lock: $(BIN)/python
 serve: install
 	$(BIN)/twofold serve --host 127.0.0.1 --port 8000
 
-# System tools the tests use as real parts: oathtool (authenticator), zbarimg (QR), chromium.
+# System tools the tests use as real parts: oathtool (authenticator), zbarimg (QR), chromium,
+# nginx (auth_request, in front of forward-auth).
 system-tools:
 	@missing=""; for pair in $(SYSTEM_TOOLS); do \
 	  cmd=$${pair%%:*}; pkg=$${pair##*:}; \

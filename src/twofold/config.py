@@ -25,8 +25,6 @@ class Settings(BaseSettings):
     key_file: str = "./twofold.key"
     issuer: str = "Twofold"
     signup_open: bool = True
-    # Where people reach the console: the links in mails ("forgot password") start here.
-    public_url: str = "http://127.0.0.1:8000"
     session_idle_minutes: int = Field(60, ge=1)
     session_absolute_hours: int = Field(12, ge=1, le=24 * 30)
     fresh_verification_minutes: int = Field(5, ge=1)
@@ -58,6 +56,13 @@ class Settings(BaseSettings):
     def _check_rates(cls, value: str) -> str:
         parse_rate_limits(value)
         return value
+    # Single sign-on: the issuer of ID tokens and the base of the console's absolute URLs.
+    public_url: str = "http://127.0.0.1:8000"
+    # The session cookie's Domain (e.g. "example.com"): one sign-in covers the applications
+    # on its sub-domains (forward-auth). Unset: a host-only cookie.
+    cookie_domain: str | None = None
+    # Applications' redirect URIs may use http on non-loopback hosts (development only).
+    allow_http_redirects: bool = False
     api_docs: bool = True  # serve /api/docs (Swagger UI, local files); the schema stays
 
     @field_validator("trusted_proxies", mode="before")
@@ -73,6 +78,13 @@ class Settings(BaseSettings):
         for net in value:
             ipaddress.ip_network(net, strict=False)
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")) or "?" in value or "#" in value:
+            raise ValueError("must be an http(s) URL without query or fragment")
+        return value.rstrip("/")
 
     @property
     def forwarded_allow_ips(self) -> str:

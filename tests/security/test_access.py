@@ -83,6 +83,21 @@ MATRIX: list[tuple[str, str, Any, dict[str, Any]]] = [
     ("POST", "/password-reset", {"login": "nobody@acme"}, dict.fromkeys(ROLES, 202)),
     ("POST", "/password-reset/confirm", {"token": "A" * 43, "new_password": NEW_PW},
      dict.fromkeys(ROLES, (400, "ValidationError"))),
+    ("GET", "/applications", None,
+     {"anonymous": U401, "restricted": SETUP, "subuser": FORB, "other": 200, "primary": 200}),
+    ("POST", "/applications", {"name": "App", "redirect_uris": ["https://app.example/cb"]},
+     {"anonymous": U401, "restricted": SETUP, "subuser": FORB, "other": 201, "primary": 201}),
+    ("GET", "/applications/{client_id}", None,
+     {"anonymous": U401, "restricted": SETUP, "subuser": FORB, "other": NF, "primary": NF}),
+    ("PATCH", "/applications/{client_id}", {"require_mfa": True},
+     {"anonymous": U401, "restricted": SETUP, "subuser": FORB, "other": NF, "primary": NF}),
+    ("POST", "/applications/{client_id}/secret", None,
+     {"anonymous": U401, "restricted": SETUP, "subuser": FORB, "other": NF, "primary": NF}),
+    ("DELETE", "/applications/{client_id}", None,
+     {"anonymous": U401, "restricted": SETUP, "subuser": FORB, "other": NF, "primary": NF}),
+    # Without `app=`: a validation error for everyone (tests/web/sso covers the rest).
+    ("GET", "/authz/auth-request", None, dict.fromkeys(ROLES, (400, "ValidationError"))),
+    ("GET", "/authz/forward-auth", None, dict.fromkeys(ROLES, (400, "ValidationError"))),
     ("POST", "/logout", None, {**dict.fromkeys(ROLES, 204), "anonymous": U401}),
 ]
 
@@ -114,7 +129,8 @@ def test_access_matrix(api: Api, callers: dict[str, Principal | None]) -> None:
     for method, template, body, expected in MATRIX:
         for role in ROLES:
             who = callers[role]
-            path = template.format(name="carol", session_id="0123456789abcdef")
+            path = template.format(name="carol", session_id="0123456789abcdef",
+                                   client_id="app-000000000000000000000000")
             if body == "signup":
                 payload: Any = {"name": f"new-{role}", "email": f"{role}@new.example",
                                 "password": PASSWORD}
@@ -266,6 +282,8 @@ def test_a_forced_password_change_session_reaches_only_the_allowed_routes(
     for method, template in routes:
         if (method, template) in ANONYMOUS_ROUTES or template == "/logout":
             continue
+        if template.startswith("/authz/"):  # answers 200 or 401 for an app: checked below
+            continue
         path = template.format(name="carol", session_id="0123456789abcdef",
                                client_id="nope", id="nope")
         r = api.call(method, path, dave, json={})
@@ -274,5 +292,10 @@ def test_a_forced_password_change_session_reaches_only_the_allowed_routes(
         if refused == ((method, template) in PASSWORD_CHANGE_REACHES):
             failures.append((method, template, r.status_code, code))
     assert not failures, failures
+    app = api.call("POST", "/applications", owner,
+                   json={"name": "App", "redirect_uris": ["https://app.example/cb"]})
+    assert app.status_code == 201, app.text
+    r = api.call("GET", f"/authz/auth-request?app={app.json()['client_id']}", dave)
+    assert r.status_code == 401, r.text
     assert api.call("GET", "/me", dave).status_code == 200
     assert api.call("POST", "/logout", dave).status_code == 204

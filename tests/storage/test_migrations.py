@@ -27,6 +27,10 @@ TABLES = {
     "email_codes",
     "remembered_browsers",
     "audit_events",
+    "applications",
+    "oauth_codes",
+    "oauth_tokens",
+    "signing_keys",
 }
 
 

@@ -485,5 +485,14 @@ def audit_prune(
         typer.echo(f"deleted {deleted} audit events from before {day.isoformat()}")
 
 
+def _register_apps() -> None:
+    from twofold.cli.apps import build
+
+    app.add_typer(build(_context), name="app")
+
+
+_register_apps()
+
+
 def main() -> None:
     app()

@@ -15,8 +15,9 @@ from twofold.domain.sealing import KeyRing, SealingError
 from twofold.services.audit import Audit
 from twofold.services.codes import device_context
 from twofold.services.context import Context
+from twofold.services.oidc import SigningKeys
 from twofold.storage import keyfile
-from twofold.storage.models import MfaDevice
+from twofold.storage.models import MfaDevice, SigningKey
 
 
 class SealingKeys:
@@ -68,6 +69,11 @@ class SealingKeys:
             .select_from(MfaDevice)
             .where(MfaDevice.sealed_secret.startswith(f"{key_id}:", autoescape=True))
         )
+        still = (still or 0) + (self.ctx.db.scalar(
+            select(func.count())
+            .select_from(SigningKey)
+            .where(SigningKey.sealed_private.startswith(f"{key_id}:", autoescape=True))
+        ) or 0)
         if still:
             raise errors.KeyInUse(
                 f"{still} secrets are still sealed under {key_id}: run `twofold keys rotate` "
@@ -88,6 +94,10 @@ def reseal_all(ctx: Context, old: KeyRing, new: KeyRing) -> int:
             .where(MfaDevice.id == device_id)
             .values(sealed_secret=new.seal(secret, device_context(serial)))
         )
-    Audit(ctx).record("keys.rotated", detail={"key_id": new.current, "resealed": len(rows)})
+    signing = SigningKeys(ctx).rotate(old, new)
+    Audit(ctx).record(
+        "keys.rotated",
+        detail={"key_id": new.current, "resealed": len(rows), "signing_keys_resealed": signing},
+    )
     ctx.db.commit()
     return len(rows)

@@ -18,7 +18,9 @@ from twofold.services.mail import notify
 from twofold.services.sessions import Auth, Sessions
 from twofold.storage.db import affected
 from twofold.storage.models import (
+    AccessToken,
     Account,
+    AuthorizationCode,
     LoginChallenge,
     PasswordHistory,
     PasswordResetToken,
@@ -93,13 +95,16 @@ def remember_former(ctx: Context, principal_id: int, old_hash: str) -> None:
 
 def end_everything(ctx: Context, principal_id: int, *, except_id: int | None = None) -> int:
     """End the principal's sessions (but `except_id`), sign-ins half done, remembered
-    browsers and mailed reset links. Returns how many sessions ended."""
+    browsers, mailed reset links, and its applications' authorization codes and access
+    tokens. Returns how many sessions ended."""
     ended = Sessions(ctx).revoke_all(principal_id, except_id=except_id)
     forget_browsers(ctx, principal_id)
     ctx.db.execute(delete(LoginChallenge).where(LoginChallenge.principal_id == principal_id))
     ctx.db.execute(
         delete(PasswordResetToken).where(PasswordResetToken.principal_id == principal_id)
     )
+    ctx.db.execute(delete(AuthorizationCode).where(AuthorizationCode.principal_id == principal_id))
+    ctx.db.execute(delete(AccessToken).where(AccessToken.principal_id == principal_id))
     return ended
 
 

@@ -132,3 +132,36 @@ class Resynced:
 
 def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+@dataclass(frozen=True)
+class ApplicationView:
+    """An application as its owner sees it (never its secret)."""
+
+    client_id: str
+    name: str
+    type: str
+    redirect_uris: list[str]
+    post_logout_redirect_uris: list[str]
+    require_mfa: bool
+    has_secret: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ApplicationSecret:
+    """An application and its new client secret: shown once, when made."""
+
+    application: ApplicationView
+    client_secret: str | None
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a forward-auth check let through: the headers a reverse proxy passes on."""
+
+    login: str
+    email: str | None
+    name: str
+    account: str

@@ -21,6 +21,8 @@ from twofold.config import Settings
 from twofold.domain import errors
 from twofold.domain.ports import Clock, Mailer
 from twofold.domain.sealing import SealingError
+from twofold.services.oidc import SigningKeys
+from twofold.web.api.applications import router as applications_router
 from twofold.web.api.deps import API_PREFIX
 from twofold.web.api.password_reset import router as reset_router
 from twofold.web.api.routes import router as api_router
@@ -28,6 +30,9 @@ from twofold.web.console.mount import install as install_console
 from twofold.web.docs import ApiHeaders, install_docs
 from twofold.web.flood import FloodLimits
 from twofold.web.health import install_health
+from twofold.web.sso.forward_auth import router as forward_auth_router
+from twofold.web.sso.oidc import router as oidc_router
+from twofold.web.sso.return_page import router as sso_return_router
 
 log = logging.getLogger("twofold")
 DB_RETRY_AFTER = 2  # seconds: a locked, busy or hung database, or a dropped connection
@@ -163,6 +168,16 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SQLAlchemyError, on_database)
 
 
+def _first_signing_key(rt: Runtime) -> None:
+    """The OpenID Connect signing key, made on the first start. Not fatal: a database that
+    is not ready yet gets it on first use instead."""
+    try:
+        with rt.open_context(None, "startup") as ctx:
+            SigningKeys(ctx).ensure()
+    except (SQLAlchemyError, SealingError, errors.TwofoldError) as exc:
+        log.warning("the signing key will be made on first use: %s", type(exc).__name__)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -178,6 +193,7 @@ def create_app(
         # Few threads: each holds the GIL in turn, and on SQLite the one inside the write
         # transaction must not queue behind dozens of others to finish it.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
+        await anyio.to_thread.run_sync(_first_signing_key, rt)
         yield
 
     app = FastAPI(
@@ -197,12 +213,16 @@ def create_app(
     install_error_handlers(app)
     app.include_router(api_router, prefix=API_PREFIX)
     app.include_router(reset_router, prefix=API_PREFIX)
+    app.include_router(applications_router, prefix=API_PREFIX)
 
     install_health(app, rt)
 
     if settings.api_docs:
         install_docs(app)
     install_console(app)
+    app.include_router(forward_auth_router, prefix=API_PREFIX)
+    app.include_router(sso_return_router)
+    app.include_router(oidc_router)
     app.add_middleware(ApiHeaders)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

@@ -27,6 +27,13 @@ def _is_trusted(addr: str, trusted: list[ipaddress.IPv4Network | ipaddress.IPv6N
     return any(ip in net for net in trusted)
 
 
+def is_trusted_peer(request: Request) -> bool:
+    """Whether the request came straight from one of TWOFOLD_TRUSTED_PROXIES."""
+    rt = runtime_of(request)
+    peer = request.client.host if request.client else None
+    return peer is not None and _is_trusted(peer, rt.trusted)
+
+
 def client_address(request: Request, rt: Runtime) -> str | None:
     """The peer address, or the nearest untrusted hop of X-Forwarded-For when the peer is a
     trusted proxy. A header from anyone else is ignored, so it cannot be spoofed."""

@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from twofold.web.console import security as sec
 from twofold.web.console.errors import console_error
 from twofold.web.console.pages import (
+    applications,
     audit,
     lifecycle,
     mfa,
@@ -37,6 +38,7 @@ PAGES: tuple[ModuleType, ...] = (
     preferences,
     sessions,
     audit,
+    applications,
 )
 
 

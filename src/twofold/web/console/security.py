@@ -40,9 +40,18 @@ def is_secure(request: Request) -> bool:
     return configured if configured is not None else request.url.scheme == "https"
 
 
+def cookie_domain(request: Request, base: str) -> str | None:
+    """TWOFOLD_COOKIE_DOMAIN, for the session cookie only: one sign-in covers the
+    applications on its sub-domains (forward-auth)."""
+    return runtime_of(request).settings.cookie_domain if base == SESSION else None
+
+
 def cookie_name(request: Request, base: str) -> str:
-    # The __Host- prefix makes the browser refuse the cookie unless Secure, Path=/, no Domain.
-    return f"__Host-{base}" if is_secure(request) else base
+    # The __Host- prefix makes the browser refuse the cookie unless Secure, Path=/, no Domain;
+    # a cookie with a Domain can only be __Secure-.
+    if not is_secure(request):
+        return base
+    return f"__Secure-{base}" if cookie_domain(request, base) else f"__Host-{base}"
 
 
 def read_cookie(request: Request, base: str) -> str | None:
@@ -58,6 +67,7 @@ def set_cookie(
         value,
         max_age=max_age,
         path="/",
+        domain=cookie_domain(request, base),
         secure=is_secure(request),
         httponly=True,
         samesite="lax",
@@ -66,8 +76,8 @@ def set_cookie(
 
 def clear_cookie(request: Request, response: Response, base: str) -> None:
     response.delete_cookie(
-        cookie_name(request, base), path="/", secure=is_secure(request), httponly=True,
-        samesite="lax",
+        cookie_name(request, base), path="/", domain=cookie_domain(request, base),
+        secure=is_secure(request), httponly=True, samesite="lax",
     )
 
 

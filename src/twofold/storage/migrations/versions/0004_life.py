@@ -2,14 +2,14 @@
 password policy (max age, reuse prevention) and password history
 
 Revision ID: 0004_life
-Revises: 0002_thr_throttles
+Revises: 0003_apps
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0004_life"
-down_revision = "0002_thr_throttles"
+down_revision = "0003_apps"
 branch_labels = None
 depends_on = None
 

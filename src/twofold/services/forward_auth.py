@@ -1,0 +1,76 @@
+"""Forward authentication for reverse proxies: is this credential's principal allowed into
+this application? On every proxied request, so: one read-only transaction, reads by key
+(the application, the session with its principal, and the device only when the application
+requires MFA), no write on the common path."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from twofold.domain import apps, errors
+from twofold.services.applications import Client, find_client
+from twofold.services.codes import SecondFactor
+from twofold.services.context import Context
+from twofold.services.sessions import Auth, Sessions
+from twofold.services.views import Identity
+from twofold.storage.db import begin_read_only
+from twofold.storage.models import Application, Principal
+
+
+def allowed_into(ctx: Context, auth: Auth, client: Client) -> None:
+    """Raise Forbidden unless the signed-in principal may sign in to the application: of its
+    account, not restricted to MFA setup, with MFA when the application requires it. The
+    caller's transaction must be open (SecondFactor reads in it)."""
+    principal = auth.principal
+    if principal.account_id != client.account_id:
+        raise errors.Forbidden("This application belongs to another account.")
+    if auth.must_change_password:  # the forced change first (issue 13)
+        raise errors.PasswordChangeRequired()
+    if auth.session.restricted:
+        raise errors.MFASetupRequired()
+    if client.require_mfa and SecondFactor(ctx).active_device(principal.id) is None:
+        raise errors.MFASetupRequired("This application requires MFA: bind a device first.")
+
+
+def identity_of(principal: Principal) -> Identity:
+    return Identity(
+        login=principal.login,
+        email=principal.email,
+        name=principal.name,
+        account=principal.login.rpartition("@")[2],
+    )
+
+
+class ForwardAuth:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def check(self, token: str | None, client_id: str | None) -> Identity:
+        """The identity to pass on, or Unauthenticated (no or dead credential, unknown
+        application) or Forbidden (another account, MFA missing)."""
+        db = self.ctx.db
+        begin_read_only(db)
+        try:
+            client = find_client(self.ctx, client_id)
+            if client is None:
+                raise errors.Unauthenticated("Unknown application.")
+            # The session lookup reads in this transaction and ends it.
+            auth = Sessions(self.ctx).authenticate(token)
+            if client.require_mfa:
+                begin_read_only(db)  # one more read by key, for the device
+            allowed_into(self.ctx, auth, client)
+            return identity_of(auth.principal)
+        finally:
+            if db.in_transaction():
+                db.commit()
+
+    def return_origins(self, principal: Principal) -> set[str]:
+        """The origins a signed-in principal may be sent back to after sign-in (`rd=`): those
+        of its account's applications' redirect URIs."""
+        with self.ctx.reading() as db:
+            rows = db.scalars(
+                select(Application.redirect_uris).where(
+                    Application.account_id == principal.account_id
+                )
+            )
+            return {o for uris in rows for o in map(apps.origin_of, uris or []) if o}

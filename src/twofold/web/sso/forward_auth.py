@@ -1,0 +1,104 @@
+"""Forward-auth for reverse proxies: nginx `auth_request` and Traefik/Caddy `forward_auth`.
+
+The credential is the console's session cookie or a bearer token. The original URL of a
+request (for the sign-in's way back) is believed only from TWOFOLD_TRUSTED_PROXIES."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import RedirectResponse
+
+from twofold.domain import errors
+from twofold.services.forward_auth import ForwardAuth
+from twofold.services.views import Identity
+from twofold.web.console import security as sec
+from twofold.web.routing import EndingRoute
+from twofold.web.runtime import client_address, is_trusted_peer, runtime_of
+
+router = APIRouter(route_class=EndingRoute, tags=["single sign-on"])
+RETURN_PATH = "/sso/return"
+_COOKIE_NAMES = tuple(f"{p}{sec.SESSION}" for p in ("__Host-", "__Secure-", ""))
+
+
+def credential(request: Request) -> str | None:
+    """A bearer token, else the console's session cookie (whatever its secure prefix)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    for name in _COOKIE_NAMES:
+        value = request.cookies.get(name)
+        if value and len(value) <= 200:
+            return value
+    return None
+
+
+def _identity(request: Request, app: str) -> Identity | None:
+    # Its own database session, not the request-context dependency: this runs on every
+    # proxied request, and the dependency's machinery costs more than the check itself.
+    rt = runtime_of(request)
+    with rt.open_context(client_address(request, rt), None) as ctx:
+        try:
+            return ForwardAuth(ctx).check(credential(request), app)
+        except errors.TwofoldError as exc:
+            if exc.status in (401, 403):  # not signed in, or not allowed in: the proxy's 401
+                return None
+            raise
+
+
+def _passed(identity: Identity) -> Response:
+    return Response(
+        status_code=200,
+        headers={
+            "Remote-User": identity.login,
+            "Remote-Email": identity.email or "",
+            "Remote-Name": identity.name,
+            "Remote-Account": identity.account,
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def original_url(request: Request) -> str | None:
+    """The URL the person asked the proxy for, from a trusted proxy's headers only."""
+    if not is_trusted_peer(request):
+        return None
+    h = request.headers
+    url = h.get("x-original-url")
+    if not url and h.get("x-forwarded-host"):
+        proto = h.get("x-forwarded-proto", "https").split(",")[0].strip()
+        host = h["x-forwarded-host"].split(",")[0].strip()
+        url = f"{proto}://{host}{h.get('x-forwarded-uri', '/')}"
+    if not url or len(url) > 2000 or any(ord(c) < 33 for c in url):
+        return None
+    return url
+
+
+def login_url(request: Request, back: str | None) -> str:
+    """The console's sign-in, which returns through RETURN_PATH to `back` (when allowed)."""
+    base = runtime_of(request).settings.public_url
+    if not back:
+        return f"{base}/login"
+    after = f"{RETURN_PATH}?rd={quote(back, safe='')}"
+    return f"{base}/login?next={quote(after, safe='/')}"
+
+
+@router.get("/authz/auth-request", responses={401: {"description": "Not allowed in."}})
+def auth_request(request: Request, app: str = Query(max_length=48)) -> Response:
+    """nginx `auth_request`: 200 with `Remote-User`, `Remote-Email`, `Remote-Name`,
+    `Remote-Account` for a principal allowed into the application `app`, else 401."""
+    identity = _identity(request, app)
+    if identity is None:
+        return Response(status_code=401, headers={"Cache-Control": "no-store"})
+    return _passed(identity)
+
+
+@router.get("/authz/forward-auth", responses={302: {"description": "Sign in first."}})
+def forward_auth(request: Request, app: str = Query(max_length=48)) -> Response:
+    """Traefik ForwardAuth, Caddy forward_auth: the same 200, else a 302 to the console's
+    sign-in, which comes back to the original URL."""
+    identity = _identity(request, app)
+    if identity is None:
+        return RedirectResponse(login_url(request, original_url(request)), status_code=302)
+    return _passed(identity)
