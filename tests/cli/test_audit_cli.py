@@ -14,7 +14,7 @@ from tests.support import Api
 from twofold.cli.main import app as cli
 from twofold.config import Settings
 from twofold.storage.db import make_engine
-from twofold.storage.models import AuditEvent
+from twofold.storage.models import AuditEvent, ThrottleCounter
 
 
 @pytest.fixture
@@ -65,7 +65,8 @@ def test_prune_deletes_older_events_counts_them_and_is_audited(
     assert len(left) == recent + 1
     pruned = left[-1]
     assert pruned.action == "audit.pruned" and pruned.result == "success"
-    assert pruned.detail == {"before": cutoff.isoformat(), "deleted": 3, "via": "cli"}
+    assert pruned.detail == {"before": cutoff.isoformat(), "deleted": 3, "counters_deleted": 0,
+                             "via": "cli"}
     assert all(e.created_at.date() >= cutoff for e in left)
 
     again = run("audit", "prune", "--before", cutoff.isoformat())
@@ -89,3 +90,30 @@ def test_prune_refuses_a_future_or_unparsable_date(
     assert r.exit_code == 2, r.output  # type: ignore[attr-defined]
     assert message in r.output  # type: ignore[attr-defined]
     assert len(_events(settings)) == before
+
+
+def test_prune_forgets_throttle_counters_past_every_window_but_not_a_lock(
+    run: Callable[..., object], api: Api, settings: Settings
+) -> None:
+    api.signup()
+    now = datetime.now(UTC)
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(ThrottleCounter).values([
+                {"key": "stale", "count": 3, "started_at": now - timedelta(days=3),
+                 "locked_until": None},
+                {"key": "stale-locked", "count": 12, "started_at": now - timedelta(days=3),
+                 "locked_until": now + timedelta(minutes=30)},
+                {"key": "in-window", "count": 2, "started_at": now - timedelta(hours=2),
+                 "locked_until": None},
+            ]))
+        r = run("audit", "prune", "--before", date.today().isoformat())
+        assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
+        with engine.connect() as conn:
+            left = sorted(conn.execute(select(ThrottleCounter.key)).scalars())
+    finally:
+        engine.dispose()
+    assert left == ["in-window", "stale-locked"]
+    pruned = [e for e in _events(settings) if e.action == "audit.pruned"][-1]
+    assert pruned.detail["counters_deleted"] == 1

@@ -9,6 +9,7 @@ from sqlalchemy import delete, insert, select, update
 
 from twofold.domain import errors
 from twofold.services.context import Context
+from twofold.services.counters import Counters
 from twofold.services.views import AuditEventView, AuditPage
 from twofold.storage.db import affected
 from twofold.storage.models import AuditEvent, Principal
@@ -116,8 +117,10 @@ class Audit:
         deleted = affected(self.ctx.db.execute(delete(AuditEvent).where(
             AuditEvent.created_at < cutoff
         )))
+        # Throttle counters past every window go too (unknown logins' tallies pile up).
+        counters = Counters(self.ctx).forget_stale(cutoff)
         self.record("audit.pruned", detail={"before": before.isoformat(), "deleted": deleted,
-                                            "via": via})
+                                            "counters_deleted": counters, "via": via})
         self.ctx.db.commit()
         return deleted
 

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from twofold.domain import policy
 from twofold.services.context import Context
+from twofold.storage.db import affected
 from twofold.storage.models import ThrottleCounter
 
 T = ThrottleCounter
@@ -42,6 +43,15 @@ class Counters:
     def _insert(self) -> Any:
         name = self.ctx.db.get_bind().dialect.name
         return (postgresql if name == "postgresql" else sqlite).insert(T)
+
+    def forget_stale(self, before: datetime) -> int:
+        """Delete the counters no check reads any more: started before `before` and before the
+        longest window (a day of password failures), and not holding a lock."""
+        now = self.ctx.clock.now()
+        T = ThrottleCounter  # noqa: N806
+        stale = T.started_at < min(before, now - policy.FAILURE_MEMORY)
+        unlocked = T.locked_until.is_(None) | (T.locked_until <= now)
+        return int(affected(self.ctx.db.execute(delete(T).where(stale, unlocked))))
 
     def load(self, keys: list[str]) -> dict[str, CounterRow]:
         rows = self.ctx.db.execute(
