@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SYSTEM_TOOLS := oathtool:oathtool zbarimg:zbar-tools chromium:chromium nginx:nginx-light
 PG_VERSION = $(shell ls /etc/postgresql 2>/dev/null | head -n1)
 
-.PHONY: serve test install install-test lock system-tools postgres lint typecheck pytest bench bench-tools bench-peer clean
+.PHONY: serve test install install-test lock messages system-tools postgres lint typecheck pytest bench bench-tools bench-peer clean
 
 # Installs come from uv.lock (every package pinned, with hashes); `make lock` renews it after a
 # change to pyproject.toml, and `make lint` fails while the two disagree.
@@ -21,6 +21,14 @@ install-test: $(BIN)/python
 
 lock: $(BIN)/python
 	$(BIN)/uv lock
+
+# Translations (docs/i18n.md): extract every marked string of src/ (babel.cfg) into the
+# template, then merge it into each language's catalogue; translate the empty msgstr lines.
+LOCALES := src/twofold/locale
+messages: install-test
+	$(BIN)/pybabel extract -F babel.cfg --add-location=file --sort-by-file \
+	  --project=Twofold --msgid-bugs-address="" -o $(LOCALES)/messages.pot src
+	$(BIN)/pybabel update -i $(LOCALES)/messages.pot -d $(LOCALES) -D messages --ignore-obsolete
 
 serve: install
 	$(BIN)/twofold serve --host 127.0.0.1 --port 8000

@@ -1,44 +1,95 @@
 """Every error a use case can raise, each with its stable code and HTTP status.
 
 The faces translate these in one place each (JSON body for the API, a page for the console,
-a one-line message for the CLI).
+a one-line message for the CLI). The wording is English; `localized()` gives it in another
+language through a gettext translator (docs/i18n.md), the code never changes.
 """
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Any, Protocol, Self
 
 
-def wait_wording(seconds: int | None) -> str:
+class Translator(Protocol):
+    """What `gettext.NullTranslations` (and Babel's catalogues) offer."""
+
+    def gettext(self, message: str, /) -> str: ...
+
+    def ngettext(self, singular: str, plural: str, n: int, /) -> str: ...
+
+
+class _English:
+    def gettext(self, message: str, /) -> str:
+        return message
+
+    def ngettext(self, singular: str, plural: str, n: int, /) -> str:
+        return singular if n == 1 else plural
+
+
+ENGLISH: Translator = _English()
+
+
+def N_(message: str) -> str:  # noqa: N802 - the gettext convention for "mark, translate later"
+    """Marks a string for the catalogue (`make messages`) without translating it here."""
+    return message
+
+
+def wait_wording(seconds: int | None, tr: Translator = ENGLISH) -> str:
     """How long to wait, for people: "N seconds" under a minute and a half, else whole minutes
     rounded up ("try again in 5 minutes")."""
     s = seconds or 60
     if s < 90:
-        return "1 second" if s == 1 else f"{s} seconds"
-    return f"{(s + 59) // 60} minutes"
+        return tr.ngettext("{n} second", "{n} seconds", s).format(n=s)
+    n = (s + 59) // 60
+    return tr.ngettext("{n} minute", "{n} minutes", n).format(n=n)
 
 
 class TwofoldError(Exception):
     code: str = "Error"
     status: int = 400
-    default_message: str = "The request failed."
+    default_message: str = N_("The request failed.")
 
     def __init__(
         self,
         message: str | None = None,
         *,
+        params: dict[str, Any] | None = None,
         fields: dict[str, str] | None = None,
         retry_after: int | None = None,
     ) -> None:
-        self.message = message or self.default_message
+        # `message` is the catalogue's msgid; `params` fill its {placeholders}, so the
+        # sentence can be translated whole (the values are never translated).
+        self.template = message or self.default_message
+        self.params = params or {}
+        self.translated_params: tuple[str, ...] = ()
+        self.wait: int | None = None
         self.fields = fields
         self.retry_after = retry_after
+        self.message = self.localized(ENGLISH)
         super().__init__(self.message)
 
+    def localized(self, tr: Translator) -> str:
+        """The message in the language of `tr`."""
+        params = {
+            k: tr.gettext(v) if k in self.translated_params else v for k, v in self.params.items()
+        }
+        text = tr.gettext(self.template)
+        if params:
+            text = text.format(**params)
+        if self.wait is not None:
+            text = tr.gettext("{reason}; try again in {wait}.").format(
+                reason=text, wait=wait_wording(self.wait, tr)
+            )
+        return text
+
     @classmethod
-    def after(cls, reason: str, seconds: int) -> Self:
+    def after(cls, reason: str, seconds: int, *, params: dict[str, Any] | None = None) -> Self:
         """`reason`, and when to try again: the one wording of every wait."""
-        return cls(f"{reason}; try again in {wait_wording(seconds)}.", retry_after=seconds)
+        exc = cls(reason, params=params, retry_after=seconds)
+        exc.wait = seconds
+        exc.message = exc.localized(ENGLISH)
+        exc.args = (exc.message,)
+        return exc
 
 
 class ValidationFailed(TwofoldError):
@@ -173,7 +224,13 @@ class TooManyAttempts(TwofoldError):
     @classmethod
     def locked(cls, what: str, seconds: int) -> TooManyAttempts:
         """The one wording of a lock: which checks failed, and how long until the next try."""
-        return cls.after(f"Too many failed {what}: locked for now", seconds)
+        exc = cls.after(
+            N_("Too many failed {what}: locked for now"), seconds, params={"what": what}
+        )
+        exc.translated_params = ("what",)
+        exc.message = exc.localized(ENGLISH)
+        exc.args = (exc.message,)
+        return exc
 
 
 class Overloaded(TooManyAttempts):

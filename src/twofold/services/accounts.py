@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from twofold import i18n
 from twofold.domain import errors, policy
 from twofold.domain.passwords import check_new_password
 from twofold.services.audit import Audit
@@ -123,6 +124,17 @@ class Principals:
             verified_until=verified + self.ctx.settings.fresh_window if verified else None,
         )
 
+    def set_locale(self, auth: Auth, locale: str | None) -> None:
+        """The console language `auth`'s principal chose; None: follow the browser's."""
+        if locale is not None and i18n.known(locale) is None:
+            raise errors.ValidationFailed(
+                "That language is not offered.", fields={"lang": ", ".join(i18n.LANGUAGES)}
+            )
+        self.ctx.db.execute(
+            update(Principal).where(Principal.id == auth.principal.id).values(locale=locale)
+        )
+        self.ctx.db.commit()
+
     def status(self, login: str) -> PrincipalStatus:
         """Operator view (CLI) of the principal that logs in as `login`."""
         with self.ctx.reading():
@@ -130,7 +142,9 @@ class Principals:
             device = self.factor.active_device(principal.id)
             mfa = mfa_status(device, self.factor.recovery_codes_left(principal.id))
         return PrincipalStatus(
-            login=principal.login, kind=principal.kind, mfa=mfa,
+            login=principal.login,
+            kind=principal.kind,
+            mfa=mfa,
             mfa_required=principal.mfa_required,
         )
 
@@ -219,9 +233,7 @@ class Users:
                     MfaDevice,
                     (MfaDevice.principal_id == Principal.id) & (MfaDevice.state == "active"),
                 )
-                .where(
-                    Principal.account_id == auth.principal.account_id, Principal.kind == "user"
-                )
+                .where(Principal.account_id == auth.principal.account_id, Principal.kind == "user")
                 .order_by(Principal.name)
                 .limit(MAX_USERS_PAGE)
             ).all()

@@ -115,9 +115,7 @@ class Applications:
                 uri, allow_http=self.ctx.settings.allow_http_redirects
             )
             if problem:
-                raise errors.ValidationFailed(
-                    f"{uri[:100]!r} {problem}.", fields={field: problem}
-                )
+                raise errors.ValidationFailed(f"{uri[:100]!r} {problem}.", fields={field: problem})
             if uri not in out:
                 out.append(uri)
         return out

@@ -103,6 +103,8 @@ class Principal(Base):
     # set a password for it must choose its own at the next sign-in.
     disabled: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     password_reset_required: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # The console language this principal chose ("zh_CN"); None: the browser's (issue 15).
+    locale: Mapped[str | None] = mapped_column(String(16))
 
 
 class MfaDevice(Base):

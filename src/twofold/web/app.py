@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from twofold import __version__
+from twofold import __version__, i18n
 from twofold.bootstrap import Runtime, build_runtime
 from twofold.config import Settings
 from twofold.domain import errors
@@ -30,11 +30,13 @@ from twofold.web.console.mount import install as install_console
 from twofold.web.docs import ApiHeaders, install_docs
 from twofold.web.flood import FloodLimits
 from twofold.web.health import install_health
+from twofold.web.locale import LocaleMiddleware
 from twofold.web.sso.forward_auth import router as forward_auth_router
 from twofold.web.sso.oidc import router as oidc_router
 from twofold.web.sso.return_page import router as sso_return_router
 
 log = logging.getLogger("twofold")
+METHOD = i18n.N_("Method not allowed.")
 DB_RETRY_AFTER = 2  # seconds: a locked, busy or hung database, or a dropped connection
 
 
@@ -77,7 +79,9 @@ def too_large() -> JSONResponse:
 
 
 def error_body(exc: errors.TwofoldError) -> dict[str, Any]:
-    detail: dict[str, Any] = {"code": exc.code, "message": exc.message}
+    # The message in the request's language (Accept-Language, or the console's cookie); the
+    # code never changes.
+    detail: dict[str, Any] = {"code": exc.code, "message": exc.localized(i18n.translator())}
     if exc.fields:
         detail["fields"] = exc.fields
     return {"error": detail}
@@ -132,7 +136,7 @@ def install_error_handlers(app: FastAPI) -> None:
             mapped = errors.NotFound()
         elif exc.status_code == 405:
             return JSONResponse(
-                {"error": {"code": "MethodNotAllowed", "message": "Method not allowed."}},
+                {"error": {"code": "MethodNotAllowed", "message": i18n.gettext(METHOD)}},
                 status_code=405,
                 headers=exc.headers,
             )
@@ -225,4 +229,5 @@ def create_app(
     app.include_router(oidc_router)
     app.add_middleware(ApiHeaders)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(LocaleMiddleware)  # outermost: every answer, a refused body too
     return app

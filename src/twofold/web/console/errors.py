@@ -14,25 +14,27 @@ from urllib.parse import urlencode
 from fastapi import Request
 from fastapi.responses import Response
 
+from twofold import i18n
 from twofold.domain import errors
+from twofold.i18n import N_
 from twofold.web.console import security as sec
 from twofold.web.console.auth import VerifyFirst
-from twofold.web.console.render import page_of, redirect, render, with_next
+from twofold.web.console.render import came_from, page_of, redirect, render, with_next
 
 # The title of the error page, by status; a refused form has its own.
 TITLES = {
-    403: "Not allowed",
-    404: "Not found",
-    429: "Too many attempts",
-    503: "Temporarily unavailable",
+    403: N_("Not allowed"),
+    404: N_("Not found"),
+    429: N_("Too many attempts"),
+    503: N_("Temporarily unavailable"),
 }
 
 
 def shown(exc: errors.TwofoldError) -> str:
     """The sentence a person reads for this error, wherever it is shown."""
-    message = exc.message
+    message = exc.localized(i18n.translator())
     if isinstance(exc, errors.ValidationFailed) and exc.fields:
-        message += " " + "; ".join(f"{k}: {v}" for k, v in exc.fields.items())
+        message += " " + "; ".join(f"{k}: {i18n.gettext(v)}" for k, v in exc.fields.items())
     return message
 
 
@@ -72,9 +74,7 @@ def _to_verify(request: Request, exc: errors.TwofoldError) -> Response:
 def _form_page(request: Request) -> str:
     if request.method == "GET":
         return page_of(request)
-    referer = request.headers.get("referer", "")
-    own = f"{request.url.scheme}://{request.url.netloc}"
-    return referer[len(own):] if referer.startswith(own + "/") else "/"
+    return came_from(request)
 
 
 # The one table: an error (or any subclass) that is not shown as a page but sends the person
@@ -92,12 +92,12 @@ async def console_error(request: Request, exc: errors.TwofoldError) -> Response:
     for kind, send in REDIRECTS:
         if isinstance(exc, kind):
             return send(request, exc)
-    title = "Request refused" if isinstance(exc, sec.CsrfRefused) else None
+    title = N_("Request refused") if isinstance(exc, sec.CsrfRefused) else None
     return render(
         request,
         "error.html",
         exc.status,
         headers=retry_headers(exc),
-        title=title or TITLES.get(exc.status, "Something went wrong"),
+        title=i18n.gettext(title or TITLES.get(exc.status, N_("Something went wrong"))),
         message=shown(exc),
     )

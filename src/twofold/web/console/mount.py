@@ -13,6 +13,7 @@ from twofold.web.console.errors import console_error
 from twofold.web.console.pages import (
     applications,
     audit,
+    language,
     lifecycle,
     mfa,
     overview,
@@ -39,6 +40,7 @@ PAGES: tuple[ModuleType, ...] = (
     sessions,
     audit,
     applications,
+    language,
 )
 
 

@@ -17,12 +17,23 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from twofold import i18n
 from twofold.domain import policy
 from twofold.services.sessions import Auth
 from twofold.web.console import security as sec
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
+# Every template speaks the request's language (docs/i18n.md): {% trans %} and _() look the
+# sentence up in the catalogue of `i18n.current()`, escaping what they fill in.
+templates.env.add_extension("jinja2.ext.i18n")
+templates.env.policies["ext.i18n.trimmed"] = True
+templates.env.install_gettext_callables(  # type: ignore[attr-defined]
+    i18n.gettext, i18n.ngettext, newstyle=True
+)
+templates.env.globals["html_lang"] = i18n.html_lang
+templates.env.globals["current_locale"] = i18n.current
+templates.env.globals["languages"] = i18n.LANGUAGES
 
 
 def _when(value: object) -> str:
@@ -32,12 +43,12 @@ def _when(value: object) -> str:
         except ValueError:
             return str(value)
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M UTC")
+        return i18n.format_when(value)
     return ""
 
 
 def _when_exact(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else ""
+    return i18n.format_when(value, seconds=True) if value else ""
 
 
 templates.env.filters["when"] = _when
@@ -46,7 +57,8 @@ templates.env.filters["when_exact"] = _when_exact
 
 def notice_for(request: Request) -> str | None:
     notices: Mapping[str, str] = getattr(request.app.state, "console_notices", {})
-    return notices.get(request.query_params.get("done", ""))
+    notice = notices.get(request.query_params.get("done", ""))
+    return i18n.gettext(notice) if notice else None
 
 
 def signed_in_as(request: Request, auth: Auth) -> None:
@@ -61,6 +73,8 @@ def signed_in_as(request: Request, auth: Auth) -> None:
             "is_primary": auth.is_primary,
         }
     request.state.me = me
+    # The principal's own language, where it chose one, over the cookie and the browser's.
+    i18n.use(auth.principal.locale)
 
 
 def render(
@@ -108,6 +122,13 @@ def page_of(request: Request) -> str:
     if request.url.query:
         target += "?" + request.url.query
     return target
+
+
+def came_from(request: Request) -> str:
+    """The page of this server a form was posted from (its Referer), else "/"."""
+    referer = request.headers.get("referer", "")
+    own = f"{request.url.scheme}://{request.url.netloc}"
+    return referer[len(own) :] if referer.startswith(own + "/") else "/"
 
 
 def _home_of(home: str) -> Callable[[Request], Response]:

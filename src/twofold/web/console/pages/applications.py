@@ -25,9 +25,7 @@ NOTICES = {
 }
 PURPOSES = {"app.manage": "manage the account's applications"}
 
-NewPage = Annotated[
-    Auth, Depends(fresh_page("app.manage", primary=True, back="/applications/new"))
-]
+NewPage = Annotated[Auth, Depends(fresh_page("app.manage", primary=True, back="/applications/new"))]
 AppPage = Annotated[
     Auth, Depends(fresh_page("app.manage", primary=True, back="/applications/{client_id}"))
 ]
@@ -80,9 +78,13 @@ def register_application(
             via="console",
         )
     except errors.ValidationFailed as exc:
-        form = {"name": name, "redirect_uris": redirect_uris, "type": type,
-                "post_logout_redirect_uris": post_logout_redirect_uris,
-                "require_mfa": "on" if require_mfa else ""}
+        form = {
+            "name": name,
+            "redirect_uris": redirect_uris,
+            "type": type,
+            "post_logout_redirect_uris": post_logout_redirect_uris,
+            "require_mfa": "on" if require_mfa else "",
+        }
         return _new_page(request, exc.status, error=_problem(exc), form=form)
     return _secret_page(request, made, created=True)
 
