@@ -3,6 +3,9 @@
 holds every sentence a person can read:
 
 - an error's `default_message` (class attribute, alone or in a tuple assignment);
+- the values of a console page module's `NOTICES` and `PURPOSES` (and of `TITLES`);
+- in the console's modules, a literal `notice=`, `error=`, `invalid=` or `title=` handed to a
+  page (render() looks these up in the catalogue);
 - the first argument (or `message=`) of a call to an error class of `twofold.domain.errors`,
   or of an error's `.after(reason, seconds)`.
 
@@ -29,6 +32,8 @@ ERROR_CLASSES = {
 # (line, keyword, msgid or (singular, plural), comments): the keyword is Babel's own name,
 # which tells it how to read the message.
 Found = tuple[int, str, Any, list[str]]
+TABLES = {"NOTICES", "PURPOSES", "TITLES"}
+SENTENCE_ARGS = {"notice", "error", "invalid", "title"}
 
 
 def _name(func: ast.expr) -> str | None:
@@ -43,7 +48,7 @@ def _text(node: ast.expr | None) -> str | None:
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
 
-def _from_call(node: ast.Call) -> Iterator[Found]:
+def _from_call(node: ast.Call, console: bool) -> Iterator[Found]:
     name = _name(node.func)
     if name in KEYWORDS and node.args and (text := _text(node.args[0])):
         yield node.lineno, "gettext", text, []
@@ -51,7 +56,10 @@ def _from_call(node: ast.Call) -> Iterator[Found]:
         singular, plural = _text(node.args[0]), _text(node.args[1])
         if singular and plural:
             yield node.lineno, "ngettext", (singular, plural), []
-    elif name in ERROR_CLASSES:
+    for keyword in node.keywords if console else ():
+        if keyword.arg in SENTENCE_ARGS and (text := _text(keyword.value)):
+            yield keyword.value.lineno, "gettext", text, []
+    if name in ERROR_CLASSES:
         first = node.args[0] if node.args else None
         message = next((k.value for k in node.keywords if k.arg == "message"), first)
         if text := _text(message):
@@ -60,6 +68,14 @@ def _from_call(node: ast.Call) -> Iterator[Found]:
 
 def _from_assign(node: ast.Assign) -> Iterator[Found]:
     for target in node.targets:
+        if (
+            isinstance(target, ast.Name)
+            and target.id in TABLES
+            and isinstance(node.value, ast.Dict)
+        ):
+            for value in node.value.values:
+                if text := _text(value):
+                    yield value.lineno, "gettext", text, []
         if isinstance(target, ast.Name) and target.id == "default_message":
             if text := _text(node.value):
                 yield node.lineno, "gettext", text, []
@@ -73,9 +89,10 @@ def extract_twofold(
     fileobj: IO[bytes], keywords: Any, comment_tags: Any, options: Any
 ) -> Iterator[Found]:
     """Babel's extraction-method signature."""
+    console = "web/console/" in str(getattr(fileobj, "name", "")).replace("\\", "/")
     tree = ast.parse(fileobj.read())
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
-            yield from _from_call(node)
+            yield from _from_call(node, console)
         elif isinstance(node, ast.Assign):
             yield from _from_assign(node)

@@ -62,7 +62,9 @@ class Accounts:
         except IntegrityError as exc:
             self.ctx.db.rollback()
             raise errors.AlreadyExists(
-                f"The account name {name!r} is taken.", fields={"name": "taken"}
+                "The account name {name!r} is taken.",
+                params={"name": name},
+                fields={"name": "taken"},
             ) from exc
         self.audit.record("account.created", actor=primary, target=primary, detail={"via": via})
         self.ctx.db.commit()
@@ -98,7 +100,7 @@ class Principals:
     def by_login(self, login: str) -> Principal:
         principal = self.ctx.db.scalar(select(Principal).where(Principal.login == login))
         if principal is None:
-            raise errors.NotFound(f"No principal logs in as {login!r}.")
+            raise errors.NotFound("No principal logs in as {login!r}.", params={"login": login})
         return principal
 
     def own_mfa(self, principal_id: int) -> MfaStatus:
@@ -210,7 +212,7 @@ class Users:
             )
         )
         if user is None:
-            raise errors.NotFound(f"No user named {name!r} in this account.")
+            raise errors.NotFound("No user named {name!r} in this account.", params={"name": name})
         return user
 
     def view(self, auth: Auth, name: str) -> UserView:
@@ -301,7 +303,9 @@ class Users:
         except IntegrityError as exc:
             self.ctx.db.rollback()
             raise errors.AlreadyExists(
-                f"A user named {name!r} exists already.", fields={"name": "taken"}
+                "A user named {name!r} exists already.",
+                params={"name": name},
+                fields={"name": "taken"},
             ) from exc
         self.audit.record(
             "user.created", actor=auth.principal, target=user, detail={"mfa_required": mfa_required}

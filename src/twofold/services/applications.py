@@ -115,7 +115,11 @@ class Applications:
                 uri, allow_http=self.ctx.settings.allow_http_redirects
             )
             if problem:
-                raise errors.ValidationFailed(f"{uri[:100]!r} {problem}.", fields={field: problem})
+                raise errors.ValidationFailed(
+                    "{uri!r} {problem}.",
+                    params={"uri": uri[:100], "problem": problem},
+                    fields={field: problem},
+                )
             if uri not in out:
                 out.append(uri)
         return out
@@ -188,7 +192,9 @@ class Applications:
             ).all()
         )
         if count >= MAX_APPS:
-            raise errors.ValidationFailed(f"An account has at most {MAX_APPS} applications.")
+            raise errors.ValidationFailed(
+                "An account has at most {count} applications.", params={"count": MAX_APPS}
+            )
         row = Application(
             client_id=new_client_id(),
             account_id=actor.account_id,
@@ -283,5 +289,5 @@ def primary_of(ctx: Context, account_name: str) -> Principal:
             .where(Account.name == account_name, Principal.kind == "primary")
         )
         if primary is None:
-            raise errors.NotFound(f"No account named {account_name!r}.")
+            raise errors.NotFound("No account named {name!r}.", params={"name": account_name})
         return primary

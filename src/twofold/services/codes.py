@@ -11,7 +11,9 @@ import hmac
 
 from sqlalchemy import bindparam, delete, func, select, update
 
+from twofold import i18n
 from twofold.domain import errors, policy, totp
+from twofold.domain.errors import N_
 from twofold.domain.sealing import SealingError
 from twofold.domain.tokens import RECOVERY_CODE_COUNT, new_recovery_code, normalize_recovery_code
 from twofold.services.audit import Audit
@@ -222,9 +224,17 @@ class SecondFactor:
             notify_later(
                 self.ctx.mailer,
                 principal.email,
-                f"Checks of your {throttle.c.what} were locked",
-                f"{count} wrong {throttle.c.what} in a row were tried for {principal.login}; "
-                "further checks are locked for a while. If this was not you, someone knows "
-                "your password: change it.",
+                N_("Checks of your {what} were locked"),
+                N_(
+                    "{count} wrong {what} in a row were tried for {login}; further checks are "
+                    "locked for a while. If this was not you, someone knows your password: "
+                    "change it."
+                ),
+                params={
+                    "what": i18n.translator(principal.locale).gettext(throttle.c.what),
+                    "count": count,
+                    "login": principal.login,
+                },
+                locale=principal.locale,
             )
         return failure

@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select, update
 
 from twofold.domain import errors
+from twofold.domain.errors import N_
 from twofold.domain.passwords import MIN_LENGTH, check_new_password
 from twofold.services.audit import Audit
 from twofold.services.context import Context
@@ -70,7 +71,8 @@ def refuse_reuse(ctx: Context, hashes: list[str], new: str, *, field: str) -> No
     each check costs one argon2 hash)."""
     if any(ctx.passwords.verify(h, new) for h in hashes):
         raise errors.ValidationFailed(
-            f"The new password must not be one of your last {len(hashes)} passwords.",
+            "The new password must not be one of your last {count} passwords.",
+            params={"count": len(hashes)},
             fields={field: f"one of the last {len(hashes)} passwords"},
         )
 
@@ -223,14 +225,16 @@ class Lifecycle:
         notify(
             self.ctx.mailer,
             principal.email,
-            "Your password was changed",
-            f"The password of {principal.login} was changed; other sessions were ended.",
+            N_("Your password was changed"),
+            N_("The password of {login} was changed; other sessions were ended."),
+            params={"login": principal.login},
+            locale=principal.locale,
         )
 
     def _user_by_login(self, login: str) -> Principal:
         principal = self.ctx.db.scalar(select(Principal).where(Principal.login == login))
         if principal is None:
-            raise errors.NotFound(f"No principal logs in as {login!r}.")
+            raise errors.NotFound("No principal logs in as {login!r}.", params={"login": login})
         return principal
 
     def operator_set_disabled(self, login: str, disabled: bool) -> bool:
@@ -253,7 +257,7 @@ class Lifecycle:
             )
         )
         if not principals:
-            raise errors.NotFound(f"No account named {name!r}.")
+            raise errors.NotFound("No account named {name!r}.", params={"name": name})
         changed = 0
         for principal in principals:
             if bool(principal.disabled) == disabled:

@@ -8,6 +8,7 @@ from datetime import timedelta
 from sqlalchemy import delete, select, update
 
 from twofold.domain import errors, policy
+from twofold.domain.errors import N_
 from twofold.domain.policy import network_allowed
 from twofold.domain.tokens import MAX_TOKEN_LENGTH, new_token, token_digest
 from twofold.services.audit import Audit
@@ -240,10 +241,14 @@ class Login:
             notify(
                 self.ctx.mailer,
                 principal.email,
-                "A recovery code was used",
-                f"A recovery code was used to sign in as {principal.login}. "
-                f"{left} recovery codes remain. If this was not you, change your password "
-                "and bind a new MFA device at once.",
+                N_("A recovery code was used"),
+                N_(
+                    "A recovery code was used to sign in as {login}. {left} recovery codes "
+                    "remain. If this was not you, change your password and bind a new MFA "
+                    "device at once."
+                ),
+                params={"login": principal.login, "left": left},
+                locale=principal.locale,
             )
         return result
 
@@ -286,24 +291,41 @@ class Login:
             notify(
                 self.ctx.mailer,
                 principal.email,
-                "New sign-in to your account",
-                f"{principal.login} signed in from an address it had not used recently: "
-                f"{self.ctx.client_addr} ({(self.ctx.user_agent or 'unknown client')[:120]}). "
-                "If this was not you, change your password and end your other sessions.",
+                N_("New sign-in to your account"),
+                N_(
+                    "{login} signed in from an address it had not used recently: {address} "
+                    "({client}). If this was not you, change your password and end your other "
+                    "sessions."
+                ),
+                params={
+                    "login": principal.login,
+                    "address": self.ctx.client_addr,
+                    "client": (self.ctx.user_agent or "unknown client")[:120],
+                },
+                locale=principal.locale,
             )
 
     def _lock_notice(self, principal: Principal, locks: list[str]) -> None:
-        where = (
-            f"from {self.ctx.client_addr} are paused"
+        body = (
+            N_(
+                "Many wrong passwords were tried for {login}; sign-ins from {address} are "
+                "paused for a while. If this was not you, nothing is needed: your password was "
+                "not accepted."
+            )
             if locks == ["client"]
-            else "are paused for every address but your usual ones"
+            else N_(
+                "Many wrong passwords were tried for {login}; sign-ins are paused for every "
+                "address but your usual ones for a while. If this was not you, nothing is "
+                "needed: your password was not accepted."
+            )
         )
         notify_later(
             self.ctx.mailer,
             principal.email,
-            "Sign-ins to your account were paused",
-            f"Many wrong passwords were tried for {principal.login}; sign-ins {where} for a "
-            "while. If this was not you, nothing is needed: your password was not accepted.",
+            N_("Sign-ins to your account were paused"),
+            body,
+            params={"login": principal.login, "address": self.ctx.client_addr},
+            locale=principal.locale,
         )
 
     def _tally_unknown_login(self) -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import smtplib
 import threading
+from collections.abc import Mapping
 from email.message import EmailMessage
 from urllib.parse import unquote, urlsplit
 
+from twofold import i18n
 from twofold.config import ConfigError, Settings
 from twofold.domain.ports import Mailer
 
@@ -57,18 +59,51 @@ def build_mailer(settings: Settings) -> Mailer:
     return LogMailer()
 
 
-def notify(mailer: Mailer, to: str | None, subject: str, body: str) -> None:
+def compose(
+    subject: str, body: str, params: Mapping[str, object] | None = None, locale: str | None = None
+) -> tuple[str, str]:
+    """A mail's subject and body in `locale` (the recipient's own language, where it chose
+    one), else the request's: both are catalogue msgids, `params` fill their {placeholders}."""
+    tr = i18n.translator(locale)
+    values = dict(params or {})
+    return tr.gettext(subject).format(**values), tr.gettext(body).format(**values)
+
+
+def notify(
+    mailer: Mailer,
+    to: str | None,
+    subject: str,
+    body: str,
+    *,
+    params: Mapping[str, object] | None = None,
+    locale: str | None = None,
+) -> None:
     """Best-effort notice to a principal's address: a failed mail never undoes the change."""
     if not to:
         return
+    subject, body = compose(subject, body, params, locale)
+    _deliver(mailer, to, subject, body)
+
+
+def _deliver(mailer: Mailer, to: str, subject: str, body: str) -> None:
     try:
         mailer.send(to, subject, body)
     except (OSError, smtplib.SMTPException):
         log.warning("could not deliver the notice %r", subject)
 
 
-def notify_later(mailer: Mailer, to: str | None, subject: str, body: str) -> None:
+def notify_later(
+    mailer: Mailer,
+    to: str | None,
+    subject: str,
+    body: str,
+    *,
+    params: Mapping[str, object] | None = None,
+    locale: str | None = None,
+) -> None:
     """`notify` on a thread of its own: a notice sent from a failure path must not make that
-    answer slower than the same failure of an unknown login (a timing oracle)."""
+    answer slower than the same failure of an unknown login (a timing oracle). Composed
+    here, in the request's language: the thread does not see the request."""
     if to:
-        threading.Thread(target=notify, args=(mailer, to, subject, body), daemon=True).start()
+        subject, body = compose(subject, body, params, locale)
+        threading.Thread(target=_deliver, args=(mailer, to, subject, body), daemon=True).start()

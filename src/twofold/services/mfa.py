@@ -12,6 +12,7 @@ import segno
 from sqlalchemy import delete, select, update
 
 from twofold.domain import errors, policy, totp
+from twofold.domain.errors import N_
 from twofold.services.accounts import Principals
 from twofold.services.audit import Audit
 from twofold.services.codes import SecondFactor, device_context
@@ -221,9 +222,18 @@ class Devices:
         notify(
             self.ctx.mailer,
             target.email,
-            "Virtual MFA device replaced" if old else "Virtual MFA enabled",
-            f"A virtual MFA device was {'replaced' if old else 'bound'} for {target.login} "
-            f"by {auth.principal.login}. From now on, sign-in needs its codes.",
+            N_("Virtual MFA device replaced") if old else N_("Virtual MFA enabled"),
+            N_(
+                "A virtual MFA device was replaced for {login} by {actor}. From now on, "
+                "sign-in needs its codes."
+            )
+            if old
+            else N_(
+                "A virtual MFA device was bound for {login} by {actor}. From now on, sign-in "
+                "needs its codes."
+            ),
+            params={"login": target.login, "actor": auth.principal.login},
+            locale=target.locale,
         )
         return BoundDevice(device.serial, codes, old is not None)
 
@@ -252,9 +262,13 @@ class Devices:
         notify(
             self.ctx.mailer,
             target.email,
-            "Virtual MFA disabled",
-            f"The virtual MFA device of {target.login} was disabled by {auth.principal.login}. "
-            "Its codes no longer work; enabling MFA again needs a new binding.",
+            N_("Virtual MFA disabled"),
+            N_(
+                "The virtual MFA device of {login} was disabled by {actor}. Its codes no "
+                "longer work; enabling MFA again needs a new binding."
+            ),
+            params={"login": target.login, "actor": auth.principal.login},
+            locale=target.locale,
         )
 
     def operator_reset(self, login: str) -> bool:
@@ -284,8 +298,10 @@ class Devices:
         notify(
             self.ctx.mailer,
             target.email,
-            "Virtual MFA reset by an operator",
-            f"An operator removed the virtual MFA device of {target.login}.",
+            N_("Virtual MFA reset by an operator"),
+            N_("An operator removed the virtual MFA device of {login}."),
+            params={"login": target.login},
+            locale=target.locale,
         )
         return device is not None
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from twofold.domain import policy
-from twofold.domain.errors import TooManyAttempts
+from twofold.domain.errors import N_, TooManyAttempts
 from twofold.services.context import Context
 from twofold.services.counters import CounterRow, Counters
 
@@ -29,7 +29,7 @@ class Gate:
     passed_ceiling: bool = False
 
 
-def locked(until: datetime, now: datetime, what: str = "sign-in attempts") -> TooManyAttempts:
+def locked(until: datetime, now: datetime, what: str = N_("sign-in attempts")) -> TooManyAttempts:
     seconds = policy.retry_after_seconds(until, now)
     return TooManyAttempts.locked(what, seconds)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select, update
 
 from twofold.domain import errors, policy
+from twofold.domain.errors import N_
 from twofold.domain.tokens import MAX_TOKEN_LENGTH, new_token, token_digest
 from twofold.services.audit import Audit
 from twofold.services.context import Context
@@ -86,18 +87,22 @@ class PasswordReset:
         self.audit.record(
             "password.reset_requested", target=principal, account_id=principal.account_id
         )
-        email, who = principal.email, principal.login
+        email, who, locale = principal.email, principal.login, principal.locale
         self.ctx.db.commit()
         link = f"{self.ctx.settings.public_url.rstrip('/')}{RESET_PATH}?token={token}"
         notify_later(
             self.ctx.mailer,
             email,
-            "Reset your Twofold password",
-            f"Someone asked to reset the password of {who}.\n\n"
-            f"To choose a new password, open this link within 30 minutes (it works once):\n"
-            f"{link}\n\n"
-            "If you did not ask for it, ignore this mail: your password stays as it is. "
-            "Your virtual MFA device stays bound either way.",
+            N_("Reset your Twofold password"),
+            N_(
+                "Someone asked to reset the password of {login}.\n\n"
+                "To choose a new password, open this link within 30 minutes (it works once):\n"
+                "{link}\n\n"
+                "If you did not ask for it, ignore this mail: your password stays as it is. "
+                "Your virtual MFA device stays bound either way."
+            ),
+            params={"login": who, "link": link},
+            locale=locale,
         )
 
     def check(self, token: object) -> str:
@@ -166,11 +171,13 @@ class PasswordReset:
             target=principal,
             detail={"via": "mail", "sessions_ended": ended},
         )
-        email, who = principal.email, principal.login
+        email, who, locale = principal.email, principal.login, principal.locale
         self.ctx.db.commit()
         notify(
             self.ctx.mailer,
             email,
-            "Your password was reset",
-            f"The password of {who} was reset with a mailed link; every session was ended.",
+            N_("Your password was reset"),
+            N_("The password of {login} was reset with a mailed link; every session was ended."),
+            params={"login": who},
+            locale=locale,
         )

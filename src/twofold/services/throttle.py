@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.orm import InstrumentedAttribute
 
 from twofold.domain import policy
-from twofold.domain.errors import TooManyAttempts
+from twofold.domain.errors import N_, TooManyAttempts
 from twofold.services.context import Context
 from twofold.storage.db import affected
 from twofold.storage.models import Principal
@@ -31,13 +31,13 @@ class Counter:
 
 
 CODES = Counter(
-    Principal.code_failures, Principal.code_locked_until, policy.CODE_FAILURE_LIMIT, "codes"
+    Principal.code_failures, Principal.code_locked_until, policy.CODE_FAILURE_LIMIT, N_("codes")
 )
 PASSWORDS = Counter(
     Principal.password_failures,
     Principal.password_locked_until,
     policy.PASSWORD_FAILURE_LIMIT,
-    "passwords",
+    N_("passwords"),
 )
 
 
@@ -75,7 +75,7 @@ RECOVERY = Counter(
     Principal.recovery_failures,
     Principal.recovery_locked_until,
     policy.RECOVERY_FAILURE_LIMIT,
-    "recovery codes",
+    N_("recovery codes"),
 )
 
 _DOUBLINGS = 7  # failures past the limit that still double the lock; later ones get the cap

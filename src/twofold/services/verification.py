@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import delete, update
 
 from twofold.domain import errors, policy
+from twofold.domain.errors import N_
 from twofold.domain.passwords import MIN_LENGTH, check_new_password
 from twofold.domain.tokens import new_email_code
 from twofold.services.accounts import account_of
@@ -16,7 +17,7 @@ from twofold.services.context import Context
 from twofold.services.counters import Counters
 from twofold.services.lifecycle import Lifecycle, refuse_reuse, remember_former, reuse_hashes
 from twofold.services.login import forget_browsers
-from twofold.services.mail import notify
+from twofold.services.mail import compose, notify
 from twofold.services.sessions import Auth, Sessions
 from twofold.services.throttle import CODES, PASSWORDS, Throttle
 from twofold.storage.models import EmailCode, Principal
@@ -96,12 +97,16 @@ class Verification:
         )
         self.audit.record("verify.email_sent", actor=principal, target=principal)
         self.ctx.db.commit()
-        self.ctx.mailer.send(
-            principal.email,
-            "Your Twofold verification code",
-            f"Your verification code is {code}. It works once, within 10 minutes.\n"
-            "If you did not ask for it, someone may know your password.",
+        subject, body = compose(
+            N_("Your Twofold verification code"),
+            N_(
+                "Your verification code is {code}. It works once, within 10 minutes.\n"
+                "If you did not ask for it, someone may know your password."
+            ),
+            {"code": code},
+            principal.locale,
         )
+        self.ctx.mailer.send(principal.email, subject, body)
 
     def _count_send(self, principal_id: int, to: str) -> None:
         """At most EMAIL_SENDS_PER_HOUR mails per principal and per destination address.
@@ -156,6 +161,8 @@ class Verification:
         notify(
             self.ctx.mailer,
             principal.email,
-            "Your password was changed",
-            f"The password of {principal.login} was changed; other sessions were ended.",
+            N_("Your password was changed"),
+            N_("The password of {login} was changed; other sessions were ended."),
+            params={"login": principal.login},
+            locale=principal.locale,
         )

@@ -19,6 +19,7 @@ from fastapi.templating import Jinja2Templates
 
 from twofold import i18n
 from twofold.domain import policy
+from twofold.domain.errors import TwofoldError
 from twofold.services.sessions import Auth
 from twofold.web.console import security as sec
 
@@ -77,6 +78,16 @@ def signed_in_as(request: Request, auth: Auth) -> None:
     i18n.use(auth.principal.locale)
 
 
+def localized(exc: TwofoldError) -> str:
+    """An error's message in the request's language."""
+    return exc.localized(i18n.translator())
+
+
+# Context values a page passes as plain English sentences (a notice, an error): looked up in
+# the catalogue here, so a page module needs no gettext of its own (docs/i18n.md).
+_SENTENCES = ("notice", "error", "invalid", "message", "title")
+
+
 def render(
     request: Request,
     template: str,
@@ -87,6 +98,9 @@ def render(
 ) -> HTMLResponse:
     context.setdefault("csrf", sec.csrf_token(request))
     context.setdefault("notice", notice_for(request))
+    for key in _SENTENCES:
+        if isinstance(context.get(key), str) and context[key]:
+            context[key] = i18n.gettext(context[key])
     me = getattr(request.state, "me", None)
     return templates.TemplateResponse(
         request, template, {"me": me, **context}, status_code=status, headers=headers

@@ -9,12 +9,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
+from twofold import i18n
 from twofold.domain import errors
+from twofold.i18n import N_
 from twofold.services.applications import Applications
 from twofold.services.sessions import Auth
 from twofold.services.views import ApplicationSecret, ApplicationView
 from twofold.web.console.auth import Csrf, Ctx, PrimaryPage, fresh_page
-from twofold.web.console.render import redirect, render
+from twofold.web.console.render import localized, redirect, render
 from twofold.web.routing import EndingRoute
 
 router = APIRouter(include_in_schema=False, route_class=EndingRoute)
@@ -24,6 +26,8 @@ NOTICES = {
     "app-deleted": "The application was deleted. Its sign-ins stop at once.",
 }
 PURPOSES = {"app.manage": "manage the account's applications"}
+# The two kinds, as the console names them (`{{ _(app.type) }}`): marked for the catalogue.
+KINDS = (N_("confidential"), N_("public"))
 
 NewPage = Annotated[Auth, Depends(fresh_page("app.manage", primary=True, back="/applications/new"))]
 AppPage = Annotated[
@@ -91,8 +95,12 @@ def register_application(
 
 def _problem(exc: errors.TwofoldError) -> str:
     if exc.fields:
-        return exc.message + " " + "; ".join(f"{k}: {v}" for k, v in exc.fields.items())
-    return exc.message
+        return (
+            localized(exc)
+            + " "
+            + "; ".join(f"{k}: {i18n.gettext(v)}" for k, v in exc.fields.items())
+        )
+    return localized(exc)
 
 
 def _secret_page(request: Request, made: ApplicationSecret, *, created: bool) -> HTMLResponse:

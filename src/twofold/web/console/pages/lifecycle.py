@@ -15,7 +15,7 @@ from twofold.services.accounts import Users
 from twofold.services.sessions import Auth
 from twofold.services.verification import Verification
 from twofold.web.console.auth import Csrf, Ctx, PrimaryPage, console_auth, fresh_page
-from twofold.web.console.render import redirect, render
+from twofold.web.console.render import localized, redirect, render
 from twofold.web.routing import EndingRoute
 
 router = APIRouter(include_in_schema=False, route_class=EndingRoute)
@@ -102,7 +102,7 @@ def user_password_submit(
             "user_password.html",
             exc.status,
             user=view.as_dict(),
-            error=exc.message,
+            error=localized(exc),
             must_change=bool(must_change),
         )
     view = users.view(auth, name)
@@ -138,6 +138,6 @@ def forced_change_submit(
     try:
         Verification(ctx).change_password(auth, None, new_password)
     except errors.ValidationFailed as exc:
-        return render(request, "password_forced.html", exc.status, error=exc.message)
+        return render(request, "password_forced.html", exc.status, error=localized(exc))
     # Next: the overview, or the MFA setup when that is also due (its gate sends there).
     return redirect("/?done=password-chosen")

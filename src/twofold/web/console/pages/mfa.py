@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
 from twofold.domain import errors
+from twofold.i18n import N_
 from twofold.services.mfa import BoundDevice, Devices, PendingDevice
 from twofold.services.sessions import Auth
 from twofold.web.console.auth import Csrf, Ctx, Page, SetupPage, console_auth, fresh_page
@@ -152,8 +153,8 @@ def mfa_bind(
 
 def _bound_notice(bound: BoundDevice) -> str:
     if bound.replaced:
-        return "The new virtual MFA device is bound. The old device's codes no longer work."
-    return "Virtual MFA is enabled."
+        return N_("The new virtual MFA device is bound. The old device's codes no longer work.")
+    return N_("Virtual MFA is enabled.")
 
 
 @router.get("/mfa/disable")

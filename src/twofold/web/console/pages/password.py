@@ -11,7 +11,7 @@ from twofold.domain import errors
 from twofold.services.sessions import Auth
 from twofold.services.verification import Verification
 from twofold.web.console.auth import Csrf, Ctx, fresh_page
-from twofold.web.console.render import redirect, render
+from twofold.web.console.render import localized, redirect, render
 from twofold.web.routing import EndingRoute
 
 router = APIRouter(include_in_schema=False, route_class=EndingRoute)
@@ -49,6 +49,10 @@ def password_submit(
         Verification(ctx).change_password(auth, current_password, new_password)
     except (errors.ValidationFailed, errors.InvalidCredentials, errors.TooManyAttempts) as exc:
         return render(
-            request, "password.html", exc.status, error=exc.message, field_errors=exc.fields or {}
+            request,
+            "password.html",
+            exc.status,
+            error=localized(exc),
+            field_errors=exc.fields or {},
         )
     return redirect("/security?done=password-changed")

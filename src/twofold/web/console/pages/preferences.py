@@ -12,7 +12,7 @@ from twofold.domain import errors
 from twofold.services.security import AccountSecurity
 from twofold.services.sessions import Auth
 from twofold.web.console.auth import Csrf, Ctx, fresh_page
-from twofold.web.console.render import redirect, render
+from twofold.web.console.render import localized, redirect, render
 from twofold.web.routing import EndingRoute
 
 router = APIRouter(include_in_schema=False, route_class=EndingRoute)
@@ -88,7 +88,7 @@ def preferences_submit(
         shown = {**changes, "login_networks": login_networks}
         problems = {k.split(".")[0]: v for k, v in (exc.fields or {}).items()}
         return _preferences_page(
-            request, shown, status=400, error=exc.message, field_errors=problems
+            request, shown, status=400, error=localized(exc), field_errors=problems
         )
     return redirect("/account/security?done=preferences-saved")
 

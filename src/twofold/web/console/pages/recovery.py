@@ -13,7 +13,7 @@ from twofold.services.accounts import Accounts
 from twofold.services.password_reset import PasswordReset
 from twofold.web.console import security as sec
 from twofold.web.console.auth import Csrf, Ctx
-from twofold.web.console.render import redirect, render
+from twofold.web.console.render import localized, redirect, render
 from twofold.web.console.security import PRE_SESSION
 from twofold.web.flood import flood_limited, hash_bounded
 from twofold.web.routing import EndingRoute
@@ -61,7 +61,7 @@ def reset_confirm_page(request: Request, ctx: Ctx, token: str = "") -> Response:
     try:
         login = PasswordReset(ctx).check(token)
     except errors.ValidationFailed as exc:
-        return _anonymous(request, "reset_confirm.html", exc.status, invalid=exc.message)
+        return _anonymous(request, "reset_confirm.html", exc.status, invalid=localized(exc))
     return _anonymous(request, "reset_confirm.html", token=token, login=login)
 
 
@@ -77,10 +77,15 @@ def reset_confirm_submit(
         reset.confirm(token, new_password)
     except errors.ValidationFailed as exc:
         if exc.fields and "token" in exc.fields:
-            return _anonymous(request, "reset_confirm.html", exc.status, invalid=exc.message)
+            return _anonymous(request, "reset_confirm.html", exc.status, invalid=localized(exc))
         login = reset.check(token)
         return _anonymous(
-            request, "reset_confirm.html", exc.status, token=token, login=login, error=exc.message
+            request,
+            "reset_confirm.html",
+            exc.status,
+            token=token,
+            login=login,
+            error=localized(exc),
         )
     response = redirect("/login?done=password-reset")
     sec.clear_cookie(request, response, sec.SESSION)
@@ -118,7 +123,7 @@ def signup_submit(
             "signup.html",
             exc.status,
             form=form,
-            error=exc.message,
+            error=localized(exc),
             field_errors=exc.fields or {},
         )
     return redirect("/login?done=signed-up")

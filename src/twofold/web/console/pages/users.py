@@ -16,7 +16,7 @@ from twofold.services.security import SessionManagement
 from twofold.services.sessions import Auth
 from twofold.web.console.auth import Csrf, Ctx, PrimaryPage, ensure_fresh, fresh_page
 from twofold.web.console.pages.mfa import BIND_ERRORS, bind_page
-from twofold.web.console.render import form_homes, redirect, render
+from twofold.web.console.render import form_homes, localized, redirect, render
 from twofold.web.routing import EndingRoute
 
 router = APIRouter(include_in_schema=False, route_class=EndingRoute)
@@ -69,7 +69,7 @@ def _users(
         error.status if error else 200,
         users=users,
         form=form or {},
-        error=error.message if error else None,
+        error=localized(error) if error else None,
         field_errors=(error.fields if error else None) or {},
         account=auth.principal.login,
     )

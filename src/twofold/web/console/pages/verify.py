@@ -10,7 +10,9 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from twofold import i18n
 from twofold.domain import errors
+from twofold.i18n import N_
 from twofold.services.mfa import Devices
 from twofold.services.sessions import Auth, Sessions
 from twofold.services.verification import Verification
@@ -65,7 +67,7 @@ def verify_page(
         headers=retry_headers(error) if error else None,
         next=safe_next(target),
         purpose_key=purpose if purpose in purposes else "",
-        purpose=purposes.get(purpose, "continue"),
+        purpose=i18n.gettext(purposes.get(purpose, N_("continue"))),
         has_device=has_device,
         email=_masked(auth.principal.email),
         error=shown(error) if error else None,

@@ -6,13 +6,14 @@
     var source = document.getElementById(button.getAttribute("data-copy"));
     if (!source || !navigator.clipboard) { return; }
     button.hidden = false;
+    var label = button.textContent;  // the words come from the page, in its language
     button.addEventListener("click", function () {
       var text = source.textContent.replace(/\s+/g, "");
       navigator.clipboard.writeText(text).then(function () {
-        button.textContent = "Copied";
-        setTimeout(function () { button.textContent = "Copy"; }, 2000);
+        button.textContent = button.getAttribute("data-copied") || "Copied";
+        setTimeout(function () { button.textContent = label; }, 2000);
       }, function () {
-        button.textContent = "Select and copy by hand";
+        button.textContent = button.getAttribute("data-copy-failed") || "Select and copy by hand";
       });
     });
   });
@@ -22,7 +23,8 @@
     countdown.hidden = false;
     var tick = function () {
       var left = 30 - Math.floor(Date.now() / 1000) % 30;
-      countdown.textContent = "The app shows a new code in " + left + " s.";
+      var text = countdown.getAttribute("data-text") || "The app shows a new code in {s} s.";
+      countdown.textContent = text.replace("{s}", String(left));
     };
     tick();
     setInterval(tick, 1000);
