@@ -7,7 +7,8 @@ holds every sentence a person can read:
 - in the console's modules, a literal `notice=`, `error=`, `invalid=` or `title=` handed to a
   page (render() looks these up in the catalogue);
 - the first argument (or `message=`) of a call to an error class of `twofold.domain.errors`,
-  or of an error's `.after(reason, seconds)`.
+  or of an error's `.after(reason, seconds)`, and the literal problems of its `fields={...}`
+  (and of a `problems[...] = "..."` table), which the console shows beside a form's fields.
 
 Only string literals are taken; an f-string is not a msgid (use `{name}` and `params=`).
 """
@@ -64,10 +65,22 @@ def _from_call(node: ast.Call, console: bool) -> Iterator[Found]:
         message = next((k.value for k in node.keywords if k.arg == "message"), first)
         if text := _text(message):
             yield node.lineno, "gettext", text, []
+        fields = next((k.value for k in node.keywords if k.arg == "fields"), None)
+        if isinstance(fields, ast.Dict):
+            for value in fields.values:
+                if text := _text(value):
+                    yield value.lineno, "gettext", text, []
 
 
 def _from_assign(node: ast.Assign) -> Iterator[Found]:
     for target in node.targets:
+        if (
+            isinstance(target, ast.Subscript)
+            and isinstance(target.value, ast.Name)
+            and target.value.id == "problems"
+            and (text := _text(node.value))
+        ):
+            yield node.lineno, "gettext", text, []
         if (
             isinstance(target, ast.Name)
             and target.id in TABLES

@@ -101,6 +101,11 @@ def render(
     for key in _SENTENCES:
         if isinstance(context.get(key), str) and context[key]:
             context[key] = i18n.gettext(context[key])
+    if isinstance(context.get("field_errors"), dict):
+        context["field_errors"] = {
+            k: i18n.gettext(v) if isinstance(v, str) else v
+            for k, v in context["field_errors"].items()
+        }
     me = getattr(request.state, "me", None)
     return templates.TemplateResponse(
         request, template, {"me": me, **context}, status_code=status, headers=headers
