@@ -44,6 +44,27 @@ def wait_wording(seconds: int | None, tr: Translator = ENGLISH) -> str:
     return tr.ngettext("{n} minute", "{n} minutes", n).format(n=n)
 
 
+class Problem(str):
+    """What is wrong with one field (an error's `fields`), with a value in it: the English
+    text, as the API shows it, that still knows its msgid and values for `localized()`."""
+
+    template: str
+    params: dict[str, Any]
+
+    def __new__(cls, template: str, **params: Any) -> Problem:
+        problem = super().__new__(cls, template.format(**params))
+        problem.template, problem.params = template, params
+        return problem
+
+    def localized(self, tr: Translator) -> str:
+        return tr.gettext(self.template).format(**self.params)
+
+
+def field_problem(value: str, tr: Translator) -> str:
+    """A field's problem in the language of `tr`."""
+    return value.localized(tr) if isinstance(value, Problem) else tr.gettext(value)
+
+
 class TwofoldError(Exception):
     code: str = "Error"
     status: int = 400

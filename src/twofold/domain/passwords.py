@@ -12,7 +12,7 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from zxcvbn import zxcvbn
 
-from twofold.domain.errors import Overloaded, ValidationFailed
+from twofold.domain.errors import Overloaded, Problem, ValidationFailed
 
 MIN_LENGTH = 12
 MAX_LENGTH = 256
@@ -121,13 +121,15 @@ def check_new_password(
     password = normalize(password)
     if len(password) < min_length:
         raise ValidationFailed(
-            f"The password must have at least {min_length} characters.",
-            fields={field: f"at least {min_length} characters"},
+            "The password must have at least {count} characters.",
+            params={"count": min_length},
+            fields={field: Problem("at least {count} characters", count=min_length)},
         )
     if len(password) > MAX_LENGTH:
         raise ValidationFailed(
-            f"The password must have at most {MAX_LENGTH} characters.",
-            fields={field: f"at most {MAX_LENGTH} characters"},
+            "The password must have at most {count} characters.",
+            params={"count": MAX_LENGTH},
+            fields={field: Problem("at most {count} characters", count=MAX_LENGTH)},
         )
     visible = {c for c in password if _visible(c)}
     if not visible:

@@ -44,7 +44,9 @@ def _networks(value: object, problems: dict[str, str]) -> list[str] | None:
         problems["login_networks"] = "must be a list of CIDR ranges"
         return None
     if len(value) > MAX_LOGIN_NETWORKS:
-        problems["login_networks"] = f"at most {MAX_LOGIN_NETWORKS} ranges"
+        problems["login_networks"] = errors.Problem(
+            "at most {count} ranges", count=MAX_LOGIN_NETWORKS
+        )
         return None
     normalized: list[str] = []
     for i, raw in enumerate(value):
@@ -52,7 +54,9 @@ def _networks(value: object, problems: dict[str, str]) -> list[str] | None:
             # strict=False: "10.1.2.3/8" means 10.0.0.0/8; a bare address is a /32 or /128.
             net = str(ipaddress.ip_network(raw.strip(), strict=False))
         except ValueError:
-            problems[f"login_networks.{i}"] = f"{raw[:60]!r} is not an IPv4 or IPv6 CIDR range"
+            problems[f"login_networks.{i}"] = errors.Problem(
+                "{value!r} is not an IPv4 or IPv6 CIDR range", value=raw[:60]
+            )
             continue
         if net not in normalized:
             normalized.append(net)
@@ -90,7 +94,9 @@ def validate_changes(changes: dict[str, object]) -> dict[str, Any]:
             }[name]
             number = _int_in(value, bounds)
             if number is None:
-                problems[name] = f"a whole number from {bounds[0]} to {bounds[1]}"
+                problems[name] = errors.Problem(
+                    "a whole number from {low} to {high}", low=bounds[0], high=bounds[1]
+                )
             else:
                 clean[name] = number
     if problems:

@@ -22,7 +22,7 @@ from typing import IO, Any
 
 from twofold.domain import errors
 
-KEYWORDS = {"_", "N_", "gettext"}
+KEYWORDS = {"_", "N_", "gettext", "Problem"}
 PLURAL = {"ngettext"}
 ERROR_CLASSES = {
     name

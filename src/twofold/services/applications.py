@@ -108,7 +108,9 @@ class Applications:
 
     def _uris(self, values: Sequence[str], field: str) -> list[str]:
         if len(values) > apps.MAX_URIS:
-            raise errors.ValidationFailed(fields={field: f"at most {apps.MAX_URIS}"})
+            raise errors.ValidationFailed(
+                fields={field: errors.Problem("at most {count}", count=apps.MAX_URIS)}
+            )
         out: list[str] = []
         for uri in values:
             problem = apps.redirect_uri_problem(

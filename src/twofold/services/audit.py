@@ -109,7 +109,8 @@ class Audit:
         today = self.ctx.clock.now().astimezone(UTC).date()
         if before > today:
             raise errors.ValidationFailed(
-                f"The date {before.isoformat()} is in the future; give today or earlier.",
+                "The date {date} is in the future; give today or earlier.",
+                params={"date": before.isoformat()},
                 fields={"before": "in the future"},
             )
         cutoff = datetime.combine(before, time.min, tzinfo=UTC)

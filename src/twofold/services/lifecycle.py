@@ -73,7 +73,7 @@ def refuse_reuse(ctx: Context, hashes: list[str], new: str, *, field: str) -> No
         raise errors.ValidationFailed(
             "The new password must not be one of your last {count} passwords.",
             params={"count": len(hashes)},
-            fields={field: f"one of the last {len(hashes)} passwords"},
+            fields={field: errors.Problem("one of the last {count} passwords", count=len(hashes))},
         )
 
 

@@ -76,7 +76,7 @@ class AccountSecurity:
             .where(Account.name == name, Principal.kind == "primary")
         ).first()
         if row is None:
-            raise errors.NotFound(f"No account named {name!r}.")
+            raise errors.NotFound("No account named {name!r}.", params={"name": name})
         return row[0], row[1]
 
     def preferences(self, auth: Auth) -> SecurityPreferences:

@@ -140,3 +140,17 @@ def test_every_page_renders_in_chinese(console: Console, owner: Any, api: Api) -
             continue
         assert page.status_code == 200, (path, page.text[:300])
         assert _lang(page) == "zh-CN" and words in page.text, path
+
+
+def test_a_forms_field_problems_in_chinese(console: Console, owner: Any, api: Api) -> None:
+    console.client.headers.update(ZH)
+    console.login(owner.login, owner.password)
+    r = console.post("/users", {"name": "bob", "password": "short"})
+    assert r.status_code == 400
+    assert "密码至少需要 12 个字符。" in r.text and "至少 12 个字符" in r.text
+    # The API keeps its fields in English (they are for programs); the message follows
+    # the language.
+    api_r = api.call("POST", "/users", owner, json={"name": "bob", "password": "short"},
+                     headers=ZH)  # fmt: skip
+    assert api_r.json()["error"]["fields"] == {"password": "at least 12 characters"}
+    assert api_r.json()["error"]["message"] == "密码至少需要 12 个字符。"

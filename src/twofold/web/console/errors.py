@@ -16,6 +16,7 @@ from fastapi.responses import Response
 
 from twofold import i18n
 from twofold.domain import errors
+from twofold.domain.errors import field_problem
 from twofold.i18n import N_
 from twofold.web.console import security as sec
 from twofold.web.console.auth import VerifyFirst
@@ -32,9 +33,10 @@ TITLES = {
 
 def shown(exc: errors.TwofoldError) -> str:
     """The sentence a person reads for this error, wherever it is shown."""
-    message = exc.localized(i18n.translator())
+    tr = i18n.translator()
+    message = exc.localized(tr)
     if isinstance(exc, errors.ValidationFailed) and exc.fields:
-        message += " " + "; ".join(f"{k}: {i18n.gettext(v)}" for k, v in exc.fields.items())
+        message += " " + "; ".join(f"{k}: {field_problem(v, tr)}" for k, v in exc.fields.items())
     return message
 
 

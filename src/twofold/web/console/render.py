@@ -19,7 +19,7 @@ from fastapi.templating import Jinja2Templates
 
 from twofold import i18n
 from twofold.domain import policy
-from twofold.domain.errors import TwofoldError
+from twofold.domain.errors import TwofoldError, field_problem
 from twofold.services.sessions import Auth
 from twofold.web.console import security as sec
 
@@ -103,7 +103,7 @@ def render(
             context[key] = i18n.gettext(context[key])
     if isinstance(context.get("field_errors"), dict):
         context["field_errors"] = {
-            k: i18n.gettext(v) if isinstance(v, str) else v
+            k: field_problem(v, i18n.translator()) if isinstance(v, str) else v
             for k, v in context["field_errors"].items()
         }
     me = getattr(request.state, "me", None)

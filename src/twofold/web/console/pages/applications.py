@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from twofold import i18n
 from twofold.domain import errors
+from twofold.domain.errors import field_problem
 from twofold.i18n import N_
 from twofold.services.applications import Applications
 from twofold.services.sessions import Auth
@@ -98,7 +99,9 @@ def _problem(exc: errors.TwofoldError) -> str:
         return (
             localized(exc)
             + " "
-            + "; ".join(f"{k}: {i18n.gettext(v)}" for k, v in exc.fields.items())
+            + "; ".join(
+                f"{k}: {field_problem(v, i18n.translator())}" for k, v in exc.fields.items()
+            )
         )
     return localized(exc)
 
