@@ -124,21 +124,9 @@ def main(argv: list[str] | None = None) -> int:
             env["PYTHONPATH"] = args.server_src
         log = (Path(tmp) / "server.log").open("wb")
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "twofold",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                str(args.workers),
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "twofold", "serve", "--host", "127.0.0.1", "--port", str(port),
+             "--workers", str(args.workers)],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
         )
         url = f"http://127.0.0.1:{port}"
         try:

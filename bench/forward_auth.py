@@ -45,18 +45,8 @@ def _ms(text: str) -> float:
 
 
 def wrk(url: str, header: str | None, seconds: int, connections: int) -> tuple[float, float, float]:
-    cmd = [
-        "wrk",
-        "-t",
-        "2",
-        "-c",
-        str(connections),
-        "-d",
-        f"{seconds}s",
-        "--latency",
-        "--timeout",
-        "10s",
-    ]
+    cmd = ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency",
+           "--timeout", "10s"]
     if header:
         cmd += ["-H", header]
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
@@ -77,68 +67,40 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         db = f"sqlite:///{work / 'bench.db'}"
-        subprocess.run(
-            ["twofold", "db", "upgrade"],
-            check=True,
-            capture_output=True,
-            env={
-                "TWOFOLD_DATABASE_URL": db,
-                "TWOFOLD_KEY_FILE": str(work / "k"),
-                "PATH": str(Path(__file__).resolve().parents[1] / ".venv/bin"),
-            },
-        )
+        subprocess.run(["twofold", "db", "upgrade"], check=True, capture_output=True,
+                       env={"TWOFOLD_DATABASE_URL": db, "TWOFOLD_KEY_FILE": str(work / "k"),
+                            "PATH": str(Path(__file__).resolve().parents[1] / ".venv/bin")})
         bare_port = free_port()
         bare_proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "bench.bare_app:app",
-                "--port",
-                str(bare_port),
-                "--workers",
-                "1",
-                "--log-level",
-                "warning",
-            ],
+            [sys.executable, "-m", "uvicorn", "bench.bare_app:app", "--port", str(bare_port),
+             "--workers", "1", "--log-level", "warning"],
         )
         bare_url = f"http://127.0.0.1:{bare_port}/bare"
         with _stopping(bare_proc), twofold_server(db, work / "k", 1, work / "logs") as server:
             wait_ready(bare_url, bare_proc)
             api = server.url + "/api/v1"
-            httpx.post(
-                f"{api}/accounts",
-                json={"name": "acme", "email": "o@acme.example", "password": PASSWORD},
-            ).raise_for_status()
-            token = httpx.post(f"{api}/login", json={"login": "acme", "password": PASSWORD}).json()[
-                "token"
-            ]
-            app = httpx.post(
-                f"{api}/applications",
-                headers={"Authorization": f"Bearer {token}"},
-                json={"name": "Bench", "redirect_uris": ["https://a.example/"]},
-            ).json()["client_id"]
+            httpx.post(f"{api}/accounts", json={"name": "acme", "email": "o@acme.example",
+                                                 "password": PASSWORD}).raise_for_status()
+            token = httpx.post(f"{api}/login", json={"login": "acme", "password": PASSWORD}
+                               ).json()["token"]
+            app = httpx.post(f"{api}/applications", headers={"Authorization": f"Bearer {token}"},
+                             json={"name": "Bench", "redirect_uris": ["https://a.example/"]}
+                             ).json()["client_id"]
             runs = {
                 "bare sync FastAPI endpoint": (bare_url, None),
                 "GET /healthz (async, same server)": (server.url + "/healthz", None),
-                "forward-auth, bearer": (
-                    f"{api}/authz/auth-request?app={app}",
-                    f"Authorization: Bearer {token}",
-                ),
-                "forward-auth, cookie": (
-                    f"{api}/authz/auth-request?app={app}",
-                    f"Cookie: twofold_session={token}",
-                ),
+                "forward-auth, bearer": (f"{api}/authz/auth-request?app={app}",
+                                         f"Authorization: Bearer {token}"),
+                "forward-auth, cookie": (f"{api}/authz/auth-request?app={app}",
+                                         f"Cookie: twofold_session={token}"),
             }
             results: dict[str, list[tuple[float, float, float]]] = {k: [] for k in runs}
             for _ in range(opts.reps):
                 for name, (url, header) in runs.items():
                     results[name].append(wrk(url, header, opts.duration, opts.connections))
     bare = statistics.median(r[0] for r in results["bare sync FastAPI endpoint"])
-    print(
-        f"| measurement | req/s | p50 ms | p99 ms | vs bare |  ({opts.connections} "
-        f"connections, 1 worker, SQLite, median of {opts.reps} × {opts.duration} s)"
-    )
+    print(f"| measurement | req/s | p50 ms | p99 ms | vs bare |  ({opts.connections} "
+          f"connections, 1 worker, SQLite, median of {opts.reps} × {opts.duration} s)")
     print("| --- | ---: | ---: | ---: | ---: |")
     for name, samples in results.items():
         rate = statistics.median(s[0] for s in samples)

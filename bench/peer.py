@@ -103,11 +103,9 @@ def _configure(kind: str, home: Path, tokens: int, pg_admin: str) -> tuple[dict[
             conn.execute("PRAGMA journal_mode=WAL")
             conn.close()
         csv = home / "tokens.csv"
-        csv.write_text(
-            "".join(
-                f"{Peer.serial(i)}, {Peer.secret(i).hex()}, totp, 6, 30\n" for i in range(tokens)
-            )
-        )
+        csv.write_text("".join(
+            f"{Peer.serial(i)}, {Peer.secret(i).hex()}, totp, 6, 30\n" for i in range(tokens)
+        ))
         _run([manage, "token", "import", str(csv)], env, home)
         (home / "ready").write_text("ok")
     return env, db
@@ -128,20 +126,9 @@ def privacyidea_server(
     )
     log = (home / f"gunicorn-{port}.log").open("wb")
     proc = subprocess.Popen(
-        [
-            str(VENV / "bin" / "gunicorn"),
-            "-w",
-            str(workers),
-            "-b",
-            f"127.0.0.1:{port}",
-            "--backlog",
-            "2048",
-            app,
-        ],
-        env=env,
-        cwd=home,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        [str(VENV / "bin" / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}",
+         "--backlog", "2048", app],
+        env=env, cwd=home, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:

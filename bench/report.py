@@ -47,10 +47,8 @@ def table(report: dict[str, Any]) -> str:
             f"{r['p99_ms']:.1f} | {ratio} | {target} |"
         )
 
-    argon = {
-        p: _find(report, f"argon2-{p}p", "raw argon2 verify (configured parameters)")
-        for p in (1, 2)
-    }
+    argon = {p: _find(report, f"argon2-{p}p", "raw argon2 verify (configured parameters)")
+             for p in (1, 2)}
     for config in CONFIGS:
         workers = int(config.split("-")[1][0])
         bare, code = _find(report, config, BARE), _find(report, config, CODE)
@@ -59,13 +57,8 @@ def table(report: dict[str, Any]) -> str:
             continue
         row(BARE, config, bare)
         c = code["rate_per_s"]
-        row(
-            CODE + " vs bare",
-            config,
-            code,
-            _ratio(c, bare["rate_per_s"] if bare else 0),
-            "≥ 0.40; p99 ≤ 25 ms",
-        )
+        row(CODE + " vs bare", config, code, _ratio(c, bare["rate_per_s"] if bare else 0),
+            "≥ 0.40; p99 ≤ 25 ms")
         if peer is not None and "unavailable" not in peer:
             row(PEER, config, peer)
             row(CODE + " vs privacyIDEA", config, code, _ratio(c, peer["rate_per_s"]), "≥ 30")
@@ -75,40 +68,28 @@ def table(report: dict[str, Any]) -> str:
         login = _find(report, config, LOGIN)
         a = argon[workers]
         if a is not None:
-            lines.append(
-                f"| raw argon2 verify, {workers} process(es) | {config} | "
-                f"{a['rate_per_s']:,.1f} | | | | |"
-            )
+            lines.append(f"| raw argon2 verify, {workers} process(es) | {config} | "
+                         f"{a['rate_per_s']:,.1f} | | | | |")
         if login is not None and a is not None:
-            row(
-                LOGIN + " vs raw argon2",
-                config,
-                login,
-                _ratio(login["rate_per_s"], a["rate_per_s"]),
-                "≥ 0.90",
-            )
+            row(LOGIN + " vs raw argon2", config, login,
+                _ratio(login["rate_per_s"], a["rate_per_s"]), "≥ 0.90")
         row(FULL, config, _find(report, config, FULL))
         for what in ("code check", "password login"):
             pair = _startswith(report, config, f"scale: {what},")
             if len(pair) == 2:
-                small, big = sorted(
-                    pair, key=lambda r: int(r["name"].split(", ")[1].split()[0].replace(",", ""))
-                )
+                small, big = sorted(pair, key=lambda r: int(r["name"].split(", ")[1]
+                                                          .split()[0].replace(",", "")))
                 row(small["name"], config, small)
-                ratio = (
-                    f"p50 {_ratio(big['p50_ms'], small['p50_ms'])}, "
-                    f"p99 {_ratio(big['p99_ms'], small['p99_ms'])}"
-                )
+                ratio = (f"p50 {_ratio(big['p50_ms'], small['p50_ms'])}, "
+                         f"p99 {_ratio(big['p99_ms'], small['p99_ms'])}")
                 row(big["name"], config, big, ratio, "≤ 1.25")
         for mem in _startswith(report, config, "memory"):
             rss = ", ".join(f"{v:.0f}" for v in mem["rss_mib_per_worker"].values())
             lines.append(f"| {mem['name']}: RSS MiB per worker | {config} | {rss} | | | | |")
-    head = (
-        f"Run {report['stamp']}: {report['cpus']} CPUs, argon2 {report['argon2']}, "
-        f"{report['options']['reps']} repetitions of {report['options']['duration']} s, "
-        f"{report['options']['connections']} connections, medians; load average at the "
-        f"end {report['load_at_end']}; {report['seconds']} s in all.\n\n"
-    )
+    head = (f"Run {report['stamp']}: {report['cpus']} CPUs, argon2 {report['argon2']}, "
+            f"{report['options']['reps']} repetitions of {report['options']['duration']} s, "
+            f"{report['options']['connections']} connections, medians; load average at the "
+            f"end {report['load_at_end']}; {report['seconds']} s in all.\n\n")
     return head + "\n".join(lines) + "\n"
 
 
@@ -137,10 +118,8 @@ def chart(report: dict[str, Any], path: Path) -> None:
         at = [y + k * height for y in ys]
         ax1.barh(at, rates, height, label=config)
         ax2.barh(at, p99, height, label=config)
-    for ax, title in (
-        (ax1, "requests (logins) per second, log scale"),
-        (ax2, "p99 latency, ms, log scale"),
-    ):
+    for ax, title in ((ax1, "requests (logins) per second, log scale"),
+                      (ax2, "p99 latency, ms, log scale")):
         ax.set_xscale("log")
         ax.set_title(title, fontsize=11)
         ax.set_yticks([y + height * (len(CONFIGS) - 1) / 2 for y in ys])
@@ -149,11 +128,8 @@ def chart(report: dict[str, Any], path: Path) -> None:
     ax1.invert_yaxis()  # shared by both panels: the first measurement, first config on top
     handles, labels = ax1.get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper right", ncol=len(CONFIGS), fontsize=9)
-    fig.suptitle(
-        f"Twofold bench {report['stamp']} (32 connections, medians of {report['options']['reps']})",
-        x=0.02,
-        ha="left",
-    )
+    fig.suptitle(f"Twofold bench {report['stamp']} (32 connections, medians of "
+                 f"{report['options']['reps']})", x=0.02, ha="left")
     fig.tight_layout(rect=(0, 0, 1, 0.96))  # room above the panels for title and legend
     fig.savefig(path, dpi=110)
     plt.close(fig)

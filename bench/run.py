@@ -126,14 +126,8 @@ def loadavg() -> str:
 
 
 def wrk(
-    url: str,
-    mode: str,
-    lines: list[str] | None,
-    work: Path,
-    opts: Options,
-    *,
-    duration: float | None = None,
-    expect: int = 200,
+    url: str, mode: str, lines: list[str] | None, work: Path, opts: Options,
+    *, duration: float | None = None, expect: int = 200,
 ) -> Sample:
     threads = opts.connections if mode == "full" else 2
     path = "-"
@@ -142,23 +136,9 @@ def wrk(
         file.write_text("\n".join(lines) + "\n")
         path = str(file)
     cmd = [
-        "wrk",
-        "-t",
-        str(threads),
-        "-c",
-        str(opts.connections),
-        "-d",
-        f"{int(duration or opts.duration)}s",
-        "--timeout",
-        "10s",
-        "-s",
-        str(LUA),
-        url,
-        "--",
-        mode,
-        path,
-        str(threads),
-        str(expect),
+        "wrk", "-t", str(threads), "-c", str(opts.connections),
+        "-d", f"{int(duration or opts.duration)}s", "--timeout", "10s",
+        "-s", str(LUA), url, "--", mode, path, str(threads), str(expect),
     ]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     line = next(x for x in out.splitlines() if x.startswith("BENCH "))
@@ -178,7 +158,7 @@ def verify_lines(ids: list[int], *, wrong: bool = False) -> list[str]:
         time.sleep(2.5)
         step = current_step()
     out = []
-    for s in (step,) if wrong else (step, step + 1):
+    for s in ((step,) if wrong else (step, step + 1)):
         for i in ids:
             code = hotp(secret_bytes(i), s)
             if wrong:
@@ -189,11 +169,8 @@ def verify_lines(ids: list[int], *, wrong: bool = False) -> list[str]:
 
 def full_login_lines(ids: list[int]) -> list[str]:
     step = current_step()
-    return [
-        f"{login_of(i)}\t{PASSWORD}\t{hotp(secret_bytes(i), s)}"
-        for s in (step, step + 1)
-        for i in ids
-    ]
+    return [f"{login_of(i)}\t{PASSWORD}\t{hotp(secret_bytes(i), s)}"
+            for s in (step, step + 1) for i in ids]
 
 
 # ---------------------------------------------------------------------------- servers
@@ -245,10 +222,9 @@ def twofold_server(db_url: str, key_file: Path, workers: int, logs: Path) -> Ite
     logs.mkdir(parents=True, exist_ok=True)
     fh = (logs / f"twofold-{port}.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "twofold", "serve", "--port", str(port), "--workers", str(workers)],
-        env=env,
-        stdout=fh,
-        stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "twofold", "serve", "--port", str(port),
+         "--workers", str(workers)],
+        env=env, stdout=fh, stderr=subprocess.STDOUT,
     )
     server = Server(f"http://127.0.0.1:{port}", proc)
     try:
@@ -281,10 +257,8 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) ->
 def _hash_loop(args: tuple[HashParams, str, float]) -> int:
     params, stored, seconds = args
     hasher = PasswordHasher(
-        time_cost=params.time_cost,
-        memory_cost=params.memory_kib,
-        parallelism=params.parallelism,
-        type=Type.ID,
+        time_cost=params.time_cost, memory_cost=params.memory_kib,
+        parallelism=params.parallelism, type=Type.ID,
     )
     count, end = 0, time.monotonic() + seconds
     while time.monotonic() < end:
@@ -296,10 +270,8 @@ def _hash_loop(args: tuple[HashParams, str, float]) -> int:
 def argon2_rate(params: HashParams, processes: int, seconds: float) -> float:
     """Verifications per second of the configured parameters with `processes` in parallel."""
     stored = PasswordHasher(
-        time_cost=params.time_cost,
-        memory_cost=params.memory_kib,
-        parallelism=params.parallelism,
-        type=Type.ID,
+        time_cost=params.time_cost, memory_cost=params.memory_kib,
+        parallelism=params.parallelism, type=Type.ID,
     ).hash(PASSWORD)
     with multiprocessing.get_context("spawn").Pool(processes) as pool:
         counts = pool.map(_hash_loop, [(params, stored, seconds)] * processes)
@@ -310,22 +282,14 @@ def argon2_rate(params: HashParams, processes: int, seconds: float) -> float:
 
 
 def measure_twofold(
-    results: list[Result],
-    config: str,
-    url: str,
-    n: int,
-    size: str,
-    opts: Options,
-    work: Path,
-    key_file: Path,
-    workers: int,
+    results: list[Result], config: str, url: str, n: int, size: str, opts: Options,
+    work: Path, key_file: Path, workers: int,
 ) -> None:
     rng = random.Random(f"{config}-{size}")
     pool_ids = rng.sample(range(1, n + 1), min(n, opts.pool))
     scale_ids = rng.sample(range(1, n + 1), min(n, opts.scale_pool))
     login_lines = [f"{login_of(i)}\t{PASSWORD}" for i in rng.sample(range(1, n + 1), min(n, 5000))]
     with twofold_server(url, key_file, workers, work / "logs") as srv:
-
         def run(name: str, mode: str, make_lines: Any, **kw: Any) -> Result:
             res = Result(config, name)
             for _ in range(opts.reps):
@@ -335,37 +299,23 @@ def measure_twofold(
             res.extra["load"] = loadavg()
             results.append(res)
             r = res.as_json()
-            log(
-                f"  {config} {name}: {r['rate_per_s']}/s p50 {r['p50_ms']} ms "
-                f"p99 {r['p99_ms']} ms unexpected {r['unexpected']} (load {res.extra['load']})"
-            )
+            log(f"  {config} {name}: {r['rate_per_s']}/s p50 {r['p50_ms']} ms "
+                f"p99 {r['p99_ms']} ms unexpected {r['unexpected']} (load {res.extra['load']})")
             return res
 
         scale_duration = min(opts.duration, 5)
         if size == "big":
             run("bare endpoint (/healthz)", "bare", lambda: None)
             run("code check, fresh code", "verify", lambda: verify_lines(pool_ids))
-            run(
-                "code check, wrong code",
-                "verify",
-                lambda: verify_lines(pool_ids, wrong=True),
-                expect=401,
-            )
+            run("code check, wrong code", "verify",
+                lambda: verify_lines(pool_ids, wrong=True), expect=401)
             run("password login", "login", lambda: login_lines)
             run("full login (password + code)", "full", lambda: full_login_lines(pool_ids))
         label = f"{n:,}"
-        run(
-            f"scale: code check, {label} principals",
-            "verify",
-            lambda: verify_lines(scale_ids),
-            duration=scale_duration,
-        )
-        run(
-            f"scale: password login, {label} principals",
-            "login",
-            lambda: login_lines,
-            duration=scale_duration,
-        )
+        run(f"scale: code check, {label} principals", "verify",
+            lambda: verify_lines(scale_ids), duration=scale_duration)
+        run(f"scale: password login, {label} principals", "login", lambda: login_lines,
+            duration=scale_duration)
         mem = Result(config, f"memory after the run ({label})")
         mem.extra["rss_mib_per_worker"] = srv.rss_mib()
         results.append(mem)
@@ -373,35 +323,24 @@ def measure_twofold(
 
 
 def measure_peer(
-    results: list[Result],
-    config: str,
-    kind: str,
-    workers: int,
-    opts: Options,
-    work: Path,
+    results: list[Result], config: str, kind: str, workers: int, opts: Options, work: Path,
 ) -> None:
     name = "privacyIDEA /validate/check, fresh code"
     try:
-        with peer.privacyidea_server(
-            kind, workers, work / "privacyidea", opts.peer_tokens, PG_ADMIN
-        ) as pi:
+        with peer.privacyidea_server(kind, workers, work / "privacyidea", opts.peer_tokens,
+                                     PG_ADMIN) as pi:
             res = Result(config, name)
             for _ in range(opts.reps):
                 pi.reset()
                 step = current_step()
-                lines = [
-                    f"{pi.serial(i)}\t{hotp(pi.secret(i), s)}"
-                    for s in (step, step + 1)
-                    for i in range(opts.peer_tokens)
-                ]
+                lines = [f"{pi.serial(i)}\t{hotp(pi.secret(i), s)}"
+                         for s in (step, step + 1) for i in range(opts.peer_tokens)]
                 res.samples.append(wrk(pi.url, "pi", lines, work, opts))
             res.extra["load"] = loadavg()
             results.append(res)
             r = res.as_json()
-            log(
-                f"  {config} {name}: {r['rate_per_s']}/s p50 {r['p50_ms']} ms "
-                f"p99 {r['p99_ms']} ms unexpected {r['unexpected']}"
-            )
+            log(f"  {config} {name}: {r['rate_per_s']}/s p50 {r['p50_ms']} ms "
+                f"p99 {r['p99_ms']} ms unexpected {r['unexpected']}")
     except peer.PeerUnavailable as exc:
         log(f"  privacyIDEA not measured: {exc}")
         res = Result(config, name)
@@ -467,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
             took = seed(url, n, keys, params)
             log(f"  seeded in {took:.1f} s")
             urls[size] = (url, n)
-        for workers in (1, 2) if kind == "sqlite" else (2,):
+        for workers in ((1, 2) if kind == "sqlite" else (2,)):
             config = f"{kind}-{workers}w"
             log(f"== {config}")
             for size in ("big", "small"):

@@ -62,58 +62,33 @@ def _rows(n: int, keys: KeyRing, pw_hash: str, now: datetime) -> Iterator[tuple[
     """(table, row), one table after the other (parents first), streamed. Rows name the
     models' own columns; what is left out gets the models' defaults."""
     for a in range(1, account_of(n) + 1):
-        yield (
-            ACCOUNTS,
-            {"id": a, "name": f"a{a:05d}", "email": f"owner@a{a:05d}.example", "created_at": now},
-        )
+        yield ACCOUNTS, {"id": a, "name": f"a{a:05d}", "email": f"owner@a{a:05d}.example",
+                         "created_at": now}
     for i in range(1, n + 1):
         login = login_of(i)
         primary = (i - 1) % PER_ACCOUNT == 0
-        yield (
-            PRINCIPALS,
-            {
-                "id": i,
-                "account_id": account_of(i),
-                "kind": "primary" if primary else "user",
-                "name": login if primary else f"u{i}",
-                "login": login,
-                "password_hash": pw_hash,
-                "created_at": now,
-                "password_changed_at": now,
-            },
-        )
+        yield PRINCIPALS, {
+            "id": i, "account_id": account_of(i), "kind": "primary" if primary else "user",
+            "name": login if primary else f"u{i}", "login": login, "password_hash": pw_hash,
+            "created_at": now, "password_changed_at": now,
+        }
     for i in range(1, n + 1):
         serial = serial_of(i)
-        yield (
-            DEVICES,
-            {
-                "id": i,
-                "serial": serial,
-                "principal_id": i,
-                "state": "active",
-                "sealed_secret": keys.seal(secret_of(i), device_context(serial)),
-                "created_at": now,
-                "bound_at": now,
-            },
-        )
+        yield DEVICES, {
+            "id": i, "serial": serial, "principal_id": i, "state": "active",
+            "sealed_secret": keys.seal(secret_of(i), device_context(serial)),
+            "created_at": now, "bound_at": now,
+        }
     # last_seen_at ahead of the clock: "active within the last minute" all through the run,
     # so the measured check is the steady state (no once-a-minute last-seen touch).
     seen_until = now + timedelta(hours=2)
     expires = now + timedelta(hours=12)
     for i in range(1, n + 1):
-        yield (
-            SESSIONS,
-            {
-                "id": i,
-                "public_id": f"{i:016x}",
-                "token_hash": token_digest(token_of(i)),
-                "principal_id": i,
-                "created_at": now,
-                "last_seen_at": seen_until,
-                "expires_at": expires,
-                "verified_at": now,
-            },
-        )
+        yield SESSIONS, {
+            "id": i, "public_id": f"{i:016x}", "token_hash": token_digest(token_of(i)),
+            "principal_id": i, "created_at": now, "last_seen_at": seen_until,
+            "expires_at": expires, "verified_at": now,
+        }
 
 
 ACCOUNTS = Account.__table__
@@ -150,12 +125,10 @@ def seed(url: str, n: int, keys: KeyRing, params: HashParams) -> float:
                 conn.execute(insert(table), batch)
             if engine.dialect.name == "postgresql":
                 for t in (ACCOUNTS, PRINCIPALS, DEVICES, SESSIONS):
-                    conn.execute(
-                        text(
-                            f"SELECT setval(pg_get_serial_sequence('{t.name}', 'id'), "
-                            f"(SELECT max(id) FROM {t.name}))"
-                        )
-                    )
+                    conn.execute(text(
+                        f"SELECT setval(pg_get_serial_sequence('{t.name}', 'id'), "
+                        f"(SELECT max(id) FROM {t.name}))"
+                    ))
         with engine.connect() as conn:
             conn = conn.execution_options(isolation_level="AUTOCOMMIT")
             conn.exec_driver_sql(

@@ -45,26 +45,16 @@ class LiveServer:
 
 def server_env(db_url: str, key_file: Path, **extra: str) -> dict[str, str]:
     """The environment `start_server` gives a server, for running `twofold` commands."""
-    return {
-        **os.environ,
-        "TWOFOLD_DATABASE_URL": db_url,
-        "TWOFOLD_KEY_FILE": str(key_file),
-        "TWOFOLD_ENV": "test",
-        **extra,
-    }
+    return {**os.environ, "TWOFOLD_DATABASE_URL": db_url, "TWOFOLD_KEY_FILE": str(key_file),
+            "TWOFOLD_ENV": "test", **extra}
 
 
 def run_cli(
     env: dict[str, str], *args: str, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
     """`twofold ARGS...` in its own process."""
-    return subprocess.run(
-        [sys.executable, "-m", "twofold", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return subprocess.run([sys.executable, "-m", "twofold", *args], env=env,
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def start_server(
@@ -94,17 +84,8 @@ def start_server(
     log_path = log_dir / f"server-{port}.log"
     fh = log_path.open("wb")
     proc = subprocess.Popen(
-        [
-            *(argv_prefix or []),
-            sys.executable,
-            "-m",
-            "twofold",
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-        ],
+        [*(argv_prefix or []), sys.executable, "-m", "twofold", "serve", "--port", str(port),
+         "--workers", str(workers)],
         env=env,
         stdout=fh,
         stderr=subprocess.STDOUT,

@@ -56,7 +56,6 @@ class Settings(BaseSettings):
     def _check_rates(cls, value: str) -> str:
         parse_rate_limits(value)
         return value
-
     # Single sign-on: the issuer of ID tokens and the base of the console's absolute URLs.
     public_url: str = "http://127.0.0.1:8000"
     # The session cookie's Domain (e.g. "example.com"): one sign-in covers the applications

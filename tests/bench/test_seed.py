@@ -17,12 +17,8 @@ def test_seeded_principals_sign_in_verify_and_show_their_device(
     api: Api, app: Any, clock: FakeClock
 ) -> None:
     rt = app.state.runtime
-    seed(
-        rt.settings.database_url,
-        3,
-        rt.keys,
-        HashParams(memory_kib=1024, time_cost=1, parallelism=1),
-    )
+    seed(rt.settings.database_url, 3, rt.keys, HashParams(memory_kib=1024, time_cost=1,
+                                                          parallelism=1))
     clock.align(5)
     for i in (1, 2, 3):
         auth = {"Authorization": f"Bearer {token_of(i)}"}

@@ -20,12 +20,8 @@ from twofold.storage.db import make_engine, make_session_factory
 from twofold.storage.models import AuthSession, LoginChallenge, Principal
 
 CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
 ]
 
 
@@ -81,11 +77,7 @@ class Site:
         return {"Authorization": f"Bearer {r.json()['token']}"}
 
     def add_user(
-        self,
-        owner: str,
-        name: str,
-        password: str,
-        auth: dict[str, str] | None = None,
+        self, owner: str, name: str, password: str, auth: dict[str, str] | None = None,
         **extra: Any,
     ) -> str:
         r = httpx.post(

@@ -31,7 +31,9 @@ def test_primary_sets_preferences(context: BrowserContext, site: Site) -> None:
     page.wait_for_url("**/account/security?done=preferences-saved")
     assert "were saved" in page.inner_text("main")
     site.shot(page, "issue7-preferences")
-    prefs = httpx.get(site.server.api + "/account/security", headers=site.api_login(owner)).json()
+    prefs = httpx.get(
+        site.server.api + "/account/security", headers=site.api_login(owner)
+    ).json()
     assert prefs["session_hours"] == 6 and prefs["mfa_for_login"] == "all_users"
     assert prefs["allow_users_to_manage_mfa"] is False
     assert prefs["login_networks"] == ["203.0.113.0/24", "2001:db8::/32"]

@@ -20,9 +20,8 @@ def test_app_commands(api: Api, settings: Settings) -> None:
         assert r.exit_code == 0, r.output
         return r.output
 
-    out = run(
-        "create", "Wiki", "--account", "acme", "--redirect-uri", "https://wiki.example.com/cb"
-    )
+    out = run("create", "Wiki", "--account", "acme",
+              "--redirect-uri", "https://wiki.example.com/cb")
     client_id = re.search(r"client_id: (\S+)", out).group(1)  # type: ignore[union-attr]
     secret = re.search(r"client_secret: (\S+)", out).group(1)  # type: ignore[union-attr]
     assert client_id in run("list", "--account", "acme")
@@ -37,8 +36,7 @@ def test_app_commands(api: Api, settings: Settings) -> None:
     assert api.call("GET", f"/applications/{client_id}", acme).status_code == 404
 
     bad = CliRunner().invoke(
-        cli,
-        ["app", "create", "X", "--account", "acme", "--redirect-uri", "http://x.example/cb"],
+        cli, ["app", "create", "X", "--account", "acme", "--redirect-uri", "http://x.example/cb"],
         env=runner_env(settings),
     )
     assert bad.exit_code == 1 and "ValidationError" in bad.output

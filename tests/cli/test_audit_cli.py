@@ -40,13 +40,10 @@ def _add_old_events(settings: Settings, *days_ago: int) -> None:
     try:
         with engine.begin() as conn:
             for days in days_ago:
-                conn.execute(
-                    insert(AuditEvent).values(
-                        action="login.password",
-                        result="success",
-                        created_at=now - timedelta(days=days),
-                    )
-                )
+                conn.execute(insert(AuditEvent).values(
+                    action="login.password", result="success",
+                    created_at=now - timedelta(days=days),
+                ))
     finally:
         engine.dispose()
 
@@ -68,12 +65,8 @@ def test_prune_deletes_older_events_counts_them_and_is_audited(
     assert len(left) == recent + 1
     pruned = left[-1]
     assert pruned.action == "audit.pruned" and pruned.result == "success"
-    assert pruned.detail == {
-        "before": cutoff.isoformat(),
-        "deleted": 3,
-        "counters_deleted": 0,
-        "via": "cli",
-    }
+    assert pruned.detail == {"before": cutoff.isoformat(), "deleted": 3, "counters_deleted": 0,
+                             "via": "cli"}
     assert all(e.created_at.date() >= cutoff for e in left)
 
     again = run("audit", "prune", "--before", cutoff.isoformat())
@@ -107,30 +100,14 @@ def test_prune_forgets_throttle_counters_past_every_window_but_not_a_lock(
     engine = make_engine(settings.database_url, pool_size=1)
     try:
         with engine.begin() as conn:
-            conn.execute(
-                insert(ThrottleCounter).values(
-                    [
-                        {
-                            "key": "stale",
-                            "count": 3,
-                            "started_at": now - timedelta(days=3),
-                            "locked_until": None,
-                        },
-                        {
-                            "key": "stale-locked",
-                            "count": 12,
-                            "started_at": now - timedelta(days=3),
-                            "locked_until": now + timedelta(minutes=30),
-                        },
-                        {
-                            "key": "in-window",
-                            "count": 2,
-                            "started_at": now - timedelta(hours=2),
-                            "locked_until": None,
-                        },
-                    ]
-                )
-            )
+            conn.execute(insert(ThrottleCounter).values([
+                {"key": "stale", "count": 3, "started_at": now - timedelta(days=3),
+                 "locked_until": None},
+                {"key": "stale-locked", "count": 12, "started_at": now - timedelta(days=3),
+                 "locked_until": now + timedelta(minutes=30)},
+                {"key": "in-window", "count": 2, "started_at": now - timedelta(hours=2),
+                 "locked_until": None},
+            ]))
         r = run("audit", "prune", "--before", date.today().isoformat())
         assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
         with engine.connect() as conn:

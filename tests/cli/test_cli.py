@@ -39,28 +39,14 @@ def run(settings: Settings) -> Callable[..., object]:
 
 
 def test_account_create_with_password_stdin(run: Callable[..., object], api: Api) -> None:
-    r = run(
-        "account",
-        "create",
-        "acme",
-        "--email",
-        "o@acme.test",
-        "--password-stdin",
-        input=PASSWORD + "\n",
-    )
+    r = run("account", "create", "acme", "--email", "o@acme.test", "--password-stdin",
+            input=PASSWORD + "\n")
     assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
     assert "created account acme" in r.output  # type: ignore[attr-defined]
     login = api.call("POST", "/login", json={"login": "acme", "password": PASSWORD})
     assert login.json()["state"] == "authenticated"
-    again = run(
-        "account",
-        "create",
-        "acme",
-        "--email",
-        "o@acme.test",
-        "--password-stdin",
-        input=PASSWORD + "\n",
-    )
+    again = run("account", "create", "acme", "--email", "o@acme.test", "--password-stdin",
+                input=PASSWORD + "\n")
     assert again.exit_code == 1  # type: ignore[attr-defined]
     assert "AlreadyExists" in again.output  # type: ignore[attr-defined]
 
@@ -73,9 +59,8 @@ def test_account_create_with_password_stdin(run: Callable[..., object], api: Api
         (["acme", "--email", "not-an-email"], PASSWORD, "ValidationError"),
     ],
 )
-def test_account_create_refusals(
-    run: Callable[..., object], args: list[str], password: str, expect: str
-) -> None:
+def test_account_create_refusals(run: Callable[..., object], args: list[str], password: str,
+                                 expect: str) -> None:
     r = run("account", "create", *args, "--password-stdin", input=password + "\n")
     assert r.exit_code != 0  # type: ignore[attr-defined]
     assert expect in r.output  # type: ignore[attr-defined]
@@ -138,17 +123,13 @@ def test_a_server_running_during_rotation_reads_the_new_key(
     # The same app, started before the rotation, opens secrets sealed under the new key.
     assert api.verify_mfa(owner).status_code == 200
     api.clock.advance(30)
-    assert (
-        api.call("POST", "/verify", owner, json={"method": "mfa", "code": "000000"}).status_code
-        == 401
-    )
+    assert api.call("POST", "/verify", owner,
+                    json={"method": "mfa", "code": "000000"}).status_code == 401
 
 
 def test_db_upgrade_on_a_fresh_database(tmp_path: Path) -> None:
-    env = {
-        "TWOFOLD_DATABASE_URL": f"sqlite:///{tmp_path / 'new.db'}",
-        "TWOFOLD_KEY_FILE": str(tmp_path / "key"),
-    }
+    env = {"TWOFOLD_DATABASE_URL": f"sqlite:///{tmp_path / 'new.db'}",
+           "TWOFOLD_KEY_FILE": str(tmp_path / "key")}
     r = CliRunner().invoke(cli, ["db", "upgrade"], env=env)
     assert r.exit_code == 0 and "database is up to date" in r.output
     from twofold.storage.migrate import is_current
@@ -166,9 +147,8 @@ def test_db_upgrade_on_a_fresh_database(tmp_path: Path) -> None:
         ({"TWOFOLD_DATABASE_URL": "::not a url::"}, "not a database URL"),
     ],
 )
-def test_serve_refuses_to_start_with_a_one_line_reason(
-    tmp_path: Path, env: dict[str, str], reason: str
-) -> None:
+def test_serve_refuses_to_start_with_a_one_line_reason(tmp_path: Path, env: dict[str, str],
+                                                       reason: str) -> None:
     keydir = tmp_path / "keydir"
     keydir.mkdir()
     full = {
@@ -177,13 +157,8 @@ def test_serve_refuses_to_start_with_a_one_line_reason(
         "TWOFOLD_KEY_FILE": str(tmp_path / "key"),
         **{k: v.format(dir=keydir) for k, v in env.items()},
     }
-    p = subprocess.run(
-        [sys.executable, "-m", "twofold", "serve", "--port", "1"],
-        env=full,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    p = subprocess.run([sys.executable, "-m", "twofold", "serve", "--port", "1"], env=full,
+                       capture_output=True, text=True, timeout=60)
     assert p.returncode != 0
     lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1, p.stderr
@@ -204,9 +179,8 @@ def test_user_disable_enable_and_set_password(run: Callable[..., object], api: A
     assert r2.status_code == 403 and r2.json()["error"]["code"] == "AccountDisabled"
     assert run("user", "enable", "alice@acme").exit_code == 0  # type: ignore[attr-defined]
     new = "set by the operator 77"
-    r = run(
-        "user", "set-password", "alice@acme", "--must-change", "--password-stdin", input=new + "\n"
-    )
+    r = run("user", "set-password", "alice@acme", "--must-change", "--password-stdin",
+            input=new + "\n")
     assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
     assert api.login(Principal("alice@acme", new))["state"] == "password_change_required"
     bad = run("user", "set-password", "alice@acme", "--password-stdin", input="short\n")

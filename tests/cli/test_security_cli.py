@@ -32,19 +32,12 @@ def test_security_show_and_set(api: Api, run) -> None:  # type: ignore[no-untype
     assert code == 0, out
     assert "session_hours: 12" in out and "login_networks: (any)" in out
     code, out = run(
-        "account",
-        "security",
-        "set",
-        "acme",
-        "--session-hours",
-        "2",
-        "--mfa-for-login",
-        "all_users",
+        "account", "security", "set", "acme",
+        "--session-hours", "2",
+        "--mfa-for-login", "all_users",
         "--no-allow-users-to-manage-mfa",
-        "--login-network",
-        "10.0.0.0/8",
-        "--login-network",
-        "2001:db8::/32",
+        "--login-network", "10.0.0.0/8",
+        "--login-network", "2001:db8::/32",
     )
     assert code == 0, out
     assert "allow_users_to_manage_mfa: no" in out

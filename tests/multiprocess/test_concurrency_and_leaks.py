@@ -27,38 +27,31 @@ def bearer(token: str) -> dict[str, str]:
 def bind_device(server: LiveServer, token: str) -> tuple[str, dict[str, Any]]:
     dev = httpx.post(server.api + "/me/mfa-device", headers=bearer(token)).json()
     now = int(time.time())
-    r = httpx.post(
-        server.api + "/me/mfa-device/bind",
-        headers=bearer(token),
-        json={
-            "serial": dev["serial"],
-            "code1": oathtool(dev["secret"], now - 30),
-            "code2": oathtool(dev["secret"], now),
-        },
-    )
+    r = httpx.post(server.api + "/me/mfa-device/bind", headers=bearer(token), json={
+        "serial": dev["serial"], "code1": oathtool(dev["secret"], now - 30),
+        "code2": oathtool(dev["secret"], now)})
     assert r.status_code == 200, r.text
     return dev["secret"], {**dev, **r.json()}
 
 
 def signup(server: LiveServer, name: str = "acme", email: str = "o@acme.example") -> str:
-    r = httpx.post(
-        server.api + "/accounts", json={"name": name, "email": email, "password": PASSWORD}
-    )
+    r = httpx.post(server.api + "/accounts",
+                   json={"name": name, "email": email, "password": PASSWORD})
     assert r.status_code == 201, r.text
     r = httpx.post(server.api + "/login", json={"login": name, "password": PASSWORD})
     return str(r.json()["token"])
 
 
-def test_thirty_parallel_submissions_of_one_code_succeed_once(db_url: str, tmp_path: Path) -> None:
+def test_thirty_parallel_submissions_of_one_code_succeed_once(db_url: str,
+                                                              tmp_path: Path) -> None:
     with live_servers(db_url, tmp_path / "key", tmp_path / "logs", count=2) as servers:
         a, b = servers
         token = signup(a)
         secret, _ = bind_device(a, token)
         challenges = []
         for i in range(30):
-            r = httpx.post(
-                servers[i % 2].api + "/login", json={"login": "acme", "password": PASSWORD}
-            )
+            r = httpx.post(servers[i % 2].api + "/login",
+                           json={"login": "acme", "password": PASSWORD})
             assert r.json()["state"] == "mfa_required"
             challenges.append(r.json()["challenge"])
         # A code of the next step: fresh, never accepted, inside the window.
@@ -68,10 +61,8 @@ def test_thirty_parallel_submissions_of_one_code_succeed_once(db_url: str, tmp_p
         def submit(i: int) -> int:
             with httpx.Client(timeout=30) as c:
                 barrier.wait()
-                return c.post(
-                    servers[i % 2].api + "/login/mfa",
-                    json={"challenge": challenges[i], "code": code},
-                ).status_code
+                return c.post(servers[i % 2].api + "/login/mfa",
+                              json={"challenge": challenges[i], "code": code}).status_code
 
         with ThreadPoolExecutor(30) as pool:
             statuses = list(pool.map(submit, range(30)))
@@ -95,8 +86,7 @@ def _dump(db_url: str, tmp_path: Path) -> str:
         meta.reflect(engine)
         with engine.connect() as conn:
             return "\n".join(
-                repr(tuple(row))
-                for table in meta.sorted_tables
+                repr(tuple(row)) for table in meta.sorted_tables
                 for row in conn.execute(select(table))
             )
     finally:
@@ -110,9 +100,8 @@ def test_database_and_logs_hold_no_secret_or_token_in_clear(
     inbox.clear()
     secrets: dict[str, str] = {}
     env = {"TWOFOLD_SMTP_URL": f"smtp://127.0.0.1:{port}"}
-    with live_servers(
-        db_url, tmp_path / "key", tmp_path / "logs", count=2, extra_env=env
-    ) as servers:
+    with live_servers(db_url, tmp_path / "key", tmp_path / "logs", count=2,
+                      extra_env=env) as servers:
         a, b = servers
         token = signup(a)
         secrets["first session token"] = token
@@ -135,31 +124,23 @@ def test_database_and_logs_hold_no_secret_or_token_in_clear(
         secrets["second session token"] = r.json()["token"]
         # A recovery-code login and a sub-user with an emailed step-up code.
         r = httpx.post(b.api + "/login", json={"login": "acme", "password": PASSWORD})
-        r = httpx.post(
-            b.api + "/login/mfa",
-            json={"challenge": r.json()["challenge"], "recovery_code": bound["recovery_codes"][0]},
-        )
+        r = httpx.post(b.api + "/login/mfa", json={"challenge": r.json()["challenge"],
+                                                   "recovery_code": bound["recovery_codes"][0]})
         assert r.status_code == 200, r.text
         secrets["third session token"] = r.json()["token"]
-        r = httpx.post(
-            a.api + "/users",
-            headers=bearer(token),
-            json={"name": "alice", "password": "alice passphrase 1", "email": "alice@acme.example"},
-        )
+        r = httpx.post(a.api + "/users", headers=bearer(token),
+                       json={"name": "alice", "password": "alice passphrase 1",
+                             "email": "alice@acme.example"})
         assert r.status_code == 201, r.text
-        r = httpx.post(
-            a.api + "/login", json={"login": "alice@acme", "password": "alice passphrase 1"}
-        )
+        r = httpx.post(a.api + "/login", json={"login": "alice@acme",
+                                               "password": "alice passphrase 1"})
         alice = r.json()["token"]
         secrets["alice token"] = alice
         assert httpx.post(b.api + "/verify/email", headers=bearer(alice)).status_code == 202
         mailed = re.search(r"\b(\d{6})\b", inbox.bodies_to("alice@acme.example")[-1])
         assert mailed
-        r = httpx.post(
-            a.api + "/verify",
-            headers=bearer(alice),
-            json={"method": "email", "code": mailed.group(1)},
-        )
+        r = httpx.post(a.api + "/verify", headers=bearer(alice),
+                       json={"method": "email", "code": mailed.group(1)})
         assert r.status_code == 200, r.text
         logs = "\n".join(s.log() for s in servers)
     dump = _dump(db_url, tmp_path)
@@ -170,5 +151,5 @@ def test_database_and_logs_hold_no_secret_or_token_in_clear(
         assert value not in logs, f"{what} is in the server logs"
     # The secret in any spelling: lower case, or grouped for manual entry.
     assert secret.lower() not in dump.lower()
-    grouped = " ".join(secret[i : i + 4] for i in range(0, 32, 4))
+    grouped = " ".join(secret[i:i + 4] for i in range(0, 32, 4))
     assert grouped not in dump and grouped not in logs

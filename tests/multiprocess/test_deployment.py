@@ -26,25 +26,16 @@ def _mode(path: Path) -> int:
 
 
 def _env(db: Path, key: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "TWOFOLD_DATABASE_URL": f"sqlite:///{db}",
-        "TWOFOLD_KEY_FILE": str(key),
-        "TWOFOLD_ENV": "test",
-    }
+    return {**os.environ, "TWOFOLD_DATABASE_URL": f"sqlite:///{db}", "TWOFOLD_KEY_FILE": str(key),
+            "TWOFOLD_ENV": "test"}
 
 
 def test_db_upgrade_creates_a_private_database(tmp_path: Path) -> None:
     db, key = tmp_path / "twofold.db", tmp_path / "twofold.key"
     old = os.umask(0o022)  # the usual umask, under which SQLite alone makes 0644 files
     try:
-        out = subprocess.run(
-            [sys.executable, "-m", "twofold", "db", "upgrade"],
-            env=_env(db, key),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        out = subprocess.run([sys.executable, "-m", "twofold", "db", "upgrade"],
+                             env=_env(db, key), capture_output=True, text=True, timeout=120)
     finally:
         os.umask(old)
     assert out.returncode == 0, out.stderr
@@ -62,18 +53,13 @@ def test_a_served_database_and_its_wal_are_private(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     try:
-        r = httpx.post(
-            server.api + "/accounts",
-            timeout=30,
-            json={"name": "acme", "email": "o@acme.example", "password": PASSWORD},
-        )
+        r = httpx.post(server.api + "/accounts", timeout=30,
+                       json={"name": "acme", "email": "o@acme.example", "password": PASSWORD})
         assert r.status_code == 201, r.text
         wal, shm = Path(f"{db}-wal"), Path(f"{db}-shm")
         assert wal.exists() and shm.exists()  # WAL mode, connections open
         assert {p.name: _mode(p) for p in (db, wal, shm)} == {
-            db.name: 0o600,
-            wal.name: 0o600,
-            shm.name: 0o600,
+            db.name: 0o600, wal.name: 0o600, shm.name: 0o600
         }
     finally:
         server.kill()
@@ -91,22 +77,14 @@ def _login_form(url: str, headers: dict[str, str]) -> tuple[httpx.Client, str, l
 def _post_login(client: httpx.Client, csrf: str, origin: str) -> httpx.Response:
     # httpx does not send back __Host-/Secure cookies over http: carry them by hand.
     cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
-    return client.post(
-        "/login",
-        data={"csrf": csrf, "login": "nobody", "password": "x" * 12},
-        headers={"Origin": origin, "Cookie": cookie},
-    )
+    return client.post("/login", data={"csrf": csrf, "login": "nobody", "password": "x" * 12},
+                       headers={"Origin": origin, "Cookie": cookie})
 
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_tls_at_a_trusted_proxy(tmp_path: Path, workers: int) -> None:
-    server = start_server(
-        f"sqlite:///{tmp_path / 'db'}",
-        tmp_path / "key",
-        tmp_path / "logs",
-        workers=workers,
-        extra_env={"TWOFOLD_TRUSTED_PROXIES": "127.0.0.0/8"},
-    )
+    server = start_server(f"sqlite:///{tmp_path / 'db'}", tmp_path / "key", tmp_path / "logs",
+                          workers=workers, extra_env={"TWOFOLD_TRUSTED_PROXIES": "127.0.0.0/8"})
     try:
         host = server.url.removeprefix("http://")
         client, csrf, cookies = _login_form(server.url, {"X-Forwarded-Proto": "https"})
@@ -120,12 +98,8 @@ def test_tls_at_a_trusted_proxy(tmp_path: Path, workers: int) -> None:
 
 
 def test_forwarded_proto_from_an_untrusted_address_is_ignored(tmp_path: Path) -> None:
-    server = start_server(
-        f"sqlite:///{tmp_path / 'db'}",
-        tmp_path / "key",
-        tmp_path / "logs",
-        extra_env={"TWOFOLD_TRUSTED_PROXIES": "10.0.0.0/8"},
-    )
+    server = start_server(f"sqlite:///{tmp_path / 'db'}", tmp_path / "key", tmp_path / "logs",
+                          extra_env={"TWOFOLD_TRUSTED_PROXIES": "10.0.0.0/8"})
     try:
         host = server.url.removeprefix("http://")
         client, csrf, cookies = _login_form(server.url, {"X-Forwarded-Proto": "https"})
@@ -137,12 +111,8 @@ def test_forwarded_proto_from_an_untrusted_address_is_ignored(tmp_path: Path) ->
 
 
 def test_secure_cookies_can_be_forced(tmp_path: Path) -> None:
-    server = start_server(
-        f"sqlite:///{tmp_path / 'db'}",
-        tmp_path / "key",
-        tmp_path / "logs",
-        extra_env={"TWOFOLD_SECURE_COOKIES": "true"},
-    )
+    server = start_server(f"sqlite:///{tmp_path / 'db'}", tmp_path / "key", tmp_path / "logs",
+                          extra_env={"TWOFOLD_SECURE_COOKIES": "true"})
     try:
         _, _, cookies = _login_form(server.url, {})
         assert cookies and all("secure" in c.lower() for c in cookies), cookies

@@ -29,11 +29,8 @@ pytestmark = [pytest.mark.multiprocess]
 # needs PostgreSQL anyway, so their absence is a failure, not a skip.
 PG_BIN = max(Path("/usr/lib/postgresql").glob("*/bin"), default=Path("/usr/lib/postgresql/15/bin"))
 SETPRIV = shutil.which("setpriv")
-TIMEOUTS = {
-    "TWOFOLD_DB_CONNECT_TIMEOUT": "2",
-    "TWOFOLD_DB_STATEMENT_TIMEOUT": "2",
-    "TWOFOLD_DB_POOL_TIMEOUT": "2",
-}
+TIMEOUTS = {"TWOFOLD_DB_CONNECT_TIMEOUT": "2", "TWOFOLD_DB_STATEMENT_TIMEOUT": "2",
+            "TWOFOLD_DB_POOL_TIMEOUT": "2"}
 
 
 @pytest.fixture
@@ -43,45 +40,15 @@ def throwaway_pg() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     data = Path(tempfile.mkdtemp(prefix="twofold-pg-"))
     shutil.chown(data, "postgres", "postgres")
     env = {"PATH": os.environ.get("PATH", ""), "LC_ALL": "C"}
-    subprocess.run(
-        [
-            PG_BIN / "initdb",
-            "-D",
-            data / "db",
-            "-A",
-            "trust",
-            "-U",
-            "postgres",
-            "-E",
-            "UTF8",
-            "--no-sync",
-        ],
-        user="postgres",
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    subprocess.run([PG_BIN / "initdb", "-D", data / "db", "-A", "trust", "-U", "postgres",
+                    "-E", "UTF8", "--no-sync"],
+                   user="postgres", env=env, check=True, capture_output=True)
     port = free_port()
     proc = subprocess.Popen(
-        [
-            PG_BIN / "postgres",
-            "-D",
-            data / "db",
-            "-p",
-            str(port),
-            "-k",
-            str(data),
-            "-c",
-            "listen_addresses=127.0.0.1",
-            "-c",
-            "fsync=off",
-            "-c",
-            "max_connections=50",
-        ],
-        user="postgres",
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=(data / "log").open("wb"),
+        [PG_BIN / "postgres", "-D", data / "db", "-p", str(port), "-k", str(data),
+         "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=50"],
+        user="postgres", env=env,
+        stdout=subprocess.DEVNULL, stderr=(data / "log").open("wb"),
     )
     url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
     try:
@@ -129,9 +96,8 @@ def signal_cluster(postmaster: int, sig: int) -> None:
 
 
 def _login(server: LiveServer, timeout: float = 30) -> httpx.Response:
-    return httpx.post(
-        server.api + "/login", json={"login": "acme", "password": PASSWORD}, timeout=timeout
-    )
+    return httpx.post(server.api + "/login", json={"login": "acme", "password": PASSWORD},
+                      timeout=timeout)
 
 
 def test_a_frozen_postgresql_answers_503_in_time_and_recovers(
@@ -160,10 +126,8 @@ def test_a_frozen_postgresql_answers_503_in_time_and_recovers(
                 print(f"frozen: /readyz answered {ready.status_code} after {took:.2f}s")
             # Several at once, each on a connection that is pooled or must be opened.
             t0 = time.monotonic()
-            answers = parallel(
-                [("POST", server.api + "/login", {"json": {"login": "acme", "password": PASSWORD}})]
-                * 6
-            )
+            answers = parallel([("POST", server.api + "/login",
+                                 {"json": {"login": "acme", "password": PASSWORD}})] * 6)
             took = time.monotonic() - t0
             assert {a.status_code for a in answers} == {503}, [a.text for a in answers]
             assert took < 12, f"6 requests took {took:.1f}s"
@@ -188,14 +152,10 @@ def test_a_read_only_sqlite_file_restored_heals_by_itself(
     db = tmp_path / "twofold.db"
     shutil.copy(sqlite_template, db)
     # As root the server would write a 0444 file anyway: drop the capability that allows it.
-    no_override = [
-        str(SETPRIV),
-        "--inh-caps=-dac_override,-dac_read_search",
-        "--bounding-set=-dac_override,-dac_read_search",
-    ]
-    first = start_server(
-        f"sqlite:///{db}", tmp_path / "key", tmp_path / "logs", argv_prefix=no_override
-    )
+    no_override = [str(SETPRIV), "--inh-caps=-dac_override,-dac_read_search",
+                   "--bounding-set=-dac_override,-dac_read_search"]
+    first = start_server(f"sqlite:///{db}", tmp_path / "key", tmp_path / "logs",
+                         argv_prefix=no_override)
     try:
         signup(first.api, "acme")
     finally:
@@ -204,9 +164,8 @@ def test_a_read_only_sqlite_file_restored_heals_by_itself(
     try:
         # Started during the fault, so every connection it opens is opened read-only (a
         # running server opens new ones the same way when its pool grows under load).
-        server = start_server(
-            f"sqlite:///{db}", tmp_path / "key", tmp_path / "logs", argv_prefix=no_override
-        )
+        server = start_server(f"sqlite:///{db}", tmp_path / "key", tmp_path / "logs",
+                              argv_prefix=no_override)
     except BaseException:
         db.chmod(0o600)
         raise

@@ -32,9 +32,8 @@ def _rows(db_url: str, sql: str) -> list[tuple[object, ...]]:
 
 def _snapshot(db_url: str) -> list[tuple[object, ...]]:
     """What a refused command must leave as it was."""
-    return _rows(
-        db_url, "SELECT serial, sealed_secret, state, last_step FROM mfa_devices ORDER BY serial"
-    ) + _rows(db_url, "SELECT count(*) FROM audit_events")
+    return _rows(db_url, "SELECT serial, sealed_secret, state, last_step FROM mfa_devices"
+                 " ORDER BY serial") + _rows(db_url, "SELECT count(*) FROM audit_events")
 
 
 def _populate(db_url: str, tmp_path: Path) -> tuple[Path, dict[str, object]]:
@@ -149,21 +148,14 @@ def test_a_rotation_reaches_running_servers_and_the_old_key_retires(
         second = keyfile.load(str(key)).current
         assert second != first
         for i, server in enumerate((a, b)):  # neither was restarted: both loaded `first`
-            r = httpx.post(
-                server.api + "/users",
-                headers=bearer(token),
-                timeout=30,
-                json={"name": f"user-{i}", "password": "sub-user pw 42!"},
-            )
+            r = httpx.post(server.api + "/users", headers=bearer(token), timeout=30,
+                           json={"name": f"user-{i}", "password": "sub-user pw 42!"})
             assert r.status_code == 201, r.text
-            r = httpx.post(
-                server.api + f"/users/user-{i}/mfa-device", headers=bearer(token), timeout=30
-            )
+            r = httpx.post(server.api + f"/users/user-{i}/mfa-device", headers=bearer(token),
+                           timeout=30)
             assert r.status_code == 201, r.text
-            kid = _rows(
-                db_url,
-                "SELECT sealed_secret FROM mfa_devices WHERE serial = '" + r.json()["serial"] + "'",
-            )[0][0]
+            kid = _rows(db_url, "SELECT sealed_secret FROM mfa_devices WHERE serial = '"
+                        + r.json()["serial"] + "'")[0][0]
             assert str(kid).split(":")[0] == second, (server.url, kid)
         out = run_cli(env, "keys", "retire", first)
         assert out.returncode == 0, out.stderr
@@ -172,11 +164,8 @@ def test_a_rotation_reaches_running_servers_and_the_old_key_retires(
         for server in (a, b):
             step = max(int(dev["bound_step"]) + 1, int(time.time()) // 30)
             ch = challenge(server.api, "acme")
-            r = httpx.post(
-                server.api + "/login/mfa",
-                timeout=30,
-                json={"challenge": ch, "code": oathtool(str(dev["secret"]), step * 30)},
-            )
+            r = httpx.post(server.api + "/login/mfa", timeout=30,
+                           json={"challenge": ch, "code": oathtool(str(dev["secret"]), step * 30)})
             assert r.status_code in (200, 401), r.text
             if r.status_code == 401:  # the same step, already used on the other server
                 assert r.json()["error"]["code"] == "InvalidMFACode"

@@ -36,23 +36,18 @@ def pg_url(pg_database: str) -> str:
 
 def _signup_with_mfa(api: str) -> tuple[str, str]:
     """An account with a bound device; returns (token, secret)."""
-    r = httpx.post(
-        api + "/accounts", json={"name": "acme", "email": "o@acme.example", "password": PASSWORD}
-    )
+    r = httpx.post(api + "/accounts",
+                   json={"name": "acme", "email": "o@acme.example", "password": PASSWORD})
     assert r.status_code == 201, r.text
     token = httpx.post(api + "/login", json={"login": "acme", "password": PASSWORD}).json()["token"]
     dev = httpx.post(api + "/me/mfa-device", headers=bearer(token)).json()
     now = int(time.time())
     # bind with the previous and the current step, so the next step is the first fresh one
-    r = httpx.post(
-        api + "/me/mfa-device/bind",
-        headers=bearer(token),
-        json={
-            "serial": dev["serial"],
-            "code1": oathtool(dev["secret"], now - 30),
-            "code2": oathtool(dev["secret"], now),
-        },
-    )
+    r = httpx.post(api + "/me/mfa-device/bind", headers=bearer(token), json={
+        "serial": dev["serial"],
+        "code1": oathtool(dev["secret"], now - 30),
+        "code2": oathtool(dev["secret"], now),
+    })
     assert r.status_code == 200, r.text
     return token, dev["secret"]
 
@@ -68,17 +63,11 @@ def test_guarantees_hold_across_processes(pg_url, tmp_path) -> None:
         code = oathtool(secret, int(time.time()) + 30)
         barrier_calls = [apis[i % PROCESSES] for i in range(4 * PROCESSES)]
         with ThreadPoolExecutor(len(barrier_calls)) as pool:
-            answers = list(
-                pool.map(
-                    lambda api: httpx.post(
-                        api + "/verify",
-                        headers=bearer(token),
-                        timeout=30,
-                        json={"method": "mfa", "code": code},
-                    ),
-                    barrier_calls,
-                )
-            )
+            answers = list(pool.map(
+                lambda api: httpx.post(api + "/verify", headers=bearer(token), timeout=30,
+                                       json={"method": "mfa", "code": code}),
+                barrier_calls,
+            ))
         codes = [r.json()["error"]["code"] for r in answers if r.status_code != 200]
         assert [r.status_code for r in answers].count(200) == 1, [r.text for r in answers]
 
@@ -87,9 +76,8 @@ def test_guarantees_hold_across_processes(pg_url, tmp_path) -> None:
         assert codes.count("InvalidMFACode") == 5, codes
         assert codes.count("TooManyAttempts") == len(answers) - 6, codes
         for api in apis:  # every process refuses any code now: the lock is shared
-            r = httpx.post(
-                api + "/verify", headers=bearer(token), json={"method": "mfa", "code": "123456"}
-            )
+            r = httpx.post(api + "/verify", headers=bearer(token),
+                           json={"method": "mfa", "code": "123456"})
             assert r.status_code == 429, r.text
             assert r.json()["error"]["code"] == "TooManyAttempts"
 

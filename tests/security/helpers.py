@@ -48,3 +48,4 @@ def dump_database(engine: Any) -> str:
             for row in conn.execute(text(f'SELECT * FROM "{table}"')):
                 parts.append(f"{table}: " + " | ".join(repr(v) for v in row))
     return "\n".join(parts)
+

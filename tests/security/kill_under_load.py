@@ -103,24 +103,17 @@ def _prepare(api: str, bound: int, free: int, decoys: int = 2) -> World:
     token = signup(api, "acme")
     devices: dict[str, str] = {}
     for i in range(bound + free + decoys):
-        r = httpx.post(
-            api + "/users",
-            headers=bearer(token),
-            timeout=30,
-            json={"name": f"user-{i}", "password": USER_PASSWORD},
-        )
+        r = httpx.post(api + "/users", headers=bearer(token), timeout=30,
+                       json={"name": f"user-{i}", "password": USER_PASSWORD})
         assert r.status_code == 201, r.text
     for i in range(bound):
         dev = enable_mfa(api, token, f"/users/user-{i}/mfa-device")
         devices[f"user-{i}@acme"] = str(dev["secret"])
     for i in range(bound + free, bound + free + decoys):
         enable_mfa(api, token, f"/users/user-{i}/mfa-device")
-    return World(
-        token,
-        devices,
-        [f"user-{i}@acme" for i in range(bound + free, bound + free + decoys)],
-        [f"user-{i}" for i in range(bound, bound + free)],
-    )
+    return World(token, devices,
+                 [f"user-{i}@acme" for i in range(bound + free, bound + free + decoys)],
+                 [f"user-{i}" for i in range(bound, bound + free)])
 
 
 def _login_mfa(api: str, client: httpx.Client, world: World, seen: Seen) -> None:
@@ -131,10 +124,8 @@ def _login_mfa(api: str, client: httpx.Client, world: World, seen: Seen) -> None
         return
     # Any step of the window: a device accepts each step once, later steps only.
     step = int(time.time()) // 30 + random.choice((-1, 0, 1))
-    r = client.post(
-        api + "/login/mfa",
-        json={"challenge": r.json()["challenge"], "code": oathtool(secret, step * 30)},
-    )
+    r = client.post(api + "/login/mfa", json={"challenge": r.json()["challenge"],
+                                              "code": oathtool(secret, step * 30)})
     seen.count(r.status_code)
     if r.status_code == 200:
         with seen.lock:
@@ -151,15 +142,9 @@ def _bind(api: str, client: httpx.Client, world: World, seen: Seen) -> None:
         return
     dev = r.json()
     now = int(time.time())
-    r = client.post(
-        api + path + "/bind",
-        headers=bearer(world.token),
-        json={
-            "serial": dev["serial"],
-            "code1": oathtool(dev["secret"], now - 30),
-            "code2": oathtool(dev["secret"], now),
-        },
-    )
+    r = client.post(api + path + "/bind", headers=bearer(world.token),
+                    json={"serial": dev["serial"], "code1": oathtool(dev["secret"], now - 30),
+                          "code2": oathtool(dev["secret"], now)})
     seen.count(r.status_code)
     if r.status_code == 200:
         with seen.lock:
@@ -171,9 +156,8 @@ def _wrong_code(api: str, client: httpx.Client, world: World, seen: Seen) -> Non
     r = client.post(api + "/login", json={"login": login, "password": USER_PASSWORD})
     seen.count(r.status_code)
     if r.status_code == 200 and r.json().get("state") == "mfa_required":
-        r = client.post(
-            api + "/login/mfa", json={"challenge": r.json()["challenge"], "code": "000000"}
-        )
+        r = client.post(api + "/login/mfa", json={"challenge": r.json()["challenge"],
+                                                  "code": "000000"})
         seen.count(r.status_code)
 
 
@@ -200,11 +184,8 @@ def _rows(db_url: str, sql: str) -> list[tuple[object, ...]]:
 def check(db_url: str, key: Path, server: LiveServer, seen: Seen) -> list[str]:
     """The integrity checks; returns the problems found (none, when all is well)."""
     problems = []
-    doubles = _rows(
-        db_url,
-        "SELECT principal_id, count(*) FROM mfa_devices WHERE state ="
-        " 'active' GROUP BY principal_id HAVING count(*) > 1",
-    )
+    doubles = _rows(db_url, "SELECT principal_id, count(*) FROM mfa_devices WHERE state ="
+                    " 'active' GROUP BY principal_id HAVING count(*) > 1")
     if doubles:
         problems.append(f"principals with two active devices: {doubles}")
     ring = keyfile.load(str(key))
@@ -215,12 +196,10 @@ def check(db_url: str, key: Path, server: LiveServer, seen: Seen) -> list[str]:
             problems.append(f"device {serial} does not open: {exc}")
     # A bound device stays active, or is gone (a later bind for the same sub-user replaced
     # it); never pending again.
-    pending = {
-        str(s) for (s,) in _rows(db_url, "SELECT serial FROM mfa_devices WHERE state = 'pending'")
-    }
-    problems += [
-        f"bind {s} answered 200 but the device is pending" for s in seen.bound if s in pending
-    ]
+    pending = {str(s) for (s,) in _rows(db_url, "SELECT serial FROM mfa_devices"
+                                                 " WHERE state = 'pending'")}
+    problems += [f"bind {s} answered 200 but the device is pending"
+                 for s in seen.bound if s in pending]
     steps = [(login, step) for login, _, step in seen.accepted]
     if len(set(steps)) != len(steps):
         problems.append("one code was accepted twice before the crash")
@@ -232,26 +211,20 @@ def check(db_url: str, key: Path, server: LiveServer, seen: Seen) -> list[str]:
         # Durable: the device's last step covers every step accepted (so the conditional
         # update refuses them again); and, where the sub-user is not locked out, a replay
         # through the API is refused.
-        last = dict(
-            _rows(
-                db_url,
-                "SELECT p.login, d.last_step FROM mfa_devices d JOIN"
-                " principals p ON p.id = d.principal_id WHERE d.state = 'active'",
-            )
-        )
+        last = dict(_rows(db_url, "SELECT p.login, d.last_step FROM mfa_devices d JOIN"
+                          " principals p ON p.id = d.principal_id WHERE d.state = 'active'"))
         now_step = int(time.time()) // 30
         for login, secret, step in seen.accepted:
             if int(str(last.get(login, -1))) < step:
                 problems.append(f"{login}: step {step} accepted, last_step {last.get(login)}")
             if abs(step - now_step) > 1:
                 continue  # outside the window anyway
-            r = client.post(server.api + "/login", json={"login": login, "password": USER_PASSWORD})
+            r = client.post(server.api + "/login",
+                            json={"login": login, "password": USER_PASSWORD})
             if r.status_code != 200 or r.json().get("state") != "mfa_required":
                 continue  # locked out by the replays of the load: refused anyway
-            r = client.post(
-                server.api + "/login/mfa",
-                json={"challenge": r.json()["challenge"], "code": oathtool(secret, step * 30)},
-            )
+            r = client.post(server.api + "/login/mfa", json={
+                "challenge": r.json()["challenge"], "code": oathtool(secret, step * 30)})
             seen.replays_refused += r.status_code != 200
             if r.status_code == 200:
                 problems.append(f"a code of {login} accepted before the crash was replayed")
@@ -287,10 +260,8 @@ def run(kind: str, rounds: int, seconds: float, threads: int, workdir: Path) -> 
             world = _prepare(server.api, bound=12, free=4 * rounds)
             for n in range(rounds):
                 seen, stop = Seen(), threading.Event()
-                workers = [
-                    threading.Thread(target=load, args=(server.api, world, seen, stop))
-                    for _ in range(threads)
-                ]
+                workers = [threading.Thread(target=load, args=(server.api, world, seen, stop))
+                           for _ in range(threads)]
                 for t in workers:
                     t.start()
                 time.sleep(seconds * random.uniform(0.6, 1.0))
@@ -300,12 +271,10 @@ def run(kind: str, rounds: int, seconds: float, threads: int, workdir: Path) -> 
                     t.join(timeout=30)
                 server = start_server(db_url, key, logs, workers=2)
                 found = check(db_url, key, server, seen)
-                print(
-                    f"{kind} round {n + 1}: answers {dict(sorted(seen.answers.items()))}, "
-                    f"{len(seen.accepted)} codes accepted, {len(seen.bound)} binds, "
-                    f"{seen.replays_refused} replays refused after; "
-                    f"{found or 'ok'}"
-                )
+                print(f"{kind} round {n + 1}: answers {dict(sorted(seen.answers.items()))}, "
+                      f"{len(seen.accepted)} codes accepted, {len(seen.bound)} binds, "
+                      f"{seen.replays_refused} replays refused after; "
+                      f"{found or 'ok'}")
                 problems += found
                 world.free = world.free[4:] or world.free  # fresh names for the next races
         finally:

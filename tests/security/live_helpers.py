@@ -17,11 +17,8 @@ def bearer(token: str) -> dict[str, str]:
 
 def signup(api: str, name: str, email: str | None = None) -> str:
     """Sign up and log in; returns the session token."""
-    r = httpx.post(
-        api + "/accounts",
-        json={"name": name, "email": email or f"o@{name}.example", "password": PASSWORD},
-        timeout=30,
-    )
+    r = httpx.post(api + "/accounts", json={"name": name, "email": email or f"o@{name}.example",
+                                            "password": PASSWORD}, timeout=30)
     assert r.status_code == 201, r.text
     return login_token(api, name)
 
@@ -38,16 +35,9 @@ def enable_mfa(api: str, token: str, path: str = "/me/mfa-device") -> dict[str, 
     assert r.status_code == 201, r.text
     dev = r.json()
     now = int(time.time())
-    r = httpx.post(
-        api + path + "/bind",
-        headers=bearer(token),
-        timeout=30,
-        json={
-            "serial": dev["serial"],
-            "code1": oathtool(dev["secret"], now - 30),
-            "code2": oathtool(dev["secret"], now),
-        },
-    )
+    r = httpx.post(api + path + "/bind", headers=bearer(token), timeout=30,
+                   json={"serial": dev["serial"], "code1": oathtool(dev["secret"], now - 30),
+                         "code2": oathtool(dev["secret"], now)})
     assert r.status_code == 200, r.text
     dev["recovery_codes"] = r.json()["recovery_codes"]
     dev["bound_step"] = now // 30
@@ -62,7 +52,6 @@ def challenge(api: str, login: str) -> str:
 
 def parallel(calls: list[tuple[str, str, dict[str, Any]]]) -> list[httpx.Response]:
     """Send every (method, url, kwargs) at once, each on its own connection."""
-
     def send(call: tuple[str, str, dict[str, Any]]) -> httpx.Response:
         method, url, kw = call
         with httpx.Client(timeout=60) as c:

@@ -21,26 +21,10 @@ FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
 
 def variants(code: str) -> list[Any]:
     return [
-        " " + code,
-        code + " ",
-        code[:3] + " " + code[3:],
-        code + "\n",
-        "\n" + code,
-        code + "\t",
-        code.translate(FULLWIDTH),
-        code[:3] + "_" + code[3:],
-        code + "0",
-        "0" + code,
-        code[:3] + "-" + code[3:],
-        "",
-        None,
-        int(code),
-        float(code),
-        [code],
-        {"code": code},
-        True,
-        "+" + code[1:],
-        code + "\x00",
+        " " + code, code + " ", code[:3] + " " + code[3:], code + "\n", "\n" + code,
+        code + "\t", code.translate(FULLWIDTH), code[:3] + "_" + code[3:], code + "0",
+        "0" + code, code[:3] + "-" + code[3:], "", None, int(code), float(code), [code],
+        {"code": code}, True, "+" + code[1:], code + "\x00",
     ]
 
 
@@ -50,10 +34,8 @@ def test_format_variants_of_the_right_code_are_refused(api: Api, mfa_owner: Prin
     before = last_step(api, mfa_owner.serial or "")
     for i, variant in enumerate(variants(code)):
         if i and i % 4 == 0:  # stay below the lock: a success in between resets the count
-            assert (
-                login_mfa(api, start_login(api, mfa_owner), code=api.code(mfa_owner, 1)).status_code
-                == 200
-            )
+            assert login_mfa(api, start_login(api, mfa_owner),
+                             code=api.code(mfa_owner, 1)).status_code == 200
             api.clock.advance(60)
             code = api.code(mfa_owner)
             variant = variants(code)[i]
@@ -73,19 +55,11 @@ def test_format_variants_at_step_up_and_bind(api: Api, owner: Principal) -> None
     api.clock.align(5)
     c1, c2 = oathtool(dev["secret"], api.clock.epoch - 30), oathtool(dev["secret"], api.clock.epoch)
     for bad in (" " + c2, c2.translate(FULLWIDTH), c2 + "\n", int(c2)):
-        r = api.call(
-            "POST",
-            "/me/mfa-device/bind",
-            owner,
-            json={"serial": dev["serial"], "code1": c1, "code2": bad},
-        )
+        r = api.call("POST", "/me/mfa-device/bind", owner,
+                     json={"serial": dev["serial"], "code1": c1, "code2": bad})
         assert r.status_code == 400, (bad, r.text)
-    r = api.call(
-        "POST",
-        "/me/mfa-device/bind",
-        owner,
-        json={"serial": dev["serial"], "code1": c1, "code2": c2},
-    )
+    r = api.call("POST", "/me/mfa-device/bind", owner,
+                 json={"serial": dev["serial"], "code1": c1, "code2": c2})
     assert r.status_code == 200, r.text
     owner.secret = dev["secret"]
     api.clock.advance(30)
@@ -95,7 +69,6 @@ def test_format_variants_at_step_up_and_bind(api: Api, owner: Principal) -> None
 
 
 # --- item 5: brute force -------------------------------------------------------------------
-
 
 def wrong(api: Api, p: Principal) -> str:
     right = {api.code(p, s) for s in (-1, 0, 1)}
@@ -108,21 +81,14 @@ def test_wrong_codes_lock_and_new_logins_and_forwarded_headers_do_not_reset(
     api.clock.advance(30)
     for i in range(5):
         # A new login every time, from a "new" address each time (the peer is untrusted).
-        r = api.call(
-            "POST",
-            "/login",
-            json={"login": mfa_owner.login, "password": mfa_owner.password},
-            headers={"X-Forwarded-For": f"203.0.113.{i}", "X-Real-IP": f"198.51.100.{i}"},
-        )
+        r = api.call("POST", "/login", json={"login": mfa_owner.login,
+                                             "password": mfa_owner.password},
+                     headers={"X-Forwarded-For": f"203.0.113.{i}", "X-Real-IP": f"198.51.100.{i}"})
         r = login_mfa(api, r.json()["challenge"], code=wrong(api, mfa_owner))
         assert r.status_code == 401, r.text
     challenge = start_login(api, mfa_owner)
-    r = api.call(
-        "POST",
-        "/login/mfa",
-        json={"challenge": challenge, "code": api.code(mfa_owner)},
-        headers={"X-Forwarded-For": "192.0.2.77"},
-    )
+    r = api.call("POST", "/login/mfa", json={"challenge": challenge, "code": api.code(mfa_owner)},
+                 headers={"X-Forwarded-For": "192.0.2.77"})
     assert r.status_code == 429 and error_code(r) == "TooManyAttempts"
     assert int(r.headers["Retry-After"]) > 0
     # The right code during the lock does not get through, nor does step-up from a signed-in
@@ -155,7 +121,9 @@ def test_a_restart_does_not_reset_the_lock(
         rt.engine.dispose()
 
 
-def test_wrong_passwords_do_not_lock_codes_and_the_reverse(api: Api, mfa_owner: Principal) -> None:
+def test_wrong_passwords_do_not_lock_codes_and_the_reverse(
+    api: Api, mfa_owner: Principal
+) -> None:
     api.clock.advance(30)
     for _ in range(10):
         r = api.call("POST", "/login", json={"login": mfa_owner.login, "password": "wrong-" * 3})
@@ -185,7 +153,6 @@ def test_wrong_recovery_and_email_codes_count_too(api: Api, owner: Principal, in
 
 # --- item 6: fail closed ---------------------------------------------------------------
 
-
 def test_a_database_error_during_a_code_check_fails_closed(
     api: Api, mfa_owner: Principal, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -203,9 +170,8 @@ def test_a_database_error_during_a_code_check_fails_closed(
         assert r.status_code == 503, r.text
         assert r.json()["error"]["code"] == "Unavailable"
         assert "token" not in r.json()
-        r = api.call(
-            "POST", "/verify", mfa_owner, json={"method": "mfa", "code": api.code(mfa_owner)}
-        )
+        r = api.call("POST", "/verify", mfa_owner, json={"method": "mfa",
+                                                        "code": api.code(mfa_owner)})
         assert r.status_code == 503 and error_code(r) == "Unavailable"
     finally:
         event.remove(engine, "before_cursor_execute", explode)
@@ -242,7 +208,6 @@ def test_a_database_error_later_in_the_login_fails_closed(
 
 # --- item 8: pending devices -------------------------------------------------------------
 
-
 def test_a_pending_device_verifies_nothing(api: Api, owner: Principal) -> None:
     dev = api.call("POST", "/me/mfa-device", owner).json()
     code = oathtool(dev["secret"], api.clock.epoch)
@@ -263,20 +228,15 @@ def test_an_abandoned_pending_device_leaves_the_active_one_working(
     assert pending["serial"] != mfa_owner.serial
     api.clock.advance(30)
     # The pending device's codes open nothing.
-    r = login_mfa(
-        api, start_login(api, mfa_owner), code=oathtool(pending["secret"], api.clock.epoch)
-    )
+    r = login_mfa(api, start_login(api, mfa_owner),
+                  code=oathtool(pending["secret"], api.clock.epoch))
     assert r.status_code == 401
     # Abandoned: past its lifetime, it cannot be bound anymore, and the old device works.
     api.clock.advance(11 * 60)
     c1 = oathtool(pending["secret"], api.clock.epoch - 30)
     c2 = oathtool(pending["secret"], api.clock.epoch)
-    r = api.call(
-        "POST",
-        "/me/mfa-device/bind",
-        mfa_owner,
-        json={"serial": pending["serial"], "code1": c1, "code2": c2},
-    )
+    r = api.call("POST", "/me/mfa-device/bind", mfa_owner,
+                 json={"serial": pending["serial"], "code1": c1, "code2": c2})
     assert r.status_code in (401, 403, 409), r.text
     r = login_mfa(api, start_login(api, mfa_owner), code=api.code(mfa_owner))
     assert r.status_code == 200, r.text

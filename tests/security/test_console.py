@@ -17,12 +17,9 @@ def console_login(client: TestClient, base: str, p: Principal) -> str:
     page = client.get("/login")
     csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
     assert csrf, page.text[:300]
-    r = client.post(
-        "/login",
-        data={"login": p.login, "password": p.password, "csrf": csrf.group(1)},
-        headers={"Origin": base},
-        follow_redirects=False,
-    )
+    r = client.post("/login", data={"login": p.login, "password": p.password,
+                                    "csrf": csrf.group(1)},
+                    headers={"Origin": base}, follow_redirects=False)
     assert r.status_code in (302, 303), r.text[:300]
     return csrf.group(1)
 
@@ -39,12 +36,9 @@ def test_console_cookies_are_httponly_samesite_and_secure_with_host_prefix(
         page = client.get("/login")
         page_csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
         assert page_csrf
-        r = client.post(
-            "/login",
-            data={"login": owner.login, "password": owner.password, "csrf": page_csrf.group(1)},
-            headers={"Origin": base},
-            follow_redirects=False,
-        )
+        r = client.post("/login", data={"login": owner.login, "password": owner.password,
+                                        "csrf": page_csrf.group(1)},
+                        headers={"Origin": base}, follow_redirects=False)
         cookies = set_cookies(page) + set_cookies(r)
         session = [c for c in cookies if "twofold_session=" in c and "Max-Age=0" not in c]
         assert session, cookies
@@ -73,14 +67,8 @@ def all_routes(routes: list[Any], prefix: str = "") -> list[tuple[str, set[str]]
 
 
 def console_paths(app: Any, method: str) -> list[str]:
-    return sorted(
-        {
-            p
-            for p, methods in all_routes(app.routes)
-            if method in methods
-            and not p.startswith(("/api", "/static", "/docs", "/healthz", "/readyz"))
-        }
-    )
+    return sorted({p for p, methods in all_routes(app.routes) if method in methods
+                   and not p.startswith(("/api", "/static", "/docs", "/healthz", "/readyz"))})
 
 
 def console_posts(app: Any) -> list[str]:
@@ -107,18 +95,17 @@ def test_every_console_form_refuses_missing_wrong_token_and_foreign_origin(
         for path in paths:
             url = path.replace("{name}", "alice").replace("{session_id}", "0" * 16)
             data = {"name": "zed", "password": "a long passphrase 9", "code": "123456"}
-            for attempt in (
-                {"headers": {"Origin": base}},  # no token
-                {"headers": {"Origin": base}, "csrf": "x" * len(csrf)},
-                {"headers": {"Origin": base}, "csrf": good},  # the login form's
-                {"headers": {"Origin": "https://evil.example"}, "csrf": csrf},
-                {"headers": {"Referer": "https://evil.example/x"}, "csrf": csrf},
-                {"headers": {"Origin": "null"}, "csrf": csrf},
-            ):
+            for attempt in ({"headers": {"Origin": base}},  # no token
+                            {"headers": {"Origin": base}, "csrf": "x" * len(csrf)},
+                            {"headers": {"Origin": base}, "csrf": good},  # the login form's
+                            {"headers": {"Origin": "https://evil.example"}, "csrf": csrf},
+                            {"headers": {"Referer": "https://evil.example/x"}, "csrf": csrf},
+                            {"headers": {"Origin": "null"}, "csrf": csrf}):
                 form = dict(data)
                 if "csrf" in attempt:
                     form["csrf"] = attempt["csrf"]
-                r = client.post(url, data=form, headers=attempt["headers"], follow_redirects=False)
+                r = client.post(url, data=form, headers=attempt["headers"],
+                                follow_redirects=False)
                 assert r.status_code in (400, 403), (path, attempt, r.status_code)
         after = dump_database(engine_of(api))
         # Nothing changed but, at most, last-seen times of the session.

@@ -65,9 +65,8 @@ def table_locked(db_url: str, table: str) -> Iterator[Callable[[], None]]:
         conn.close()
 
 
-def kill_during(
-    db_url: str, server: LiveServer, table: str, delay: float, request: Callable[[], Any]
-) -> None:
+def kill_during(db_url: str, server: LiveServer, table: str, delay: float,
+                request: Callable[[], Any]) -> None:
     """Send `request` and SIGKILL the server while it is in the middle of it."""
     t = threading.Thread(target=lambda: _swallow(request), daemon=True)
     if db_url.startswith("postgresql"):
@@ -111,15 +110,8 @@ def test_sigkill_in_the_middle_of_a_code_check(db_url: str, tmp_path: Path) -> N
             ch = challenge(server.api, "acme")
             step_before = scalar(db_url, "SELECT last_step FROM mfa_devices WHERE state='active'")
             sessions_before = scalar(db_url, "SELECT count(*) FROM sessions")
-            kill_during(
-                db_url,
-                server,
-                "sessions",
-                delay,
-                lambda ch=ch: httpx.post(
-                    server.api + "/login/mfa", json={"challenge": ch, "code": code}, timeout=30
-                ),
-            )
+            kill_during(db_url, server, "sessions", delay, lambda ch=ch: httpx.post(
+                server.api + "/login/mfa", json={"challenge": ch, "code": code}, timeout=30))
             server = start_server(db_url, key, logs)
             step_after = scalar(db_url, "SELECT last_step FROM mfa_devices WHERE state='active'")
             used = scalar(db_url, "SELECT count(*) FROM login_challenges WHERE used_at IS NOT NULL")
@@ -128,9 +120,8 @@ def test_sigkill_in_the_middle_of_a_code_check(db_url: str, tmp_path: Path) -> N
             # All or nothing: the step, the challenge and the session move together.
             assert (sessions_after == sessions_before + 1) == done
             assert used == (1 if done else 0) + (1 if step_before > dev["bound_step"] else 0)
-            r = httpx.post(
-                server.api + "/login/mfa", json={"challenge": ch, "code": code}, timeout=30
-            )
+            r = httpx.post(server.api + "/login/mfa", json={"challenge": ch, "code": code},
+                           timeout=30)
             if done:
                 assert r.status_code == 401, r.text  # used up, as it should be
             else:
@@ -150,54 +141,30 @@ def test_sigkill_in_the_middle_of_binding(db_url: str, tmp_path: Path) -> None:
         delays = DELAYS if db_url.startswith("sqlite") else (0.0,)
         for i, delay in enumerate(delays):
             name = f"user-{i}"
-            r = httpx.post(
-                server.api + "/users",
-                headers=bearer(token),
-                timeout=30,
-                json={"name": name, "password": "sub-user passphrase 42"},
-            )
+            r = httpx.post(server.api + "/users", headers=bearer(token), timeout=30,
+                           json={"name": name, "password": "sub-user passphrase 42"})
             assert r.status_code == 201, r.text
             path = f"/users/{name}/mfa-device"
             dev = httpx.post(server.api + path, headers=bearer(token), timeout=30).json()
             now = int(time.time())
-            body = {
-                "serial": dev["serial"],
-                "code1": oathtool(dev["secret"], now - 30),
-                "code2": oathtool(dev["secret"], now),
-            }
-            kill_during(
-                db_url,
-                server,
-                "recovery_codes",
-                delay,
-                lambda p=path, b=body: httpx.post(
-                    server.api + p + "/bind", headers=bearer(token), json=b, timeout=30
-                ),
-            )
+            body = {"serial": dev["serial"], "code1": oathtool(dev["secret"], now - 30),
+                    "code2": oathtool(dev["secret"], now)}
+            kill_during(db_url, server, "recovery_codes", delay, lambda p=path, b=body: httpx.post(
+                server.api + p + "/bind", headers=bearer(token), json=b, timeout=30))
             server = start_server(db_url, key, logs)
-            state = scalar(
-                db_url, "SELECT state FROM mfa_devices WHERE serial = :s", s=dev["serial"]
-            )
-            codes = scalar(
-                db_url,
-                "SELECT count(*) FROM recovery_codes r JOIN principals p ON"
-                " p.id = r.principal_id WHERE p.name = :n",
-                n=name,
-            )
-            bound_events = scalar(
-                db_url,
-                "SELECT count(*) FROM audit_events WHERE action ="
-                " 'mfa.device_bound' AND target = :t",
-                t=f"{name}@acme",
-            )
+            state = scalar(db_url, "SELECT state FROM mfa_devices WHERE serial = :s",
+                           s=dev["serial"])
+            codes = scalar(db_url, "SELECT count(*) FROM recovery_codes r JOIN principals p ON"
+                           " p.id = r.principal_id WHERE p.name = :n", n=name)
+            bound_events = scalar(db_url, "SELECT count(*) FROM audit_events WHERE action ="
+                                  " 'mfa.device_bound' AND target = :t", t=f"{name}@acme")
             assert state in ("pending", "active")
             if state == "active":
                 assert codes == 10 and bound_events == 1
             else:
                 assert codes == 0 and bound_events == 0
-                r = httpx.post(
-                    server.api + path + "/bind", headers=bearer(token), json=body, timeout=30
-                )
+                r = httpx.post(server.api + path + "/bind", headers=bearer(token), json=body,
+                               timeout=30)
                 assert r.status_code == 200, r.text  # nothing lost: binding still possible
                 break
         else:
@@ -213,38 +180,20 @@ def _seed_devices(db_url: str, key: Path, count: int) -> dict[str, str]:
     secrets_by_serial: dict[str, str] = {}
     with engine.begin() as conn:
         account_id = conn.execute(text("SELECT id FROM accounts WHERE name='acme'")).scalar()
-        rows = [
-            {
-                "account_id": account_id,
-                "kind": "user",
-                "name": f"u{i}",
-                "login": f"u{i}@acme",
-                "password_hash": "x",
-                "mfa_required": False,
-                "created_at": _now(),
-            }
-            for i in range(count)
-        ]
+        rows = [{"account_id": account_id, "kind": "user", "name": f"u{i}", "login": f"u{i}@acme",
+                 "password_hash": "x", "mfa_required": False, "created_at": _now()}
+                for i in range(count)]
         conn.execute(insert(Principal), rows)
-        ids = conn.execute(
-            select(Principal.id, Principal.name).where(Principal.kind == "user")
-        ).all()
+        ids = conn.execute(select(Principal.id, Principal.name).where(
+            Principal.kind == "user")).all()
         devices = []
         for pid, name in ids:
             serial = f"vmfa-seed-{name}"
             secret = totp.new_secret()
             secrets_by_serial[serial] = secret
-            devices.append(
-                {
-                    "serial": serial,
-                    "principal_id": pid,
-                    "state": "active",
-                    "sealed_secret": ring.seal(secret, device_context(serial)),
-                    "last_step": 0,
-                    "drift": 0,
-                    "created_at": _now(),
-                }
-            )
+            devices.append({"serial": serial, "principal_id": pid, "state": "active",
+                            "sealed_secret": ring.seal(secret, device_context(serial)),
+                            "last_step": 0, "drift": 0, "created_at": _now()})
         conn.execute(insert(MfaDevice), devices)
     engine.dispose()
     return secrets_by_serial
@@ -252,7 +201,6 @@ def _seed_devices(db_url: str, key: Path, count: int) -> dict[str, str]:
 
 def _now() -> Any:
     from datetime import UTC, datetime
-
     return datetime.now(UTC)
 
 
@@ -313,11 +261,8 @@ def test_sigkill_in_the_middle_of_a_key_rotation(db_url: str, tmp_path: Path) ->
     try:
         step = max(dev["bound_step"] + 1, int(time.time()) // 30)
         ch = challenge(server.api, "acme")
-        r = httpx.post(
-            server.api + "/login/mfa",
-            timeout=30,
-            json={"challenge": ch, "code": oathtool(dev["secret"], step * 30)},
-        )
+        r = httpx.post(server.api + "/login/mfa", timeout=30,
+                       json={"challenge": ch, "code": oathtool(dev["secret"], step * 30)})
         assert r.status_code == 200, r.text
     finally:
         server.kill()

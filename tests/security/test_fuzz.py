@@ -70,8 +70,7 @@ def test_otpauth_uri_round_trips_any_issuer_and_login(issuer: str, login: str) -
 def test_restricted_paths_are_exactly_the_listed_ones(path: str) -> None:
     allowed = policy.restricted_may_reach(path)
     listed = path in ("/me", "/logout", "/verify", "/me/mfa-device") or path.startswith(
-        ("/me/mfa-device/", "/verify/")
-    )
+        ("/me/mfa-device/", "/verify/"))
     assert allowed == listed
 
 
@@ -84,25 +83,20 @@ def test_schemathesis_finds_no_500_and_no_answer_outside_the_schema(
     failures: list[str] = []
 
     @given(data=st.data())
-    @settings(
-        max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True
-    )
+    @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck),
+              derandomize=True)
     def run(data: Any) -> None:
         for operation in operations:
             case = data.draw(operation.as_strategy())
             response = case.call(headers=headers)
             try:
-                case.validate_response(
-                    response, checks=[not_a_server_error, response_schema_conformance]
-                )
+                case.validate_response(response, checks=[not_a_server_error,
+                                                         response_schema_conformance])
             except BaseException as exc:  # noqa: BLE001 - schemathesis raises failure groups
                 failures.append(f"{case.method} {case.path}: {exc}"[:500])
 
-    operations = [
-        op.ok()
-        for op in schema.get_all_operations()
-        if op.ok().path not in ("/api/v1/logout", "/api/v1/me/sessions")
-        or op.ok().method.upper() == "GET"
-    ]
+    operations = [op.ok() for op in schema.get_all_operations()
+                  if op.ok().path not in ("/api/v1/logout", "/api/v1/me/sessions")
+                  or op.ok().method.upper() == "GET"]
     run()
     assert not failures, "\n".join(failures)

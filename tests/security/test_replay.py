@@ -34,12 +34,8 @@ def test_the_two_binding_codes_replayed_at_the_first_login(api: Api, owner: Prin
     api.clock.align(5)
     code1 = oathtool(dev["secret"], api.clock.epoch - 30)
     code2 = oathtool(dev["secret"], api.clock.epoch)
-    r = api.call(
-        "POST",
-        "/me/mfa-device/bind",
-        owner,
-        json={"serial": dev["serial"], "code1": code1, "code2": code2},
-    )
+    r = api.call("POST", "/me/mfa-device/bind", owner,
+                 json={"serial": dev["serial"], "code1": code1, "code2": code2})
     assert r.status_code == 200, r.text
     bound_step = last_step(api, dev["serial"])
     owner.secret = dev["secret"]
@@ -67,12 +63,8 @@ def test_login_code_replayed_at_step_up(api: Api, mfa_owner: Principal) -> None:
     r = login_mfa(api, start_login(api, mfa_owner), code=code)
     assert r.status_code == 200
     token = r.json()["token"]
-    r = api.call(
-        "POST",
-        "/verify",
-        headers={"Authorization": f"Bearer {token}"},
-        json={"method": "mfa", "code": code},
-    )
+    r = api.call("POST", "/verify", headers={"Authorization": f"Bearer {token}"},
+                 json={"method": "mfa", "code": code})
     assert r.status_code == 401 and error_code(r) == "InvalidMFACode"
 
 

@@ -21,20 +21,13 @@ from twofold.web.app import create_app
 
 # --- item 12: step-up ----------------------------------------------------------------------
 
-SENSITIVE = [
-    ("POST", "/me/mfa-device", None),
-    ("DELETE", "/me/mfa-device", None),
-    ("POST", "/me/recovery-codes", None),
-    (
-        "POST",
-        "/me/password",
-        {"current_password": PASSWORD, "new_password": "another long passphrase 5"},
-    ),
-    ("DELETE", "/users/alice", None),
-    ("POST", "/users/alice/mfa-device", None),
-    ("DELETE", "/users/alice/mfa-device", None),
-    ("PATCH", "/account/security", {"remember_mfa_days": 0}),
-]
+SENSITIVE = [("POST", "/me/mfa-device", None), ("DELETE", "/me/mfa-device", None),
+             ("POST", "/me/recovery-codes", None),
+             ("POST", "/me/password", {"current_password": PASSWORD,
+                                       "new_password": "another long passphrase 5"}),
+             ("DELETE", "/users/alice", None), ("POST", "/users/alice/mfa-device", None),
+             ("DELETE", "/users/alice/mfa-device", None),
+             ("PATCH", "/account/security", {"remember_mfa_days": 0})]
 
 
 def test_sensitive_routes_refuse_a_stale_session_and_verification_is_per_session(
@@ -71,7 +64,6 @@ def test_disabling_mfa_revokes_the_principals_other_sessions(
 
 
 # --- item 13: tokens and session life --------------------------------------------------------
-
 
 def test_tokens_are_long_random_and_never_in_a_url(api: Api, mfa_owner: Principal) -> None:
     r = api.call("POST", "/login", json={"login": "acme", "password": PASSWORD})
@@ -128,7 +120,6 @@ def test_the_session_token_rotates_at_each_login_step(api: Api, mfa_owner: Princ
 
 # --- item 7: secrets ----------------------------------------------------------------------
 
-
 def test_ten_thousand_secrets_are_distinct_and_160_bits() -> None:
     made = [totp.new_secret() for _ in range(10_000)]
     assert len(set(made)) == 10_000
@@ -155,22 +146,19 @@ def test_no_secret_appears_in_clear_in_db_logs_or_later_responses(
     secrets_seen.append(alice.token or "")
     assert api.call("POST", "/verify/email", alice).status_code == 202
     email_code = inbox.bodies_to("alice@acme.example")[-1].split("code is ")[1][:6]
-    assert (
-        api.call("POST", "/verify", alice, json={"method": "email", "code": email_code}).status_code
-        == 200
-    )
+    assert api.call("POST", "/verify", alice,
+                    json={"method": "email", "code": email_code}).status_code == 200
     r = login_mfa(api, start_login(api, owner), recovery_code=owner.recovery_codes[1])
     assert r.status_code == 200
     secrets_seen.append(r.json()["token"])
     # Every later response the principals can ask for.
-    later = "".join(
-        api.call("GET", p, owner).text
-        for p in ("/me", "/users", "/users/alice", "/me/sessions", "/audit-events?limit=200")
-    )
+    later = "".join(api.call("GET", p, owner).text for p in (
+        "/me", "/users", "/users/alice", "/me/sessions", "/audit-events?limit=200"))
     later += "".join(api.call("GET", p, alice).text for p in ("/me", "/audit-events"))
     stored = dump_database(engine_of(api))
     # The app's own log records (the test's SMTP server logs what it receives: not ours).
-    logged = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("mail.log"))
+    logged = "\n".join(r.getMessage() for r in caplog.records
+                       if not r.name.startswith("mail.log"))
     assert logged
     grouped = [s.replace("-", "") for s in owner.recovery_codes]
     for value in [*secrets_seen, *grouped, totp.group_secret(dev["secret"])]:
@@ -185,50 +173,29 @@ def test_no_secret_appears_in_clear_in_db_logs_or_later_responses(
 
 # --- item 16: passwords ---------------------------------------------------------------------
 
-
 def test_long_and_unicode_passwords_are_accepted(api: Api) -> None:
-    for i, pw in enumerate(
-        [
-            "correct horse battery staple " * 6,
-            "пароль-что-надо-длинный 🔐🔑",
-            "日本語のパスワードです長い",
-            "e\u0301 combining ＡＢＣ ﷺ 𝕏 " * 3,
-        ]
-    ):
+    for i, pw in enumerate(["correct horse battery staple " * 6, "пароль-что-надо-длинный 🔐🔑",
+                            "日本語のパスワードです長い", "e\u0301 combining ＡＢＣ ﷺ 𝕏 " * 3]):
         name = f"uni-{i}"
-        r = api.call(
-            "POST", "/accounts", json={"name": name, "email": f"{name}@x.example", "password": pw}
-        )
+        r = api.call("POST", "/accounts", json={"name": name, "email": f"{name}@x.example",
+                                                "password": pw})
         assert r.status_code == 201, (pw, r.text)
         r = api.call("POST", "/login", json={"login": name, "password": pw})
         assert r.status_code == 200, r.text
 
 
-@pytest.mark.parametrize(
-    "pw",
-    [
-        "password1234",
-        "123456789012",
-        "qwertyuiop12",
-        "acme-company",
-        "owner@acme.example",
-        "iloveyou1234",
-        " " * 12,
-        "\u200b" * 12,
-        "x" + "\u0301" * 11,
-        "qwertyuiopas",
-    ],
-)
+@pytest.mark.parametrize("pw", ["password1234", "123456789012", "qwertyuiop12", "acme-company",
+                                "owner@acme.example", "iloveyou1234", " " * 12,
+                                "\u200b" * 12, "x" + "\u0301" * 11, "qwertyuiopas"])
 def test_common_and_context_passwords_are_refused(api: Api, pw: str) -> None:
-    r = api.call(
-        "POST",
-        "/accounts",
-        json={"name": "acme-company", "email": "owner@acme.example", "password": pw},
-    )
+    r = api.call("POST", "/accounts", json={"name": "acme-company", "email": "owner@acme.example",
+                                            "password": pw})
     assert r.status_code == 400 and error_code(r) == "ValidationError", r.text
 
 
-def test_unknown_and_known_logins_take_alike_time(settings: Settings, clock: FakeClock) -> None:
+def test_unknown_and_known_logins_take_alike_time(
+    settings: Settings, clock: FakeClock
+) -> None:
     """With the real default argon2id cost (OWASP: 19 MiB, t=2), median over 50 tries each."""
     real = settings.model_copy(update={"argon2_memory_kib": 19 * 1024, "argon2_time_cost": 2})
     rt = build_runtime(real, clock=clock)
@@ -259,18 +226,14 @@ def test_unknown_and_known_logins_take_alike_time(settings: Settings, clock: Fak
 
 # --- item 18: oversized bodies --------------------------------------------------------------
 
-
 def test_oversized_bodies_are_refused_quickly(api: Api, owner: Principal) -> None:
     big = '{"login": "' + "a" * (1024 * 1024) + '", "password": "x"}'
     cases = [
         ("POST", "/login", {"content": big, "headers": {"content-type": "application/json"}}),
         ("POST", "/login", {"json": {"login": "a" * 10_000, "password": "x"}}),
         ("POST", "/login", {"json": {"login": "acme", "password": "p" * 10_000}}),
-        (
-            "POST",
-            "/accounts",
-            {"json": {"name": "n" * 10_000, "email": "a@b.example", "password": PASSWORD}},
-        ),
+        ("POST", "/accounts", {"json": {"name": "n" * 10_000, "email": "a@b.example",
+                                        "password": PASSWORD}}),
         ("POST", "/login/mfa", {"json": {"challenge": "c" * 10_000, "code": "1" * 10_000}}),
         ("POST", "/users", {"json": {"name": "u", "password": "p" * 10_000}}),
         ("POST", "/verify", {"json": {"method": "mfa", "code": "1" * 10_000}}),
@@ -283,15 +246,13 @@ def test_oversized_bodies_are_refused_quickly(api: Api, owner: Principal) -> Non
         assert r.status_code in (400, 413), (path, r.status_code, r.text[:200])
         assert elapsed < 1.0, (path, elapsed)
         assert len(r.content) < 4096, path  # the huge value is not echoed back
-
     # Chunked (no Content-Length) over the limit is cut off too.
     def chunks() -> Any:
         for _ in range(64):
             yield b"a" * 32 * 1024
 
-    r = api.client.post(
-        "/api/v1/login", content=chunks(), headers={"content-type": "application/json"}
-    )
+    r = api.client.post("/api/v1/login", content=chunks(),
+                        headers={"content-type": "application/json"})
     assert r.status_code == 413
 
 
@@ -300,7 +261,6 @@ def test_a_code_of_a_device_in_a_10000_character_serial_is_refused(
 ) -> None:
     dev = api.call("POST", "/me/mfa-device", owner).json()
     c = oathtool(dev["secret"], api.clock.epoch)
-    r = api.call(
-        "POST", "/me/mfa-device/bind", owner, json={"serial": "s" * 10_000, "code1": c, "code2": c}
-    )
+    r = api.call("POST", "/me/mfa-device/bind", owner,
+                 json={"serial": "s" * 10_000, "code1": c, "code2": c})
     assert r.status_code == 400

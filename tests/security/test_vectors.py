@@ -25,18 +25,8 @@ RFC6238 = {
     "sha512": ("90693936", "25091201", "99943326", "93441116", "38618901", "47863826"),
 }
 SEEDS = {"sha1": SEED_SHA1, "sha256": SEED_SHA256, "sha512": SEED_SHA512}
-RFC4226 = (
-    "755224",
-    "287082",
-    "359152",
-    "969429",
-    "338314",
-    "254676",
-    "287922",
-    "162583",
-    "399871",
-    "520489",
-)
+RFC4226 = ("755224", "287082", "359152", "969429", "338314",
+           "254676", "287922", "162583", "399871", "520489")
 
 
 def b32(seed: bytes) -> str:
@@ -58,9 +48,7 @@ def test_rfc6238_appendix_b_with_pyotp_and_oathtool(algo: str) -> None:
         assert pyotp.TOTP(secret, digits=8, digest=digest).at(when) == expected
         out = subprocess.run(
             ["oathtool", f"--totp={algo}", "-d", "8", "-b", secret, "-N", f"@{when}"],
-            check=True,
-            capture_output=True,
-            text=True,
+            check=True, capture_output=True, text=True,
         )
         assert out.stdout.strip() == expected
 

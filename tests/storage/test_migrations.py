@@ -81,7 +81,8 @@ def test_times_roundtrip_timezone_aware_utc(db_url: str) -> None:
         factory = make_session_factory(engine)
         when = datetime(2024, 5, 1, 14, 0, tzinfo=timezone(timedelta(hours=2)))
         with factory() as db:
-            db.add(Account(name="acme", email="o@acme.example", created_at=when, login_networks=[]))
+            db.add(Account(name="acme", email="o@acme.example", created_at=when,
+                           login_networks=[]))
             db.commit()
         with factory() as db:
             got = db.scalar(select(Account.created_at))
@@ -114,12 +115,8 @@ def test_sqlite_writer_waits_for_another_writer_instead_of_failing(tmp_path: Pat
 
         with a.connect() as ca:
             ca.begin()
-            ca.execute(
-                text(
-                    "INSERT INTO accounts (name, email, created_at, login_networks) "
-                    "VALUES ('one', 'e', '2024-01-01', '[]')"
-                )
-            )
+            ca.execute(text("INSERT INTO accounts (name, email, created_at, login_networks) "
+                            "VALUES ('one', 'e', '2024-01-01', '[]')"))
             entered, finished = threading.Event(), threading.Event()
             order: list[str] = []
             failures: list[BaseException] = []
@@ -128,12 +125,8 @@ def test_sqlite_writer_waits_for_another_writer_instead_of_failing(tmp_path: Pat
                 entered.set()
                 try:
                     with b.begin() as cb:
-                        cb.execute(
-                            text(
-                                "INSERT INTO accounts (name, email, created_at, "
-                                "login_networks) VALUES ('two', 'e', '2024-01-01', '[]')"
-                            )
-                        )
+                        cb.execute(text("INSERT INTO accounts (name, email, created_at, "
+                                        "login_networks) VALUES ('two', 'e', '2024-01-01', '[]')"))
                     order.append("second")
                 except BaseException as exc:  # noqa: BLE001 - the test reports it
                     failures.append(exc)

@@ -42,3 +42,4 @@ def test_every_sync_route_ends_its_transaction(app: Any) -> None:
     assert len(sync) > 30, "the API's and the console's routes"
     missing = [r.path for r in sync if not isinstance(r, EndingRoute)]
     assert missing == []
+

@@ -100,5 +100,7 @@ def validate_changes(changes: dict[str, object]) -> dict[str, Any]:
             else:
                 clean[name] = number
     if problems:
-        raise errors.ValidationFailed("Some security preferences are not valid.", fields=problems)
+        raise errors.ValidationFailed(
+            "Some security preferences are not valid.", fields=problems
+        )
     return clean

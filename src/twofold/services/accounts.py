@@ -144,9 +144,7 @@ class Principals:
             device = self.factor.active_device(principal.id)
             mfa = mfa_status(device, self.factor.recovery_codes_left(principal.id))
         return PrincipalStatus(
-            login=principal.login,
-            kind=principal.kind,
-            mfa=mfa,
+            login=principal.login, kind=principal.kind, mfa=mfa,
             mfa_required=principal.mfa_required,
         )
 
@@ -235,7 +233,9 @@ class Users:
                     MfaDevice,
                     (MfaDevice.principal_id == Principal.id) & (MfaDevice.state == "active"),
                 )
-                .where(Principal.account_id == auth.principal.account_id, Principal.kind == "user")
+                .where(
+                    Principal.account_id == auth.principal.account_id, Principal.kind == "user"
+                )
                 .order_by(Principal.name)
                 .limit(MAX_USERS_PAGE)
             ).all()

@@ -103,6 +103,7 @@ class Audit:
         events = [_event_view(e) for e in rows[:limit]]
         return AuditPage(events, events[-1].id if more and events else None)
 
+
     def prune(self, before: date, *, via: str = "cli") -> int:
         """Retention: delete the events from before `before` (00:00 UTC that day), in one
         transaction that also records the pruning itself. A date after today is refused."""
@@ -114,20 +115,13 @@ class Audit:
                 fields={"before": "in the future"},
             )
         cutoff = datetime.combine(before, time.min, tzinfo=UTC)
-        deleted = affected(
-            self.ctx.db.execute(delete(AuditEvent).where(AuditEvent.created_at < cutoff))
-        )
+        deleted = affected(self.ctx.db.execute(delete(AuditEvent).where(
+            AuditEvent.created_at < cutoff
+        )))
         # Throttle counters past every window go too (unknown logins' tallies pile up).
         counters = Counters(self.ctx).forget_stale(cutoff)
-        self.record(
-            "audit.pruned",
-            detail={
-                "before": before.isoformat(),
-                "deleted": deleted,
-                "counters_deleted": counters,
-                "via": via,
-            },
-        )
+        self.record("audit.pruned", detail={"before": before.isoformat(), "deleted": deleted,
+                                            "counters_deleted": counters, "via": via})
         self.ctx.db.commit()
         return deleted
 

@@ -69,14 +69,11 @@ class SealingKeys:
             .select_from(MfaDevice)
             .where(MfaDevice.sealed_secret.startswith(f"{key_id}:", autoescape=True))
         )
-        still = (still or 0) + (
-            self.ctx.db.scalar(
-                select(func.count())
-                .select_from(SigningKey)
-                .where(SigningKey.sealed_private.startswith(f"{key_id}:", autoescape=True))
-            )
-            or 0
-        )
+        still = (still or 0) + (self.ctx.db.scalar(
+            select(func.count())
+            .select_from(SigningKey)
+            .where(SigningKey.sealed_private.startswith(f"{key_id}:", autoescape=True))
+        ) or 0)
         if still:
             raise errors.KeyInUse(
                 f"{still} secrets are still sealed under {key_id}: run `twofold keys rotate` "

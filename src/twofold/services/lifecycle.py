@@ -53,16 +53,12 @@ def reuse_hashes(ctx: Context, principal: Principal) -> list[str]:
     n = account.password_reuse_prevention if account and principal.kind == "user" else 0
     if n <= 0:
         return []
-    former = (
-        ctx.db.scalars(
-            select(PasswordHistory.password_hash)
-            .where(PasswordHistory.principal_id == principal.id)
-            .order_by(PasswordHistory.id.desc())
-            .limit(n - 1)
-        ).all()
-        if n > 1
-        else []
-    )
+    former = ctx.db.scalars(
+        select(PasswordHistory.password_hash)
+        .where(PasswordHistory.principal_id == principal.id)
+        .order_by(PasswordHistory.id.desc())
+        .limit(n - 1)
+    ).all() if n > 1 else []
     return [principal.password_hash, *former]
 
 

@@ -85,9 +85,8 @@ class Login:
             raise errors.NetworkNotAllowed()
         gate = self.guard.open(
             login,
-            may_pass_ceiling=lambda: (
-                found is not None and self._usual_client(found[0], found[1], remember_token)
-            ),
+            may_pass_ceiling=lambda: found is not None
+            and self._usual_client(found[0], found[1], remember_token),
         )
         # Hash with no transaction open: other processes keep writing meanwhile.
         self.ctx.db.commit()
@@ -105,10 +104,7 @@ class Login:
                 )
                 for lock in first_locks:
                     self.audit.record(
-                        "login.locked",
-                        result="locked",
-                        actor=found[0],
-                        target=found[0],
+                        "login.locked", result="locked", actor=found[0], target=found[0],
                         detail={"scope": lock},
                     )
             self.ctx.db.commit()
@@ -120,7 +116,9 @@ class Login:
         if principal.disabled:
             # Only the right password learns that the user is disabled: a wrong one got
             # InvalidCredentials above, as for anyone (no oracle for strangers).
-            self.audit.record("login.failed", result="disabled", actor=principal, target=principal)
+            self.audit.record(
+                "login.failed", result="disabled", actor=principal, target=principal
+            )
             self.ctx.db.commit()
             raise errors.AccountDisabled()
         if self.ctx.passwords.needs_rehash(principal.password_hash):

@@ -306,12 +306,7 @@ class Grants:
         )
 
     def save_access_token(
-        self,
-        token: str,
-        *,
-        application_id: int,
-        principal_id: int,
-        scope: str,
+        self, token: str, *, application_id: int, principal_id: int, scope: str,
         code_id: int | None,
     ) -> None:
         now = self.ctx.clock.now()

@@ -335,7 +335,9 @@ class Provider:
                     Sessions(self.ctx).revoke(auth.session.id)
                     db.commit()
                 return AuthorizeOutcome(sign_in=True, session_ended=auth is not None)
-            response = server.create_authorization_response(request, grant_user=user, grant=grant)
+            response = server.create_authorization_response(
+                request, grant_user=user, grant=grant
+            )
             db.commit()
             return AuthorizeOutcome(redirect=_location(response))
         finally:
@@ -343,9 +345,7 @@ class Provider:
                 db.rollback()
 
     def end_session(
-        self,
-        id_token_hint: str | None,
-        post_logout_redirect_uri: str | None,
+        self, id_token_hint: str | None, post_logout_redirect_uri: str | None,
         auth: Auth | None,
     ) -> str | None:
         """RP-initiated logout: the ID token the provider issued names the application and
@@ -405,7 +405,9 @@ class Provider:
         a code it took is used up, and the tokens of a replayed code are revoked."""
         db = self.ctx.db
         try:
-            response: OAuthResponse = _Server(self.ctx).create_token_response(self._request(req))
+            response: OAuthResponse = _Server(self.ctx).create_token_response(
+                self._request(req)
+            )
             db.commit()
             return response
         finally:

@@ -166,9 +166,7 @@ class PasswordReset:
         ended = end_everything(self.ctx, principal_id)
         principal = self.ctx.db.get(Principal, principal_id) or principal
         self.audit.record(
-            "password.reset",
-            actor=principal,
-            target=principal,
+            "password.reset", actor=principal, target=principal,
             detail={"via": "mail", "sessions_ended": ended},
         )
         email, who, locale = principal.email, principal.login, principal.locale

@@ -172,6 +172,8 @@ def remove_key(path_str: str, ring: KeyRing, key_id: str) -> KeyRing:
     """A ring without `key_id` (never the current key), written to the file."""
     if key_id == ring.current or key_id not in ring.keys:
         raise ValueError(key_id)
-    new = KeyRing(ring.current, {k: v for k, v in ring.keys.items() if k != key_id}, ring.hash_key)
+    new = KeyRing(
+        ring.current, {k: v for k, v in ring.keys.items() if k != key_id}, ring.hash_key
+    )
     _write(Path(path_str), new)
     return _watched(Path(path_str), new)

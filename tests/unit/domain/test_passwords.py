@@ -98,7 +98,9 @@ def test_no_composition_rules() -> None:
     check_new_password("correct horse battery staple " * 6, context=CTX)  # past 72 too
 
 
-@pytest.mark.parametrize("password", ["alice@acme", "ALICE@ACME", "alice.smith@mail.example"])
+@pytest.mark.parametrize(
+    "password", ["alice@acme", "ALICE@ACME", "alice.smith@mail.example"]
+)
 def test_equal_to_login_name_or_email_is_refused(password: str) -> None:
     with pytest.raises(ValidationFailed) as exc:
         check_new_password(password, context=CTX, min_length=8)

@@ -72,16 +72,17 @@ def test_session_alive_idle_and_absolute() -> None:
     assert policy.session_alive(last_seen_at=NOW, expires_at=expires, now=NOW, idle=idle)
     almost = NOW + idle - timedelta(seconds=1)
     assert policy.session_alive(last_seen_at=NOW, expires_at=expires, now=almost, idle=idle)
-    assert not policy.session_alive(last_seen_at=NOW, expires_at=expires, now=NOW + idle, idle=idle)
+    assert not policy.session_alive(
+        last_seen_at=NOW, expires_at=expires, now=NOW + idle, idle=idle
+    )
     # Active all along, yet past the absolute end.
     assert not policy.session_alive(
         last_seen_at=expires, expires_at=expires, now=expires, idle=idle
     )
 
 
-@pytest.mark.parametrize(
-    ("step", "ok"), [(98, False), (99, True), (100, True), (101, True), (102, False)]
-)
+@pytest.mark.parametrize(("step", "ok"), [(98, False), (99, True), (100, True), (101, True),
+                                          (102, False)])
 def test_a_code_is_accepted_one_step_either_way(step: int, ok: bool) -> None:
     # The rule as the code check applies it: match_step over policy.CODE_WINDOW.
     code = totp.code_at_step(SECRET, step)

@@ -64,9 +64,8 @@ def test_unicode_password_counts_code_points(api: Api) -> None:
     assert r.json()["state"] == "authenticated"
 
 
-@pytest.mark.parametrize(
-    "email", ["owner@acme.test", "owner@localhost", "o@example.com", "o@mail.invalid"]
-)
+@pytest.mark.parametrize("email", ["owner@acme.test", "owner@localhost", "o@example.com",
+                                   "o@mail.invalid"])
 def test_any_syntactically_valid_email_is_accepted(api: Api, email: str) -> None:
     r = signup(api, email=email)
     assert r.status_code == 201, r.text

@@ -30,9 +30,7 @@ def test_register_list_show_update_rotate_delete(api: Api, settings: Settings) -
     assert shown["redirect_uris"] == APP["redirect_uris"] and "client_secret" not in shown
 
     r = api.call(
-        "PATCH",
-        f"/applications/{client_id}",
-        acme,
+        "PATCH", f"/applications/{client_id}", acme,
         json={"redirect_uris": ["https://wiki.example.com/cb2"], "require_mfa": True},
     )
     assert r.status_code == 200, r.text
@@ -46,17 +44,14 @@ def test_register_list_show_update_rotate_delete(api: Api, settings: Settings) -
     engine = create_engine(settings.database_url)
     with engine.connect() as conn:
         stored = conn.execute(text("SELECT secret_hash FROM applications")).scalar_one()
-        actions = [
-            row[0]
-            for row in conn.execute(
-                text(
-                    "SELECT action FROM audit_events WHERE action LIKE 'application.%' ORDER BY id"
-                )
-            )
-        ]
+        actions = [row[0] for row in conn.execute(
+            text("SELECT action FROM audit_events WHERE action LIKE 'application.%' ORDER BY id")
+        )]
     engine.dispose()
     assert stored not in (app["client_secret"], rotated["client_secret"]) and len(stored) == 64
-    assert actions == ["application.created", "application.updated", "application.secret_rotated"]
+    assert actions == [
+        "application.created", "application.updated", "application.secret_rotated"
+    ]
 
     assert api.call("DELETE", f"/applications/{client_id}", acme).status_code == 204
     assert api.call("GET", f"/applications/{client_id}", acme).status_code == 404

@@ -43,11 +43,8 @@ def test_signup_code_step_and_mail_sends_are_limited(api_with: Callable[..., Api
     for _ in range(2):
         r = api.call("POST", "/login/mfa", json={"challenge": "nope", "code": "123456"})
         error(r, 401, "ChallengeExpired")
-    error(
-        api.call("POST", "/login/mfa", json={"challenge": "nope", "code": "1"}),
-        429,
-        "TooManyAttempts",
-    )
+    error(api.call("POST", "/login/mfa", json={"challenge": "nope", "code": "1"}), 429,
+          "TooManyAttempts")
     assert api.call("POST", "/verify/email", owner).status_code == 202
     error(api.call("POST", "/verify/email", owner), 429, "TooManyAttempts")
 

@@ -45,10 +45,8 @@ def login(c: TestClient, who: str, password: str, **extra: Any) -> Any:
 
 def answer(r: Any) -> tuple[int, str, str | None]:
     body = r.json()
-    return (
-        r.status_code,
-        body.get("error", {}).get("code", body.get("state")),
-        r.headers.get("Retry-After"),
+    return r.status_code, body.get("error", {}).get("code", body.get("state")), r.headers.get(
+        "Retry-After"
     )
 
 
@@ -225,11 +223,8 @@ def test_a_remembered_browser_passes_the_per_login_ceiling(
     r = api.call(
         "POST",
         "/login/mfa",
-        json={
-            "challenge": r.json()["challenge"],
-            "code": api.code(mfa_owner),
-            "remember_browser": True,
-        },
+        json={"challenge": r.json()["challenge"], "code": api.code(mfa_owner),
+              "remember_browser": True},
     )
     remember = r.json()["remember_token"]
     for n in range(policy.LOGIN_FAILURE_CEILING // policy.PASSWORD_FAILURE_LIMIT):

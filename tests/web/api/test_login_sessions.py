@@ -47,12 +47,8 @@ def test_me_shape(api: Api) -> None:
     owner = api.signup()
     me = api.call("GET", "/me", owner).json()
     assert me["login"] == "acme" and me["kind"] == "primary" and me["account"] == "acme"
-    assert me["mfa"] == {
-        "enabled": False,
-        "serial": None,
-        "bound_at": None,
-        "recovery_codes_left": 0,
-    }
+    assert me["mfa"] == {"enabled": False, "serial": None, "bound_at": None,
+                         "recovery_codes_left": 0}
     assert me["mfa_required"] is False
 
 
@@ -69,15 +65,8 @@ def test_logout_revokes_at_once(api: Api) -> None:
 
 @pytest.mark.parametrize(
     "header",
-    [
-        "",
-        "Bearer",
-        "Bearer ",
-        "Basic YWNtZTpwdw==",
-        "Bearer not-a-token",
-        "Bearer " + "x" * 5000,
-        "Token abc",
-    ],
+    ["", "Bearer", "Bearer ", "Basic YWNtZTpwdw==", "Bearer not-a-token", "Bearer " + "x" * 5000,
+     "Token abc"],
 )
 def test_bad_authorization_headers_are_401(api: Api, header: str) -> None:
     api.signup()
@@ -121,18 +110,12 @@ def test_verify_with_password(api: Api) -> None:
     assert r.status_code == 200
     until = datetime.fromisoformat(r.json()["verified_until"])
     assert (until - api.clock.now()).total_seconds() == 300
-    error(
-        api.call("POST", "/verify", owner, json={"method": "password", "password": "nope"}),
-        401,
-        "InvalidCredentials",
-    )
+    error(api.call("POST", "/verify", owner, json={"method": "password", "password": "nope"}),
+          401, "InvalidCredentials")
     e = error(api.call("POST", "/verify", owner, json={"method": "sms"}), 400, "ValidationError")
     assert "method" in e["fields"]
-    error(
-        api.call("POST", "/verify", owner, json={"method": "mfa", "code": "123456"}),
-        409,
-        "MFANotEnabled",
-    )
+    error(api.call("POST", "/verify", owner, json={"method": "mfa", "code": "123456"}),
+          409, "MFANotEnabled")
 
 
 def test_login_audit_events(api: Api) -> None:

@@ -29,13 +29,8 @@ def test_create_returns_a_scannable_pending_device(api: Api, tmp_path: Path) -> 
     assert re.fullmatch(r"[A-Z2-7]{32}", dev["secret"])
     parts = urlsplit(dev["otpauth_uri"])
     assert (parts.scheme, parts.netloc, unquote(parts.path)) == ("otpauth", "totp", "/Twofold:acme")
-    assert parse_qs(parts.query) == {
-        "secret": [dev["secret"]],
-        "issuer": ["Twofold"],
-        "algorithm": ["SHA1"],
-        "digits": ["6"],
-        "period": ["30"],
-    }
+    assert parse_qs(parts.query) == {"secret": [dev["secret"]], "issuer": ["Twofold"],
+                                     "algorithm": ["SHA1"], "digits": ["6"], "period": ["30"]}
     assert "<svg" in dev["qr_svg"]
     png = base64.b64decode(dev["qr_png"], validate=True)
     assert png.startswith(b"\x89PNG")
@@ -43,9 +38,8 @@ def test_create_returns_a_scannable_pending_device(api: Api, tmp_path: Path) -> 
     assert width >= 4 * 29  # at least 4 px a module for even the smallest symbol
     path = tmp_path / "qr.png"
     path.write_bytes(png)
-    decoded = subprocess.run(
-        ["zbarimg", "--raw", "-q", str(path)], capture_output=True, text=True, check=True
-    ).stdout.strip()
+    decoded = subprocess.run(["zbarimg", "--raw", "-q", str(path)], capture_output=True,
+                             text=True, check=True).stdout.strip()
     assert decoded == dev["otpauth_uri"]
     # Pending: not enabled, and the secret is never shown again.
     me = api.call("GET", "/me", owner)
@@ -66,30 +60,19 @@ def test_bind_with_oathtool_codes(api: Api, inbox: Inbox) -> None:
     assert ("mfa.device_created", "success") in actions(api, owner)
     assert ("mfa.device_bound", "success") in actions(api, owner)
     assert any("Virtual MFA" in m["Subject"] for m in inbox.messages)
-    error(
-        api.call(
-            "POST",
-            "/me/mfa-device/bind",
-            owner,
-            json={"serial": dev["serial"], "code1": "000000", "code2": "000001"},
-        ),
-        409,
-        "MFAAlreadyEnabled",
-    )
+    error(api.call("POST", "/me/mfa-device/bind", owner,
+                   json={"serial": dev["serial"], "code1": "000000", "code2": "000001"}),
+          409, "MFAAlreadyEnabled")
 
 
-@pytest.mark.parametrize(
-    ("later", "ok"), [(-2, False), (-1, True), (0, True), (1, True), (2, False)]
-)
+@pytest.mark.parametrize(("later", "ok"), [(-2, False), (-1, True), (0, True), (1, True),
+                                           (2, False)])
 def test_bind_accepts_the_later_code_within_one_step(api: Api, later: int, ok: bool) -> None:
     owner = api.signup()
     dev = api.call("POST", "/me/mfa-device", owner).json()
     t = api.clock.epoch
-    body = {
-        "serial": dev["serial"],
-        "code1": oathtool(dev["secret"], t + 30 * (later - 1)),
-        "code2": oathtool(dev["secret"], t + 30 * later),
-    }
+    body = {"serial": dev["serial"], "code1": oathtool(dev["secret"], t + 30 * (later - 1)),
+            "code2": oathtool(dev["secret"], t + 30 * later)}
     r = api.call("POST", "/me/mfa-device/bind", owner, json=body)
     if ok:
         assert r.status_code == 200, r.text
@@ -108,12 +91,8 @@ def test_bind_refuses_codes_that_are_not_consecutive(api: Api) -> None:
         (oathtool(s, t - 60), oathtool(s, t)),  # a step apart
         (" " + oathtool(s, t - 30), oathtool(s, t)),  # format
     ]:
-        r = api.call(
-            "POST",
-            "/me/mfa-device/bind",
-            owner,
-            json={"serial": dev["serial"], "code1": code1, "code2": code2},
-        )
+        r = api.call("POST", "/me/mfa-device/bind", owner,
+                     json={"serial": dev["serial"], "code1": code1, "code2": code2})
         error(r, 400, "InvalidMFACode")
     assert api.call("GET", "/me", owner).json()["mfa"]["enabled"] is False
 
@@ -126,28 +105,14 @@ def test_bind_needs_a_live_pending_device(api: Api) -> None:
     t = api.clock.epoch
 
     def bind(dev: dict[str, str]) -> object:
-        return api.call(
-            "POST",
-            "/me/mfa-device/bind",
-            owner,
-            json={
-                "serial": dev["serial"],
-                "code1": oathtool(dev["secret"], t - 30),
-                "code2": oathtool(dev["secret"], t),
-            },
-        )
+        return api.call("POST", "/me/mfa-device/bind", owner, json={
+            "serial": dev["serial"], "code1": oathtool(dev["secret"], t - 30),
+            "code2": oathtool(dev["secret"], t)})
 
     error(bind(first), 409, "NoPendingDevice")
-    error(
-        api.call(
-            "POST",
-            "/me/mfa-device/bind",
-            owner,
-            json={"serial": "vmfa-unknown", "code1": "123456", "code2": "234567"},
-        ),
-        409,
-        "NoPendingDevice",
-    )
+    error(api.call("POST", "/me/mfa-device/bind", owner,
+                   json={"serial": "vmfa-unknown", "code1": "123456", "code2": "234567"}),
+          409, "NoPendingDevice")
     api.clock.advance(10 * 60 + 1)  # a pending device lives 10 minutes
     t = api.clock.epoch
     error(bind(second), 409, "NoPendingDevice")
@@ -158,11 +123,8 @@ def test_pending_device_never_verifies_anything(api: Api) -> None:
     dev = api.call("POST", "/me/mfa-device", owner).json()
     api.clock.advance(30)
     code = oathtool(dev["secret"], api.clock.epoch)
-    error(
-        api.call("POST", "/verify", owner, json={"method": "mfa", "code": code}),
-        409,
-        "MFANotEnabled",
-    )
+    error(api.call("POST", "/verify", owner, json={"method": "mfa", "code": code}),
+          409, "MFANotEnabled")
     r = api.call("POST", "/login", json={"login": "acme", "password": PASSWORD})
     assert r.json()["state"] == "authenticated"
 
@@ -171,12 +133,8 @@ def test_device_routes_need_fresh_verification(api: Api) -> None:
     owner = api.signup()
     api.add_user(owner)
     api.clock.advance(5 * 60 + 1)
-    for method, path in [
-        ("POST", "/me/mfa-device"),
-        ("POST", "/users/alice/mfa-device"),
-        ("DELETE", "/users/alice/mfa-device"),
-        ("DELETE", "/me/mfa-device"),
-    ]:
+    for method, path in [("POST", "/me/mfa-device"), ("POST", "/users/alice/mfa-device"),
+                         ("DELETE", "/users/alice/mfa-device"), ("DELETE", "/me/mfa-device")]:
         error(api.call(method, path, owner), 403, "VerificationRequired")
     api.call("POST", "/verify", owner, json={"method": "password", "password": PASSWORD})
     assert api.call("POST", "/me/mfa-device", owner).status_code == 201
@@ -195,11 +153,8 @@ def test_replace_is_atomic_and_ends_other_sessions(api: Api, inbox: Inbox) -> No
     # The old device's codes fail at once, the new ones work.
     api.clock.advance(30)
     old_code = oathtool(old_secret or "", api.clock.epoch)
-    error(
-        api.call("POST", "/verify", owner, json={"method": "mfa", "code": old_code}),
-        401,
-        "InvalidMFACode",
-    )
+    error(api.call("POST", "/verify", owner, json={"method": "mfa", "code": old_code}),
+          401, "InvalidMFACode")
     assert api.verify_mfa(owner).status_code == 200
     # The session that replaced it lives on; the other one ended.
     assert api.call("GET", "/me", owner).status_code == 200
@@ -217,11 +172,9 @@ def test_disable(api: Api, inbox: Inbox) -> None:
     api.login(other)
     api.clock.advance(5 * 60 + 1)
     error(api.call("DELETE", "/me/mfa-device", owner), 403, "VerificationRequired")
-    e = error(
-        api.call("POST", "/verify", owner, json={"method": "password", "password": PASSWORD}),
-        400,
-        "ValidationError",
-    )
+    e = error(api.call("POST", "/verify", owner, json={"method": "password",
+                                                       "password": PASSWORD}),
+              400, "ValidationError")
     assert "method" in e["fields"]
     assert api.verify_mfa(owner).status_code == 200
     inbox.clear()
@@ -229,11 +182,8 @@ def test_disable(api: Api, inbox: Inbox) -> None:
     assert api.call("GET", "/me", owner).json()["mfa"]["enabled"] is False
     error(api.call("GET", "/me", other), 401, "Unauthenticated")
     api.clock.advance(30)
-    error(
-        api.call("POST", "/verify", owner, json={"method": "mfa", "code": api.code(owner)}),
-        409,
-        "MFANotEnabled",
-    )
+    error(api.call("POST", "/verify", owner, json={"method": "mfa", "code": api.code(owner)}),
+          409, "MFANotEnabled")
     r = api.call("POST", "/login", json={"login": "acme", "password": PASSWORD})
     assert r.json()["state"] == "authenticated"
     error(api.call("DELETE", "/me/mfa-device", owner), 409, "MFANotEnabled")
@@ -271,29 +221,16 @@ def test_setup_only_session_reaches_setup_and_is_lifted_on_bind(api: Api) -> Non
     assert r.json()["state"] == "mfa_setup_required"
     alice.token = r.json()["token"]
     second = Principal(alice.login, alice.password)
-    second.token = api.call(
-        "POST", "/login", json={"login": alice.login, "password": alice.password}
-    ).json()["token"]
+    second.token = api.call("POST", "/login", json={"login": alice.login,
+                                                    "password": alice.password}).json()["token"]
     me = api.call("GET", "/me", alice)
     assert me.status_code == 200 and me.json()["restricted"] is True
-    for method, path in [
-        ("GET", "/audit-events"),
-        ("GET", "/users"),
-        ("GET", "/me/sessions"),
-        ("POST", "/me/recovery-codes"),
-        ("GET", "/account/security"),
-    ]:
+    for method, path in [("GET", "/audit-events"), ("GET", "/users"), ("GET", "/me/sessions"),
+                         ("POST", "/me/recovery-codes"), ("GET", "/account/security")]:
         error(api.call(method, path, alice), 403, "MFASetupRequired")
-    error(
-        api.call(
-            "POST",
-            "/me/password",
-            alice,
-            json={"current_password": alice.password, "new_password": "another pass 77"},
-        ),
-        403,
-        "MFASetupRequired",
-    )
+    error(api.call("POST", "/me/password", alice,
+                   json={"current_password": alice.password, "new_password": "another pass 77"}),
+          403, "MFASetupRequired")
     api.enable_mfa(alice)
     assert api.call("GET", "/me", alice).json()["restricted"] is False
     assert api.call("GET", "/audit-events", alice).status_code == 200

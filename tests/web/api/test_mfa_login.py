@@ -46,15 +46,14 @@ def test_two_step_login_with_oathtool(api: Api, owner: Principal) -> None:
     me = api.call("GET", "/me", headers={"Authorization": f"Bearer {token}"})
     assert me.json()["login"] == "acme"
     # The challenge is not a session token.
-    error(api.call("GET", "/me", headers={"Authorization": f"Bearer {ch}"}), 401, "Unauthenticated")
+    error(api.call("GET", "/me", headers={"Authorization": f"Bearer {ch}"}), 401,
+          "Unauthenticated")
 
 
-@pytest.mark.parametrize(
-    ("offset", "ok"), [(-2, False), (-1, True), (0, True), (1, True), (2, False)]
-)
-def test_login_accepts_one_step_either_way(
-    api: Api, owner: Principal, offset: int, ok: bool
-) -> None:
+@pytest.mark.parametrize(("offset", "ok"), [(-2, False), (-1, True), (0, True), (1, True),
+                                            (2, False)])
+def test_login_accepts_one_step_either_way(api: Api, owner: Principal, offset: int,
+                                           ok: bool) -> None:
     r = finish(api, challenge(api, owner), code=api.code(owner, offset))
     if ok:
         assert r.status_code == 200, r.text
@@ -125,11 +124,8 @@ def test_recovery_codes(api: Api, owner: Principal, inbox: Inbox) -> None:
     owner.token = r.json()["token"]
     assert api.call("GET", "/me", owner).json()["mfa"]["recovery_codes_left"] == 8
     assert any("recovery code" in m["Subject"] for m in inbox.messages)
-    e = error(
-        finish(api, challenge(api, owner), code=api.code(owner), recovery_code=third),
-        400,
-        "ValidationError",
-    )
+    e = error(finish(api, challenge(api, owner), code=api.code(owner), recovery_code=third),
+              400, "ValidationError")
     assert e["fields"]
     error(finish(api, challenge(api, owner)), 400, "ValidationError")
     # A new set voids the old one.
@@ -144,11 +140,8 @@ def test_recovery_codes_of_another_principal_do_not_work(api: Api, owner: Princi
     alice = api.add_user(owner)
     api.login(alice)
     api.enable_mfa(alice)
-    error(
-        finish(api, challenge(api, owner), recovery_code=alice.recovery_codes[0]),
-        401,
-        "InvalidMFACode",
-    )
+    error(finish(api, challenge(api, owner), recovery_code=alice.recovery_codes[0]), 401,
+          "InvalidMFACode")
 
 
 def test_out_of_sync_device_and_resync(api: Api, owner: Principal) -> None:
@@ -162,11 +155,8 @@ def test_out_of_sync_device_and_resync(api: Api, owner: Principal) -> None:
     assert "clock" in e["message"]
     assert "out_of_sync" in audit_results(api, owner, "mfa.login.failed")
     # A truly wrong code does not get the clock message.
-    e = error(
-        finish(api, challenge(api, owner), code="000000" if phone() != "000000" else "111111"),
-        401,
-        "InvalidMFACode",
-    )
+    e = error(finish(api, challenge(api, owner), code="000000" if phone() != "000000"
+                     else "111111"), 401, "InvalidMFACode")
     assert "clock" not in e["message"]
     api.login(owner)
     code1 = phone()
@@ -176,11 +166,8 @@ def test_out_of_sync_device_and_resync(api: Api, owner: Principal) -> None:
     assert r.status_code == 200, r.text
     assert r.json() == {"serial": owner.serial, "drift_steps": drift}
     # The same codes cannot resync again.
-    error(
-        api.call("POST", "/me/mfa-device/resync", owner, json={"code1": code1, "code2": code2}),
-        400,
-        "InvalidMFACode",
-    )
+    error(api.call("POST", "/me/mfa-device/resync", owner,
+                   json={"code1": code1, "code2": code2}), 400, "InvalidMFACode")
     api.clock.advance(30)
     assert finish(api, challenge(api, owner), code=phone()).status_code == 200
     api.clock.advance(30)
@@ -193,23 +180,14 @@ def test_out_of_sync_device_and_resync(api: Api, owner: Principal) -> None:
 
 def test_resync_needs_mfa_and_consecutive_codes(api: Api) -> None:
     p = api.signup()
-    error(
-        api.call("POST", "/me/mfa-device/resync", p, json={"code1": "123456", "code2": "234567"}),
-        409,
-        "MFANotEnabled",
-    )
+    error(api.call("POST", "/me/mfa-device/resync", p, json={"code1": "123456",
+                                                             "code2": "234567"}),
+          409, "MFANotEnabled")
     api.enable_mfa(p)
     api.clock.advance(300)
-    error(
-        api.call(
-            "POST",
-            "/me/mfa-device/resync",
-            p,
-            json={"code1": api.code(p, 0), "code2": api.code(p, 2)},
-        ),
-        400,
-        "InvalidMFACode",
-    )
+    error(api.call("POST", "/me/mfa-device/resync", p,
+                   json={"code1": api.code(p, 0), "code2": api.code(p, 2)}), 400,
+          "InvalidMFACode")
 
 
 def test_login_without_device_has_no_challenge(api: Api) -> None:

@@ -52,21 +52,12 @@ def test_reset_by_mail_ends_sessions_and_keeps_mfa(api: Api, inbox: Inbox) -> No
     assert r.status_code == 204, r.text
     error(api.call("GET", "/me", owner), 401, "Unauthenticated")
     # Single use.
-    error(
-        api.call(
-            "POST",
-            "/password-reset/confirm",
-            json={"token": token, "new_password": "yet another one 99"},
-        ),
-        400,
-        "ValidationError",
-    )
+    error(api.call("POST", "/password-reset/confirm",
+                   json={"token": token, "new_password": "yet another one 99"}),
+          400, "ValidationError")
     # MFA stays bound: the new password leads to the code step.
-    error(
-        api.call("POST", "/login", json={"login": "acme", "password": PASSWORD}),
-        401,
-        "InvalidCredentials",
-    )
+    error(api.call("POST", "/login", json={"login": "acme", "password": PASSWORD}),
+          401, "InvalidCredentials")
     r = api.call("POST", "/login", json={"login": "acme", "password": NEW_PW})
     assert r.json()["state"] == "mfa_required"
     owner.password = NEW_PW
@@ -98,39 +89,27 @@ def test_link_expires_and_a_newer_one_voids_it(api: Api, inbox: Inbox) -> None:
     _ask(api, "alice@acme")
     second = reset_token(inbox, "alice@acme.example", 2)
     assert first != second
-    error(
-        api.call("POST", "/password-reset/confirm", json={"token": first, "new_password": NEW_PW}),
-        400,
-        "ValidationError",
-    )
+    error(api.call("POST", "/password-reset/confirm",
+                   json={"token": first, "new_password": NEW_PW}), 400, "ValidationError")
     # A weak password is refused and the link still works.
-    error(
-        api.call(
-            "POST", "/password-reset/confirm", json={"token": second, "new_password": "short"}
-        ),
-        400,
-        "ValidationError",
-    )
+    error(api.call("POST", "/password-reset/confirm",
+                   json={"token": second, "new_password": "short"}), 400, "ValidationError")
     api.clock.advance(30 * 60 + 1)
-    error(
-        api.call("POST", "/password-reset/confirm", json={"token": second, "new_password": NEW_PW}),
-        400,
-        "ValidationError",
-    )
+    error(api.call("POST", "/password-reset/confirm",
+                   json={"token": second, "new_password": NEW_PW}), 400, "ValidationError")
     assert api.login(Principal(alice.login, USER_PASSWORD))["state"] == "authenticated"
 
 
-def test_no_link_for_a_disabled_user_and_a_disable_voids_a_sent_one(api: Api, inbox: Inbox) -> None:
+def test_no_link_for_a_disabled_user_and_a_disable_voids_a_sent_one(
+    api: Api, inbox: Inbox
+) -> None:
     owner = api.signup("acme")
     api.add_user(owner, "alice", email="alice@acme.example")
     _ask(api, "alice@acme")
     token = reset_token(inbox, "alice@acme.example")
     assert api.call("PATCH", "/users/alice", owner, json={"disabled": True}).status_code == 200
-    error(
-        api.call("POST", "/password-reset/confirm", json={"token": token, "new_password": NEW_PW}),
-        400,
-        "ValidationError",
-    )
+    error(api.call("POST", "/password-reset/confirm",
+                   json={"token": token, "new_password": NEW_PW}), 400, "ValidationError")
     inbox.clear()
     _ask(api, "alice@acme")
     time.sleep(0.3)
@@ -152,7 +131,8 @@ def test_mails_are_throttled_per_login(api: Api, inbox: Inbox) -> None:
 def test_reset_requests_are_flood_limited_per_client(api_with: Any, inbox: Inbox) -> None:
     limited = api_with(rate_limits="reset=2/hour")
     for _ in range(2):
-        assert limited.call("POST", "/password-reset", json={"login": "nobody"}).status_code == 202
+        assert limited.call("POST", "/password-reset",
+                            json={"login": "nobody"}).status_code == 202
     r = limited.call("POST", "/password-reset", json={"login": "nobody"})
     error(r, 429, "TooManyAttempts")
     assert int(r.headers["Retry-After"]) > 0
@@ -172,20 +152,15 @@ def test_two_confirms_racing_with_one_link_one_wins(api: Api, inbox: Inbox) -> N
         r = api.call("POST", "/password-reset/confirm", json={"token": token, "new_password": new})
         answers.append(r.status_code)
 
-    threads = [
-        threading.Thread(target=confirm, args=(pw,))
-        for pw in ("racing passphrase one 1", "racing passphrase two 2")
-    ]
+    threads = [threading.Thread(target=confirm, args=(pw,))
+               for pw in ("racing passphrase one 1", "racing passphrase two 2")]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert sorted(answers) == [204, 400], answers
-    ok = [
-        pw
-        for pw in ("racing passphrase one 1", "racing passphrase two 2")
-        if api.call("POST", "/login", json={"login": "acme", "password": pw}).status_code == 200
-    ]
+    ok = [pw for pw in ("racing passphrase one 1", "racing passphrase two 2")
+          if api.call("POST", "/login", json={"login": "acme", "password": pw}).status_code == 200]
     assert len(ok) == 1
 
 
@@ -195,11 +170,8 @@ def test_a_link_of_a_deleted_user_is_void(api: Api, inbox: Inbox) -> None:
     _ask(api, "alice@acme")
     token = reset_token(inbox, "alice@acme.example")
     assert api.call("DELETE", "/users/alice", owner).status_code == 204
-    error(
-        api.call("POST", "/password-reset/confirm", json={"token": token, "new_password": NEW_PW}),
-        400,
-        "ValidationError",
-    )
+    error(api.call("POST", "/password-reset/confirm",
+                   json={"token": token, "new_password": NEW_PW}), 400, "ValidationError")
     for bad in ("", "x" * 500, "not a token at all"):
         r = api.call("POST", "/password-reset/confirm", json={"token": bad, "new_password": NEW_PW})
         assert r.status_code == 400, (bad, r.text)

@@ -16,8 +16,7 @@ def _no_store(r: object) -> bool:
 
 def test_every_api_response_with_a_secret_says_no_store(api: Api) -> None:
     r = api.call(
-        "POST",
-        "/accounts",
+        "POST", "/accounts",
         json={"name": "acme", "email": "owner@acme.example", "password": "correct-horse-battery-9"},
     )
     assert r.status_code == 201 and _no_store(r)

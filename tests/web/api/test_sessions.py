@@ -59,9 +59,9 @@ def test_end_all_other_sessions(api: Api) -> None:
     sessions = api.call("GET", "/me/sessions", owner).json()["sessions"]
     assert len(sessions) == 1 and sessions[0]["current"]
     events = api.call("GET", "/audit-events", owner).json()["events"]
-    assert (
-        next(e for e in events if e["action"] == "session.revoked_others")["detail"]["count"] == 3
-    )
+    assert next(e for e in events if e["action"] == "session.revoked_others")["detail"][
+        "count"
+    ] == 3
 
 
 def test_password_change_ends_other_sessions(api: Api) -> None:

@@ -106,12 +106,8 @@ def test_code_lock_covers_step_up_and_bind_but_not_sessions_or_users(
     assert int(r.headers["Retry-After"]) > 0
     dev = api.call("POST", "/me/mfa-device", owner)  # the login made the session fresh
     assert dev.status_code == 201
-    r = api.call(
-        "POST",
-        "/me/mfa-device/bind",
-        owner,
-        json={"serial": dev.json()["serial"], "code1": "123456", "code2": "234567"},
-    )
+    r = api.call("POST", "/me/mfa-device/bind", owner,
+                 json={"serial": dev.json()["serial"], "code1": "123456", "code2": "234567"})
     error(r, 429, "TooManyAttempts")
     # The locked primary keeps its session and still manages its users.
     assert api.call("GET", "/me", owner).status_code == 200

@@ -9,23 +9,15 @@ from tests.web.api.conftest import error
 def test_create_list_get_patch(api: Api) -> None:
     owner = api.signup()
     assert api.call("GET", "/users", owner).json() == {"users": []}
-    r = api.call(
-        "POST",
-        "/users",
-        owner,
-        json={"name": "alice", "password": USER_PASSWORD, "email": "alice@acme.example"},
-    )
+    r = api.call("POST", "/users", owner, json={"name": "alice", "password": USER_PASSWORD,
+                                                 "email": "alice@acme.example"})
     assert r.status_code == 201
     alice = r.json()
     assert alice["name"] == "alice"
     assert alice["login"] == "alice@acme"
     assert alice["email"] == "alice@acme.example"
-    assert alice["mfa"] == {
-        "enabled": False,
-        "serial": None,
-        "bound_at": None,
-        "recovery_codes_left": None,
-    }
+    assert alice["mfa"] == {"enabled": False, "serial": None, "bound_at": None,
+                            "recovery_codes_left": None}
     assert alice["mfa_required"] is False
     api.add_user(owner, "bob", mfa_required=True)
     users = api.call("GET", "/users", owner).json()["users"]
@@ -41,9 +33,8 @@ def test_create_list_get_patch(api: Api) -> None:
     r = api.call("PATCH", "/users/alice", owner, json={"email": None})
     assert r.json()["email"] is None
     assert api.call("GET", "/users/alice", owner).json()["email"] is None
-    e = error(
-        api.call("PATCH", "/users/alice", owner, json={"name": "eve"}), 400, "ValidationError"
-    )
+    e = error(api.call("PATCH", "/users/alice", owner, json={"name": "eve"}), 400,
+              "ValidationError")
     assert "name" in e["fields"]
 
 
@@ -68,39 +59,19 @@ def test_duplicate_user_is_409_but_other_accounts_may_reuse_the_name(api: Api) -
 
 def test_user_validation(api: Api) -> None:
     owner = api.signup()
-    e = error(
-        api.call("POST", "/users", owner, json={"name": "Al", "password": USER_PASSWORD}),
-        400,
-        "ValidationError",
-    )
+    e = error(api.call("POST", "/users", owner, json={"name": "Al", "password": USER_PASSWORD}),
+              400, "ValidationError")
     assert "name" in e["fields"]
-    e = error(
-        api.call("POST", "/users", owner, json={"name": "alice", "password": "alice@acme"}),
-        400,
-        "ValidationError",
-    )
+    e = error(api.call("POST", "/users", owner, json={"name": "alice", "password": "alice@acme"}),
+              400, "ValidationError")
     assert "password" in e["fields"]
-    e = error(
-        api.call(
-            "POST",
-            "/users",
-            owner,
-            json={"name": "alice", "password": USER_PASSWORD, "email": "nope"},
-        ),
-        400,
-        "ValidationError",
-    )
+    e = error(api.call("POST", "/users", owner,
+                       json={"name": "alice", "password": USER_PASSWORD, "email": "nope"}),
+              400, "ValidationError")
     assert "email" in e["fields"]
-    e = error(
-        api.call(
-            "POST",
-            "/users",
-            owner,
-            json={"name": "alice", "password": USER_PASSWORD, "mfa_required": "x"},
-        ),
-        400,
-        "ValidationError",
-    )
+    e = error(api.call("POST", "/users", owner,
+                       json={"name": "alice", "password": USER_PASSWORD, "mfa_required": "x"}),
+              400, "ValidationError")
     assert "mfa_required" in e["fields"]
 
 
@@ -132,11 +103,8 @@ def test_other_account_gets_404_and_never_the_data(api: Api) -> None:
         ("PATCH", "/users/alice", {"mfa_required": True}),
         ("DELETE", "/users/alice", None),
         ("POST", "/users/alice/mfa-device", None),
-        (
-            "POST",
-            "/users/alice/mfa-device/bind",
-            {"serial": "x", "code1": "123456", "code2": "234567"},
-        ),
+        ("POST", "/users/alice/mfa-device/bind",
+         {"serial": "x", "code1": "123456", "code2": "234567"}),
         ("DELETE", "/users/alice/mfa-device", None),
     ]:
         r = api.call(method, path, intruder, json=body)
@@ -149,14 +117,8 @@ def test_other_account_gets_404_and_never_the_data(api: Api) -> None:
 
 
 def test_unauthenticated_is_401(api: Api) -> None:
-    for method, path in [
-        ("GET", "/users"),
-        ("POST", "/users"),
-        ("GET", "/users/x"),
-        ("DELETE", "/users/x"),
-        ("GET", "/me"),
-        ("POST", "/logout"),
-    ]:
+    for method, path in [("GET", "/users"), ("POST", "/users"), ("GET", "/users/x"),
+                         ("DELETE", "/users/x"), ("GET", "/me"), ("POST", "/logout")]:
         error(api.call(method, path), 401, "Unauthenticated")
 
 

@@ -39,21 +39,15 @@ class Console:
         body = {"csrf": csrf_of(html), **data}
         headers = {"Origin": ORIGIN, **kw.pop("headers", {})}
         return self.client.post(
-            path,
-            data=body,
-            headers=headers,
-            follow_redirects=kw.pop("follow_redirects", False),
+            path, data=body, headers=headers, follow_redirects=kw.pop("follow_redirects", False),
             **kw,
         )
 
     def post_with(self, path: str, data: dict[str, str], csrf: str, **kw: Any) -> Any:
         headers = {"Origin": ORIGIN, **kw.pop("headers", {})}
         return self.client.post(
-            path,
-            data={"csrf": csrf, **data},
-            headers=headers,
-            follow_redirects=kw.pop("follow_redirects", False),
-            **kw,
+            path, data={"csrf": csrf, **data}, headers=headers,
+            follow_redirects=kw.pop("follow_redirects", False), **kw,
         )
 
     def verify(self, location: str, data: dict[str, str]) -> Any:

@@ -13,11 +13,8 @@ REDIRECT = "https://wiki.example.com/callback"
 
 
 def _register(console: Console, **extra: str) -> tuple[str, str | None]:
-    r = console.post(
-        "/applications",
-        {"name": "Wiki", "redirect_uris": REDIRECT, **extra},
-        page="/applications/new",
-    )
+    r = console.post("/applications", {"name": "Wiki", "redirect_uris": REDIRECT, **extra},
+                     page="/applications/new")
     assert r.status_code == 200, r.text
     client_id = re.search(r'id="client-id">([^<]+)<', r.text)
     secret = re.search(r'id="client-secret">([^<]+)<', r.text)
@@ -36,23 +33,17 @@ def test_register_edit_rotate_delete(console: Console, owner: Any, api: Api) -> 
     detail = console.get(f"/applications/{client_id}").text
     assert REDIRECT in detail and secret not in detail
 
-    r = console.post(
-        f"/applications/{client_id}",
-        {"name": "Wiki", "redirect_uris": f"{REDIRECT}\nhttps://wiki.example.com/cb2"},
-    )
+    r = console.post(f"/applications/{client_id}",
+                     {"name": "Wiki", "redirect_uris": f"{REDIRECT}\nhttps://wiki.example.com/cb2"})
     assert r.status_code == 303
     shown = api.call("GET", f"/applications/{client_id}", owner).json()
     assert shown["redirect_uris"] == [REDIRECT, "https://wiki.example.com/cb2"]
 
-    bad = console.post(
-        f"/applications/{client_id}",
-        {"name": "Wiki", "redirect_uris": "http://wiki.example.com/cb"},
-    )
+    bad = console.post(f"/applications/{client_id}",
+                       {"name": "Wiki", "redirect_uris": "http://wiki.example.com/cb"})
     assert bad.status_code == 400 and "https" in bad.text
     assert api.call("GET", f"/applications/{client_id}", owner).json()["redirect_uris"] == [
-        REDIRECT,
-        "https://wiki.example.com/cb2",
-    ]
+        REDIRECT, "https://wiki.example.com/cb2"]
 
     r = console.post(f"/applications/{client_id}/secret", {}, page=f"/applications/{client_id}")
     new = re.search(r'id="client-secret">([^<]+)<', r.text)
@@ -65,12 +56,9 @@ def test_register_edit_rotate_delete(console: Console, owner: Any, api: Api) -> 
 
 def test_forms_need_the_csrf_token(console: Console, owner: Any, api: Api) -> None:
     console.login("acme", PASSWORD)
-    r = console.client.post(
-        "/applications",
-        data={"csrf": "forged", "name": "X", "redirect_uris": REDIRECT},
-        headers={"Origin": ORIGIN},
-        follow_redirects=False,
-    )
+    r = console.client.post("/applications", data={"csrf": "forged", "name": "X",
+                                                  "redirect_uris": REDIRECT},
+                            headers={"Origin": ORIGIN}, follow_redirects=False)
     assert r.status_code == 403
     assert api.call("GET", "/applications", owner).json() == {"applications": []}
 

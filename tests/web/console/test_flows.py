@@ -43,17 +43,9 @@ def test_bind_page_has_the_stable_elements(console: Console, owner: Any) -> None
     r = console.post("/mfa/device", {}, page="/security")
     html = r.text
     assert r.headers["cache-control"] == "no-store"
-    for needle in (
-        'id="mfa-qr"',
-        'id="mfa-secret"',
-        'name="code1"',
-        'name="code2"',
-        'data-copy="mfa-secret"',
-        "Google Authenticator",
-        "Alibaba Cloud app",
-        "JD Cloud app",
-        '<button type="submit"',
-    ):
+    for needle in ('id="mfa-qr"', 'id="mfa-secret"', 'name="code1"', 'name="code2"',
+                   'data-copy="mfa-secret"', "Google Authenticator", "Alibaba Cloud app",
+                   "JD Cloud app", '<button type="submit"'):
         assert needle in html, needle
     grouped = _SECRET.search(html).group(1)  # type: ignore[union-attr]
     assert all(len(g) == 4 for g in grouped.split(" ")[:-1])
@@ -77,9 +69,8 @@ def test_primary_binds_then_signs_in_with_code(console: Console, owner: Any) -> 
         "/login/mfa", {"code": oathtool(secret, console.clock.epoch + 300)}, page="/login/mfa"
     )
     assert r.status_code == 401 and "clock is off" in r.text
-    r = console.post(
-        "/login/mfa", {"code": oathtool(secret, console.clock.epoch)}, page="/login/mfa"
-    )
+    r = console.post("/login/mfa", {"code": oathtool(secret, console.clock.epoch)},
+                     page="/login/mfa")
     assert r.status_code == 303 and r.headers["location"] == "/"
     assert console.get("/").status_code == 200
 
@@ -91,14 +82,12 @@ def test_lockout_and_expired_challenge_messages(console: Console, owner: Any) ->
     console.post("/login", {"login": owner.login, "password": owner.password})
     for _ in range(5):
         console.post("/login/mfa", {"code": "123456"}, page="/login/mfa")
-    r = console.post(
-        "/login/mfa", {"code": oathtool(secret, console.clock.epoch)}, page="/login/mfa"
-    )
+    r = console.post("/login/mfa", {"code": oathtool(secret, console.clock.epoch)},
+                     page="/login/mfa")
     assert r.status_code == 429 and "locked" in r.text and r.headers["retry-after"]
     console.clock.advance(6 * 60)
-    r = console.post(
-        "/login/mfa", {"code": oathtool(secret, console.clock.epoch)}, page="/login/mfa"
-    )
+    r = console.post("/login/mfa", {"code": oathtool(secret, console.clock.epoch)},
+                     page="/login/mfa")
     assert r.status_code == 401 and "expired" in r.text and 'name="password"' in r.text
     # Without the challenge cookie the code page sends the person back to sign in.
     r = console.get("/login/mfa")
@@ -165,7 +154,9 @@ def test_a_stale_session_verifies_before_the_password_form_and_returns_to_it(
     wrong = console.verify(r.headers["location"], {"method": "password", "password": "wrong"})
     assert wrong.status_code == 401 and "The password is wrong" in wrong.text
     assert 'name="next" value="/security/password"' in wrong.text
-    done = console.verify(r.headers["location"], {"method": "password", "password": owner.password})
+    done = console.verify(
+        r.headers["location"], {"method": "password", "password": owner.password}
+    )
     assert done.status_code == 303
     assert done.headers["location"] == "/security/password?done=verified"
     form = console.get(done.headers["location"])
@@ -216,9 +207,8 @@ def test_verification_by_email_code(console: Console, owner: Any, inbox: Any) ->
     body = inbox.bodies_to("owner@acme.example")[-1]
     code = re.search(r"\b(\d{6})\b", body).group(1)  # type: ignore[union-attr]
     r = console.post_with(
-        "/verify",
-        {"next": "/security", "for": "mfa.create_self", "method": "email", "code": code},
-        csrf_of(r.text),
+        "/verify", {"next": "/security", "for": "mfa.create_self", "method": "email",
+                    "code": code}, csrf_of(r.text)
     )
     assert r.status_code == 303 and r.headers["location"] == "/security?done=verified"
     r = console.post("/mfa/device", {}, page=r.headers["location"])
@@ -233,12 +223,8 @@ def test_verify_goes_back_only_to_a_page_of_this_server(console: Console, owner:
     assert "evil.example" not in page.text
     r = console.post_with(
         "/verify",
-        {
-            "next": "https://evil.example/",
-            "for": "x",
-            "method": "password",
-            "password": owner.password,
-        },
+        {"next": "https://evil.example/", "for": "x", "method": "password",
+         "password": owner.password},
         csrf_of(page.text),
     )
     assert r.status_code == 303 and r.headers["location"] == "/?done=verified"
@@ -287,9 +273,11 @@ def test_replace_after_verifying_with_the_current_device(console: Console, owner
     assert "The new virtual MFA device is bound" in r.text
     console.post("/logout", {}, page="/")
     console.post("/login", {"login": owner.login, "password": owner.password})
-    r = console.post("/login/mfa", {"code": oathtool(old, console.clock.epoch)}, page="/login/mfa")
+    r = console.post("/login/mfa", {"code": oathtool(old, console.clock.epoch)},
+                     page="/login/mfa")
     assert r.status_code == 401
-    r = console.post("/login/mfa", {"code": oathtool(new, console.clock.epoch)}, page="/login/mfa")
+    r = console.post("/login/mfa", {"code": oathtool(new, console.clock.epoch)},
+                     page="/login/mfa")
     assert r.status_code == 303
 
 
@@ -297,9 +285,8 @@ def test_bind_with_wrong_codes_keeps_the_form(console: Console, owner: Any) -> N
     console.login(owner.login, owner.password)
     r = console.post("/mfa/device", {}, page="/security")
     serial = _SERIAL.search(r.text).group(1)  # type: ignore[union-attr]
-    r = console.post_with(
-        "/mfa/bind", {"serial": serial, "code1": "1", "code2": "2"}, csrf_of(r.text)
-    )
+    r = console.post_with("/mfa/bind", {"serial": serial, "code1": "1", "code2": "2"},
+                          csrf_of(r.text))
     assert r.status_code == 400 and 'id="bind-error"' in r.text and 'name="code1"' in r.text
     assert 'id="mfa-secret"' not in r.text  # the key is shown once
     assert "Get a new key" in r.text

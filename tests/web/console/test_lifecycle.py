@@ -26,9 +26,8 @@ def test_disable_and_enable_from_the_user_page(console: Console, owner: Any, api
     confirm = console.get("/users/alice/status")
     assert confirm.status_code == 200 and "signed out everywhere" in confirm.text
     # No CSRF token: refused, nothing changes.
-    r = console.client.post(
-        "/users/alice/status", data={"disabled": "on"}, headers={"Origin": "http://testserver"}
-    )
+    r = console.client.post("/users/alice/status", data={"disabled": "on"},
+                            headers={"Origin": "http://testserver"})
     assert r.status_code == 403
     assert api.call("GET", "/me", alice).status_code == 200
     r = console.post("/users/alice/status", {"disabled": "on"}, page="/users/alice/status")
@@ -40,9 +39,8 @@ def test_disable_and_enable_from_the_user_page(console: Console, owner: Any, api
     assert api.login(alice)["state"] == "authenticated"
     # A disabled user's console sign-in with the right password is told so.
     console.post("/users/alice/status", {"disabled": "on"}, page="/users/alice/status")
-    other = Console(
-        console.client.__class__(console.client.app, base_url="http://testserver"), console.clock
-    )
+    other = Console(console.client.__class__(console.client.app, base_url="http://testserver"),
+                    console.clock)
     r = other.login("alice@acme", USER_PASSWORD)
     assert r.status_code == 403 and "disabled" in r.text
 
@@ -55,9 +53,8 @@ def test_reset_password_generates_one_shown_once_and_forces_the_change(
     form = console.get("/users/alice/password")
     assert form.status_code == 200
     assert re.search(r'name="must_change" value="on" id="must-change"\s+checked', form.text)
-    r = console.post_with(
-        "/users/alice/password", {"mode": "generate", "must_change": "on"}, csrf_of(form.text)
-    )
+    r = console.post_with("/users/alice/password", {"mode": "generate", "must_change": "on"},
+                          csrf_of(form.text))
     assert r.status_code == 200, r.text
     generated = re.search(r'id="generated-password">([^<]+)<', r.text)
     assert generated
@@ -65,9 +62,8 @@ def test_reset_password_generates_one_shown_once_and_forces_the_change(
     assert new not in console.get("/users/alice").text  # shown once
     assert new not in str(api.call("GET", "/audit-events?limit=50", owner).json())
     # alice signs in with it in another browser: the gate first, then the MFA setup.
-    alice = Console(
-        console.client.__class__(console.client.app, base_url="http://testserver"), console.clock
-    )
+    alice = Console(console.client.__class__(console.client.app, base_url="http://testserver"),
+                    console.clock)
     r = alice.login("alice@acme", new)
     assert r.headers["location"] == "/password/change"
     for path in ("/", "/security", "/mfa/setup", "/audit"):
@@ -95,16 +91,13 @@ def test_setting_a_password_verifies_before_the_form(
     assert r.status_code == 303 and r.headers["location"].startswith("/users/alice/password")
     form = console.get(r.headers["location"])
     assert form.status_code == 200 and 'id="reset-password"' in form.text
-    r = console.post_with(
-        "/users/alice/password",
-        {"mode": "set", "password": "chosen by the primary 12"},
-        csrf_of(form.text),
-    )
+    r = console.post_with("/users/alice/password",
+                          {"mode": "set", "password": "chosen by the primary 12"},
+                          csrf_of(form.text))
     assert r.status_code == 200 and "generated-password" not in r.text
     # Unticked: the user signs in with it as it is.
-    assert (
-        api.login(Principal("alice@acme", "chosen by the primary 12"))["state"] == "authenticated"
-    )
+    assert api.login(Principal("alice@acme", "chosen by the primary 12"))["state"] == \
+        "authenticated"
     # A POST on a stale session verifies first and comes back to the empty form.
     console.clock.advance(6 * 60)
     r = console.post_with("/users/alice/password", {"mode": "generate"}, csrf_of(form.text))

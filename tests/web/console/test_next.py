@@ -31,8 +31,7 @@ def test_login_redirect_carries_the_whole_target(console: Console) -> None:
 def test_code_step_carries_the_whole_target(console: Console, api: Api, owner: Any) -> None:
     api.enable_mfa(owner)
     r = console.post(
-        "/login",
-        {"login": owner.login, "password": owner.password, "next": TARGET},
+        "/login", {"login": owner.login, "password": owner.password, "next": TARGET},
         page="/login",
     )
     assert r.status_code == 303
@@ -45,8 +44,6 @@ def test_code_step_carries_the_whole_target(console: Console, api: Api, owner: A
 
     api.clock.advance(30)
     r = console.post(
-        "/login/mfa",
-        {"code": api.code(owner), "next": TARGET},
-        page=location,
+        "/login/mfa", {"code": api.code(owner), "next": TARGET}, page=location,
     )
     assert r.status_code == 303 and r.headers["location"] == TARGET

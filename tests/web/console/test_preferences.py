@@ -87,7 +87,9 @@ def test_sub_users_cannot_reach_the_preferences(console: Console, owner: Any, ap
     assert console.get("/account/security").status_code == 403
 
 
-def test_sessions_page_ends_one_others_and_itself(console: Console, owner: Any, api: Api) -> None:
+def test_sessions_page_ends_one_others_and_itself(
+    console: Console, owner: Any, api: Api
+) -> None:
     console.login(owner.login, owner.password)
     phone = api.call(
         "POST",
@@ -98,8 +100,7 @@ def test_sessions_page_ends_one_others_and_itself(console: Console, owner: Any, 
     page = console.get("/sessions")
     assert page.status_code == 200 and "phone-app/2" in page.text and "This session" in page.text
     other_id = next(
-        s["id"]
-        for s in api.call("GET", "/me/sessions", owner).json()["sessions"]
+        s["id"] for s in api.call("GET", "/me/sessions", owner).json()["sessions"]
         if s["user_agent"] == "phone-app/2"
     )
     r = console.post(f"/sessions/{other_id}/end", {}, page="/sessions")
@@ -119,7 +120,9 @@ def test_sessions_page_ends_one_others_and_itself(console: Console, owner: Any, 
     assert gone.status_code == 303 and gone.headers["location"].startswith("/login")
 
 
-def test_recovery_codes_warning_at_three_or_fewer(console: Console, owner: Any, api: Api) -> None:
+def test_recovery_codes_warning_at_three_or_fewer(
+    console: Console, owner: Any, api: Api
+) -> None:
     api.enable_mfa(owner)
     console.login(owner.login, owner.password, code=api.code(owner))
     page = console.get("/security/recovery-codes")
@@ -154,10 +157,9 @@ def test_remember_this_browser_skips_only_the_code(console: Console, owner: Any,
     api.enable_mfa(owner)
     verify_r = api.verify_mfa(owner)
     assert verify_r.status_code == 200
-    assert (
-        api.call("PATCH", "/account/security", owner, json={"remember_mfa_days": 7}).status_code
-        == 200
-    )
+    assert api.call(
+        "PATCH", "/account/security", owner, json={"remember_mfa_days": 7}
+    ).status_code == 200
     r = console.post("/login", {"login": owner.login, "password": owner.password})
     assert r.headers["location"].startswith("/login/mfa")
     assert 'name="remember_browser"' in console.get("/login/mfa").text
@@ -190,12 +192,8 @@ def test_a_user_who_may_not_manage_mfa_is_told_to_ask_the_owner(
     console: Console, owner: Any, api: Api
 ) -> None:
     alice = api.add_user(owner, mfa_required=True)
-    assert (
-        api.call(
-            "PATCH", "/account/security", owner, json={"allow_users_to_manage_mfa": False}
-        ).status_code
-        == 200
-    )
+    assert api.call("PATCH", "/account/security", owner,
+                    json={"allow_users_to_manage_mfa": False}).status_code == 200
     console.login(alice.login, alice.password)
     page = console.get("/mfa/setup")
     assert page.status_code == 200
@@ -211,10 +209,8 @@ def test_primary_sets_the_password_policy(console: Console, owner: Any, api: Api
     page = console.get("/account/security")
     assert 'name="password_max_age_days"' in page.text
     assert 'name="password_reuse_prevention"' in page.text
-    r = console.post(
-        "/account/security",
-        {**FORM, "password_max_age_days": "90", "password_reuse_prevention": "5"},
-    )
+    r = console.post("/account/security", {**FORM, "password_max_age_days": "90",
+                                           "password_reuse_prevention": "5"})
     assert r.status_code == 303, r.text
     prefs = api.call("GET", "/account/security", owner).json()
     assert prefs["password_max_age_days"] == 90 and prefs["password_reuse_prevention"] == 5

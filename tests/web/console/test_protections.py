@@ -86,9 +86,7 @@ def test_cross_origin_post_is_refused_even_with_a_token(console: Console, owner:
     console.login(owner.login, owner.password)
     token = csrf_of(console.get("/users").text)
     r = console.post_with(
-        "/users",
-        {"name": "mallory", "password": "long enough password 1"},
-        token,
+        "/users", {"name": "mallory", "password": "long enough password 1"}, token,
         headers={"Origin": "https://evil.example"},
     )
     assert r.status_code == 403
@@ -149,8 +147,7 @@ def test_unauthenticated_pages_redirect_to_login_with_next(console: Console) -> 
 
 def test_open_redirect_is_refused(console: Console, owner: Any) -> None:
     r = console.post(
-        "/login",
-        {"login": owner.login, "password": owner.password, "next": "//evil.example/"},
+        "/login", {"login": owner.login, "password": owner.password, "next": "//evil.example/"},
         page="/login",
     )
     assert r.headers["location"] == "/"

@@ -13,9 +13,8 @@ from tests.web.console.conftest import Console, csrf_of
 NEW_PW = "reset in the console 4711"
 
 
-def test_forgot_password_from_the_login_page(
-    console: Console, owner: Any, api: Api, inbox: Inbox
-) -> None:
+def test_forgot_password_from_the_login_page(console: Console, owner: Any, api: Api,
+                                             inbox: Inbox) -> None:
     login = console.get("/login")
     assert 'href="/password-reset"' in login.text and "Forgot password?" in login.text
     unknown = console.post("/password-reset", {"login": "nobody"})
@@ -27,22 +26,19 @@ def test_forgot_password_from_the_login_page(
     token = reset_token(inbox, "owner@acme.example")
     page = console.get(f"/password-reset/confirm?token={token}")
     assert page.status_code == 200 and 'name="new_password"' in page.text
-    r = console.post_with(
-        "/password-reset/confirm", {"token": token, "new_password": "short"}, csrf_of(page.text)
-    )
+    r = console.post_with("/password-reset/confirm", {"token": token, "new_password": "short"},
+                          csrf_of(page.text))
     assert r.status_code == 400 and 'name="new_password"' in r.text
-    r = console.post_with(
-        "/password-reset/confirm", {"token": token, "new_password": NEW_PW}, csrf_of(page.text)
-    )
+    r = console.post_with("/password-reset/confirm", {"token": token, "new_password": NEW_PW},
+                          csrf_of(page.text))
     assert r.status_code == 303 and r.headers["location"] == "/login?done=password-reset"
     assert api.call("GET", "/me", owner).status_code == 401
     again = console.get(f"/password-reset/confirm?token={token}")
     assert again.status_code == 400 and 'id="reset-invalid"' in again.text
     assert api.login(Principal("acme", NEW_PW))["state"] == "authenticated"
     # No CSRF token: refused.
-    r = console.client.post(
-        "/password-reset", data={"login": "acme"}, headers={"Origin": "http://testserver"}
-    )
+    r = console.client.post("/password-reset", data={"login": "acme"},
+                            headers={"Origin": "http://testserver"})
     assert r.status_code == 403
 
 
@@ -51,11 +47,14 @@ def test_signup_page(console: Console, api: Api) -> None:
     assert page.status_code == 200
     for field in ("name", "email", "password"):
         assert f'name="{field}"' in page.text
-    r = console.post("/signup", {"name": "Bad Name", "email": "o@x.example", "password": PASSWORD})
+    r = console.post("/signup", {"name": "Bad Name", "email": "o@x.example",
+                                 "password": PASSWORD})
     assert r.status_code == 400 and 'id="signup-error"' in r.text
-    r = console.post("/signup", {"name": "newco", "email": "o@newco.example", "password": PASSWORD})
+    r = console.post("/signup", {"name": "newco", "email": "o@newco.example",
+                                 "password": PASSWORD})
     assert r.status_code == 303 and r.headers["location"] == "/login?done=signed-up"
-    r = console.post("/signup", {"name": "newco", "email": "o@newco.example", "password": PASSWORD})
+    r = console.post("/signup", {"name": "newco", "email": "o@newco.example",
+                                 "password": PASSWORD})
     assert r.status_code == 409
     assert console.login("newco", PASSWORD).status_code == 303
 
@@ -70,7 +69,8 @@ def test_signup_page_is_closed_when_signup_is(api_with: Any) -> None:
 def test_signup_and_reset_forms_are_flood_limited(api_with: Any) -> None:
     limited = Console(api_with(rate_limits="signup=1/hour,reset=1/hour").client, None)  # type: ignore[arg-type]
     limited.post("/signup", {"name": "one-co", "email": "o@one.example", "password": PASSWORD})
-    r = limited.post("/signup", {"name": "two-co", "email": "o@two.example", "password": PASSWORD})
+    r = limited.post("/signup", {"name": "two-co", "email": "o@two.example",
+                                 "password": PASSWORD})
     assert r.status_code == 429
     limited.post("/password-reset", {"login": "nobody"})
     assert limited.post("/password-reset", {"login": "nobody"}).status_code == 429

@@ -50,9 +50,8 @@ def test_turning_mfa_required_off_verifies_first(console: Console, owner: Any, a
     assert api.call("GET", "/users/alice", owner).json()["mfa_required"] is True
     r = _verify(console, r.headers["location"], owner.password)
     assert r.status_code == 303 and r.headers["location"] == "/users/alice?done=verified"
-    r = console.post(
-        "/users/alice/mfa-required", {"mfa_required": "off"}, page=r.headers["location"]
-    )
+    r = console.post("/users/alice/mfa-required", {"mfa_required": "off"},
+                     page=r.headers["location"])
     assert r.headers["location"] == "/users/alice?done=mfa-required-off"
     assert api.call("GET", "/users/alice", owner).json()["mfa_required"] is False
 
@@ -77,27 +76,24 @@ def test_the_primary_ends_a_users_sessions_on_its_page(
 ) -> None:
     alice = api.add_user(owner, "alice")
     phone = Principal(alice.login, alice.password)
-    api.call(
-        "POST",
-        "/login",
-        json={"login": alice.login, "password": alice.password},
-        headers={"User-Agent": "alice-phone/3"},
-    )
+    api.call("POST", "/login", json={"login": alice.login, "password": alice.password},
+             headers={"User-Agent": "alice-phone/3"})
     api.login(alice)
     api.login(phone)
     console.login(owner.login, owner.password)
     console.clock.advance(6 * 60)  # ending tightens: no verification
     page = console.get("/users/alice").text
     assert 'id="user-sessions"' in page and "alice-phone/3" in page
-    ids = [s["id"] for s in api.call("GET", "/users/alice/sessions", owner).json()["sessions"]]
+    ids = [
+        s["id"] for s in api.call("GET", "/users/alice/sessions", owner).json()["sessions"]
+    ]
     assert all(f'data-session="{i}"' in page for i in ids) and len(ids) == 3
     phone_id = next(
         s["id"] for s in api.call("GET", "/me/sessions", phone).json()["sessions"] if s["current"]
     )
     # Like every console form, the End button needs the page's CSRF token.
-    r = console.client.post(
-        f"/users/alice/sessions/{phone_id}/end", data={}, headers={"Origin": ORIGIN}
-    )
+    r = console.client.post(f"/users/alice/sessions/{phone_id}/end", data={},
+                            headers={"Origin": ORIGIN})
     assert r.status_code == 403
     assert api.call("GET", "/me", phone).status_code == 200
     r = console.post(f"/users/alice/sessions/{phone_id}/end", {}, page="/users/alice")

@@ -91,16 +91,10 @@ def nginx_in_front(directory: Path, twofold: str, client_id: str, upstream: int)
     (directory / "tmp").mkdir(exist_ok=True)
     port = free_port()
     conf = directory / "nginx.conf"
-    conf.write_text(
-        CONF.format(
-            dir=directory, port=port, twofold=twofold, client_id=client_id, upstream=upstream
-        )
-    )
-    proc = subprocess.Popen(
-        [binary, "-p", str(directory), "-c", str(conf)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    conf.write_text(CONF.format(dir=directory, port=port, twofold=twofold,
+                                client_id=client_id, upstream=upstream))
+    proc = subprocess.Popen([binary, "-p", str(directory), "-c", str(conf)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 15

@@ -10,12 +10,7 @@ import httpx
 
 
 def browser_sign_in_and_return(
-    browser: httpx.Client,
-    authorize_url: str,
-    redirect_uri: str,
-    *,
-    login: str,
-    password: str,
+    browser: httpx.Client, authorize_url: str, redirect_uri: str, *, login: str, password: str,
     code: str | None = None,
 ) -> httpx.Response:
     """Follow the authorization request through the console's sign-in like a browser; the

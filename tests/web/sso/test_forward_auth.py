@@ -57,21 +57,14 @@ def test_forward_auth_redirects_to_sign_in_with_the_trusted_original_url(client_
     api = client_at(trusted_proxies=["127.0.0.0/8"])
     acme = api.signup("acme")
     app = _app(api, acme)
-    headers = {
-        "X-Forwarded-Proto": "https",
-        "X-Forwarded-Host": "wiki.example.com",
-        "X-Forwarded-Uri": "/page?x=1",
-    }
+    headers = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "wiki.example.com",
+               "X-Forwarded-Uri": "/page?x=1"}
     r = api.call("GET", f"{FA}?app={app}", headers=headers, follow_redirects=False)
     assert r.status_code == 302
     assert r.headers["location"].startswith("http://127.0.0.1:8000/login?next=")
     assert _rd_of(r.headers["location"]) == "https://wiki.example.com/page?x=1"
-    r = api.call(
-        "GET",
-        f"{FA}?app={app}",
-        headers={"X-Original-URL": "https://wiki.example.com/a"},
-        follow_redirects=False,
-    )
+    r = api.call("GET", f"{FA}?app={app}", headers={"X-Original-URL": "https://wiki.example.com/a"},
+                 follow_redirects=False)
     assert _rd_of(r.headers["location"]) == "https://wiki.example.com/a"
     ok = api.call("GET", f"{FA}?app={app}", acme)
     assert ok.status_code == 200 and ok.headers["remote-user"] == "acme"
@@ -81,12 +74,8 @@ def test_forwarded_headers_from_an_untrusted_peer_are_ignored(client_at: Any) ->
     api = client_at(peer="192.0.2.7", trusted_proxies=["127.0.0.0/8"])
     acme = api.signup("acme")
     app = _app(api, acme)
-    r = api.call(
-        "GET",
-        f"{FA}?app={app}",
-        follow_redirects=False,
-        headers={"X-Original-URL": "https://evil.example/steal"},
-    )
+    r = api.call("GET", f"{FA}?app={app}", follow_redirects=False,
+                 headers={"X-Original-URL": "https://evil.example/steal"})
     assert r.status_code == 302
     assert r.headers["location"] == "http://127.0.0.1:8000/login"
 
@@ -105,16 +94,14 @@ def test_return_page_follows_only_registered_origins(api: Api) -> None:
         ("javascript:alert(1)", "/"),
     ):
         client.cookies.clear()
-        r = client.get(
-            "/sso/return", params={"rd": target}, cookies=cookies, follow_redirects=False
-        )
+        r = client.get("/sso/return", params={"rd": target}, cookies=cookies,
+                       follow_redirects=False)
         assert r.status_code == 303, target
         assert r.headers["location"] == expected, target
     # Not signed in: to the sign-in page, which comes back here.
     client.cookies.clear()
-    r = client.get(
-        "/sso/return", params={"rd": "https://wiki.example.com/"}, follow_redirects=False
-    )
+    r = client.get("/sso/return", params={"rd": "https://wiki.example.com/"},
+                   follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("/login?next=/sso/return")
 
 
@@ -122,12 +109,8 @@ def test_another_accounts_origins_are_not_followed(api: Api) -> None:
     acme = api.signup("acme")
     _app(api, acme)
     other = api.signup("other")
-    r = api.client.get(
-        "/sso/return",
-        params={"rd": "https://wiki.example.com/"},
-        cookies={"twofold_session": other.token or ""},
-        follow_redirects=False,
-    )
+    r = api.client.get("/sso/return", params={"rd": "https://wiki.example.com/"},
+                       cookies={"twofold_session": other.token or ""}, follow_redirects=False)
     assert r.headers["location"] == "/"
 
 
@@ -157,21 +140,17 @@ def test_cookie_domain_covers_sub_domains(client_at: Any) -> None:
     page = browser.get("/login")
     csrf = re.search(r'name="csrf" value="([^"]*)"', page.text)
     assert csrf
-    r = browser.post(
-        "/login",
-        data={"csrf": csrf.group(1), "login": "acme", "password": PASSWORD},
-        headers={"Origin": "https://sso.example.com"},
-        follow_redirects=False,
-    )
+    r = browser.post("/login", data={"csrf": csrf.group(1), "login": "acme",
+                                     "password": PASSWORD},
+                     headers={"Origin": "https://sso.example.com"}, follow_redirects=False)
     assert r.status_code == 303, r.text
     session = [c for c in r.headers.get_list("set-cookie") if "twofold_session=" in c]
     assert session and session[0].startswith("__Secure-twofold_session=")
     assert "Domain=example.com" in session[0] and "HttpOnly" in session[0]
     assert "SameSite=lax" in session[0] and "Secure" in session[0]
     # Other cookies stay host-only.
-    assert all(
-        "Domain" not in c for c in r.headers.get_list("set-cookie") if "twofold_session=" not in c
-    )
+    assert all("Domain" not in c for c in r.headers.get_list("set-cookie")
+               if "twofold_session=" not in c)
     token = session[0].split(";")[0].split("=", 1)[1]
     app = _app(api, api_principal(api, token))
     ok = browser.get(f"/api/v1{AR}?app={app}", cookies={"__Secure-twofold_session": token})

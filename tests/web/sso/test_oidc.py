@@ -42,15 +42,9 @@ def _enable_mfa(api: str, token: str) -> str:
     h = {"Authorization": f"Bearer {token}"}
     dev = httpx.post(f"{api}/me/mfa-device", headers=h).json()
     now = int(time.time())
-    r = httpx.post(
-        f"{api}/me/mfa-device/bind",
-        headers=h,
-        json={
-            "serial": dev["serial"],
-            "code1": oathtool(dev["secret"], now - 30),
-            "code2": oathtool(dev["secret"], now),
-        },
-    )
+    r = httpx.post(f"{api}/me/mfa-device/bind", headers=h, json={
+        "serial": dev["serial"], "code1": oathtool(dev["secret"], now - 30),
+        "code2": oathtool(dev["secret"], now)})
     assert r.status_code == 200, r.text
     return str(dev["secret"])
 
@@ -58,60 +52,36 @@ def _enable_mfa(api: str, token: str) -> str:
 @pytest.fixture
 def provider(db_url: str, tmp_path: Path) -> Iterator[Provider]:
     port = free_port()
-    server = start_server(
-        db_url,
-        tmp_path / "key",
-        tmp_path / "logs",
-        port=port,
-        extra_env={"TWOFOLD_PUBLIC_URL": f"http://127.0.0.1:{port}"},
-    )
+    server = start_server(db_url, tmp_path / "key", tmp_path / "logs", port=port,
+                          extra_env={"TWOFOLD_PUBLIC_URL": f"http://127.0.0.1:{port}"})
     try:
         api = server.api
-        httpx.post(
-            f"{api}/accounts",
-            json={"name": "acme", "email": "o@acme.example", "password": PASSWORD},
-        ).raise_for_status()
-        token = httpx.post(f"{api}/login", json={"login": "acme", "password": PASSWORD}).json()[
-            "token"
-        ]
+        httpx.post(f"{api}/accounts", json={"name": "acme", "email": "o@acme.example",
+                                             "password": PASSWORD}).raise_for_status()
+        token = httpx.post(f"{api}/login", json={"login": "acme", "password": PASSWORD}
+                           ).json()["token"]
         h = {"Authorization": f"Bearer {token}"}
-        r = httpx.post(
-            f"{api}/applications", headers=h, json={"name": "RP", "redirect_uris": [REDIRECT]}
-        )
+        r = httpx.post(f"{api}/applications", headers=h,
+                       json={"name": "RP", "redirect_uris": [REDIRECT]})
         assert r.status_code == 201, r.text
         secret = _enable_mfa(api, token)
         meta = httpx.get(f"{server.url}/.well-known/openid-configuration").json()
-        yield Provider(
-            server, meta, r.json()["client_id"], r.json()["client_secret"], secret, token
-        )
+        yield Provider(server, meta, r.json()["client_id"], r.json()["client_secret"],
+                       secret, token)
     finally:
         server.kill()
 
 
-def _flow(
-    p: Provider,
-    *,
-    verifier: str,
-    nonce: str,
-    login: str = "acme",
-    password: str = PASSWORD,
-    code: str | None = None,
-    redirect_uri: str = REDIRECT,
-) -> tuple[OAuth2Session, httpx.Response]:
-    rp = OAuth2Session(
-        p.client_id,
-        p.client_secret,
-        scope=SCOPE,
-        redirect_uri=redirect_uri,
-        code_challenge_method="S256",
-    )
+def _flow(p: Provider, *, verifier: str, nonce: str, login: str = "acme",
+          password: str = PASSWORD, code: str | None = None,
+          redirect_uri: str = REDIRECT) -> tuple[OAuth2Session, httpx.Response]:
+    rp = OAuth2Session(p.client_id, p.client_secret, scope=SCOPE, redirect_uri=redirect_uri,
+                       code_challenge_method="S256")
     url, _state = rp.create_authorization_url(
-        p.meta["authorization_endpoint"], code_verifier=verifier, nonce=nonce
-    )
+        p.meta["authorization_endpoint"], code_verifier=verifier, nonce=nonce)
     with httpx.Client() as browser:
-        last = browser_sign_in_and_return(
-            browser, url, redirect_uri, login=login, password=password, code=code
-        )
+        last = browser_sign_in_and_return(browser, url, redirect_uri, login=login,
+                                          password=password, code=code)
     return rp, last
 
 
@@ -129,9 +99,8 @@ def test_code_flow_with_pkce_and_totp(provider: Provider) -> None:
     location = back.headers["location"]
     assert location.startswith(REDIRECT + "?")
 
-    token = rp.fetch_token(
-        p.meta["token_endpoint"], authorization_response=location, code_verifier=verifier
-    )
+    token = rp.fetch_token(p.meta["token_endpoint"], authorization_response=location,
+                           code_verifier=verifier)
     keys = KeySet.import_key_set(httpx.get(p.meta["jwks_uri"]).json())
     claims = jwt.decode(token["id_token"], keys, algorithms=["RS256"]).claims
     assert claims["iss"] == p.server.url
@@ -147,16 +116,9 @@ def test_code_flow_with_pkce_and_totp(provider: Provider) -> None:
 
     # The code again: invalid_grant, and the token it issued is revoked.
     code = parse_qs(urlsplit(location).query)["code"][0]
-    again = httpx.post(
-        p.meta["token_endpoint"],
-        auth=(p.client_id, p.client_secret),
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": REDIRECT,
-            "code_verifier": verifier,
-        },
-    )
+    again = httpx.post(p.meta["token_endpoint"], auth=(p.client_id, p.client_secret), data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
+        "code_verifier": verifier})
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
     assert rp.get(p.meta["userinfo_endpoint"]).status_code == 401
 
@@ -166,17 +128,10 @@ def test_wrong_pkce_verifier_is_refused(provider: Provider) -> None:
     verifier = secrets.token_urlsafe(48)
     _rp, back = _flow(p, verifier=verifier, nonce="n", code=_login_code(p))
     code = parse_qs(urlsplit(back.headers["location"]).query)["code"][0]
-    r = httpx.post(
-        p.meta["token_endpoint"],
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": REDIRECT,
-            "code_verifier": secrets.token_urlsafe(48),
-            "client_id": p.client_id,
-            "client_secret": p.client_secret,
-        },
-    )  # client_secret_post
+    r = httpx.post(p.meta["token_endpoint"], data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
+        "code_verifier": secrets.token_urlsafe(48), "client_id": p.client_id,
+        "client_secret": p.client_secret})  # client_secret_post
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
 
 
@@ -186,19 +141,16 @@ def test_unregistered_redirect_uri_gets_a_page_not_a_redirect(provider: Provider
     _rp, last = _flow(p, verifier=secrets.token_urlsafe(48), nonce="n", redirect_uri=evil)
     assert last.status_code == 400
     assert "location" not in last.headers and "text/html" in last.headers["content-type"]
-    r = httpx.get(
-        p.meta["authorization_endpoint"],
-        params={"client_id": "app-unknown", "redirect_uri": REDIRECT, "response_type": "code"},
-    )
+    r = httpx.get(p.meta["authorization_endpoint"], params={
+        "client_id": "app-unknown", "redirect_uri": REDIRECT, "response_type": "code"})
     assert r.status_code == 404 and "location" not in r.headers
 
 
 def test_another_accounts_user_gets_no_code(provider: Provider) -> None:
     p = provider
     api = p.server.api
-    httpx.post(
-        f"{api}/accounts", json={"name": "other", "email": "o@other.example", "password": PASSWORD}
-    ).raise_for_status()
+    httpx.post(f"{api}/accounts", json={"name": "other", "email": "o@other.example",
+                                         "password": PASSWORD}).raise_for_status()
     _rp, last = _flow(p, verifier=secrets.token_urlsafe(48), nonce="n", login="other")
     assert last.status_code == 403
     assert "another account" in last.text and "location" not in last.headers
@@ -207,16 +159,14 @@ def test_another_accounts_user_gets_no_code(provider: Provider) -> None:
 def test_a_sub_user_of_the_account_signs_in(provider: Provider) -> None:
     p = provider
     h = {"Authorization": f"Bearer {p.owner_token}"}
-    httpx.post(
-        f"{p.server.api}/users", headers=h, json={"name": "alice", "password": USER_PASSWORD}
-    ).raise_for_status()
+    httpx.post(f"{p.server.api}/users", headers=h, json={
+        "name": "alice", "password": USER_PASSWORD}).raise_for_status()
     verifier = secrets.token_urlsafe(48)
-    rp, back = _flow(p, verifier=verifier, nonce="n", login="alice@acme", password=USER_PASSWORD)
-    token = rp.fetch_token(
-        p.meta["token_endpoint"],
-        authorization_response=back.headers["location"],
-        code_verifier=verifier,
-    )
+    rp, back = _flow(p, verifier=verifier, nonce="n", login="alice@acme",
+                     password=USER_PASSWORD)
+    token = rp.fetch_token(p.meta["token_endpoint"],
+                           authorization_response=back.headers["location"],
+                           code_verifier=verifier)
     keys = KeySet.import_key_set(httpx.get(p.meta["jwks_uri"]).json())
     claims = jwt.decode(token["id_token"], keys, algorithms=["RS256"]).claims
     assert claims["preferred_username"] == "alice@acme" and claims["amr"] == ["pwd"]
@@ -225,23 +175,13 @@ def test_a_sub_user_of_the_account_signs_in(provider: Provider) -> None:
 def test_public_client_must_use_pkce(provider: Provider) -> None:
     p = provider
     h = {"Authorization": f"Bearer {p.owner_token}"}
-    r = httpx.post(
-        f"{p.server.api}/applications",
-        headers=h,
-        json={"name": "SPA", "type": "public", "redirect_uris": [REDIRECT]},
-    )
+    r = httpx.post(f"{p.server.api}/applications", headers=h, json={
+        "name": "SPA", "type": "public", "redirect_uris": [REDIRECT]})
     assert r.status_code == 201, r.text
     public_id = r.json()["client_id"]
-    r = httpx.get(
-        p.meta["authorization_endpoint"],
-        params={
-            "client_id": public_id,
-            "redirect_uri": REDIRECT,
-            "response_type": "code",
-            "scope": SCOPE,
-            "state": "s",
-        },
-    )
+    r = httpx.get(p.meta["authorization_endpoint"], params={
+        "client_id": public_id, "redirect_uri": REDIRECT, "response_type": "code",
+        "scope": SCOPE, "state": "s"})
     assert r.status_code == 302
     query = parse_qs(urlsplit(r.headers["location"]).query)
     assert query["error"] == ["invalid_request"] and query["state"] == ["s"]
@@ -249,19 +189,11 @@ def test_public_client_must_use_pkce(provider: Provider) -> None:
 
 def test_prompt_none_without_a_session_answers_login_required(provider: Provider) -> None:
     p = provider
-    r = httpx.get(
-        p.meta["authorization_endpoint"],
-        params={
-            "client_id": p.client_id,
-            "redirect_uri": REDIRECT,
-            "response_type": "code",
-            "scope": SCOPE,
-            "state": "s",
-            "prompt": "none",
-            "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-            "code_challenge_method": "S256",
-        },
-    )
+    r = httpx.get(p.meta["authorization_endpoint"], params={
+        "client_id": p.client_id, "redirect_uri": REDIRECT, "response_type": "code",
+        "scope": SCOPE, "state": "s", "prompt": "none",
+        "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        "code_challenge_method": "S256"})
     assert r.status_code == 302
     query = parse_qs(urlsplit(r.headers["location"]).query)
     assert query["error"] == ["login_required"] and query["state"] == ["s"]
@@ -270,35 +202,25 @@ def test_prompt_none_without_a_session_answers_login_required(provider: Provider
 def test_max_age_and_prompt_login_ask_again_and_revocation(provider: Provider) -> None:
     p = provider
     h = {"Authorization": f"Bearer {p.owner_token}"}
-    httpx.post(
-        f"{p.server.api}/users", headers=h, json={"name": "alice", "password": USER_PASSWORD}
-    ).raise_for_status()
+    httpx.post(f"{p.server.api}/users", headers=h, json={
+        "name": "alice", "password": USER_PASSWORD}).raise_for_status()
     keys_url = p.meta["jwks_uri"]
 
     def authorize(browser: httpx.Client, **extra: str) -> tuple[OAuth2Session, str, str]:
         verifier = secrets.token_urlsafe(48)
-        rp = OAuth2Session(
-            p.client_id,
-            p.client_secret,
-            scope=SCOPE,
-            redirect_uri=REDIRECT,
-            code_challenge_method="S256",
-        )
-        url, _ = rp.create_authorization_url(
-            p.meta["authorization_endpoint"], code_verifier=verifier, nonce="n", **extra
-        )
+        rp = OAuth2Session(p.client_id, p.client_secret, scope=SCOPE, redirect_uri=REDIRECT,
+                           code_challenge_method="S256")
+        url, _ = rp.create_authorization_url(p.meta["authorization_endpoint"],
+                                             code_verifier=verifier, nonce="n", **extra)
         return rp, url, verifier
 
     with httpx.Client() as browser:
         rp, url, verifier = authorize(browser)
-        back = browser_sign_in_and_return(
-            browser, url, REDIRECT, login="alice@acme", password=USER_PASSWORD
-        )
-        first = rp.fetch_token(
-            p.meta["token_endpoint"],
-            authorization_response=back.headers["location"],
-            code_verifier=verifier,
-        )
+        back = browser_sign_in_and_return(browser, url, REDIRECT, login="alice@acme",
+                                          password=USER_PASSWORD)
+        first = rp.fetch_token(p.meta["token_endpoint"],
+                               authorization_response=back.headers["location"],
+                               code_verifier=verifier)
         # Signed in: a second request gets its code without a sign-in.
         rp2, url2, _ = authorize(browser)
         assert browser.get(url2).headers["location"].startswith(REDIRECT)
@@ -307,15 +229,12 @@ def test_max_age_and_prompt_login_ask_again_and_revocation(provider: Provider) -
             rp3, url3, verifier3 = authorize(browser, **extra)
             asked = browser.get(url3)
             assert asked.status_code == 303 and asked.headers["location"].startswith("/login")
-            back3 = browser_sign_in_and_return(
-                browser, url3, REDIRECT, login="alice@acme", password=USER_PASSWORD
-            )
+            back3 = browser_sign_in_and_return(browser, url3, REDIRECT, login="alice@acme",
+                                               password=USER_PASSWORD)
             assert back3.status_code == 302, back3.text
-            again = rp3.fetch_token(
-                p.meta["token_endpoint"],
-                authorization_response=back3.headers["location"],
-                code_verifier=verifier3,
-            )
+            again = rp3.fetch_token(p.meta["token_endpoint"],
+                                    authorization_response=back3.headers["location"],
+                                    code_verifier=verifier3)
             keys = KeySet.import_key_set(httpx.get(keys_url).json())
             c1 = jwt.decode(first["id_token"], keys, algorithms=["RS256"]).claims
             c3 = jwt.decode(again["id_token"], keys, algorithms=["RS256"]).claims
@@ -323,16 +242,12 @@ def test_max_age_and_prompt_login_ask_again_and_revocation(provider: Provider) -
 
     # RFC 7009: the revoked access token no longer reads userinfo.
     assert rp.get(p.meta["userinfo_endpoint"]).status_code == 200
-    r = httpx.post(
-        p.meta["revocation_endpoint"],
-        auth=(p.client_id, p.client_secret),
-        data={"token": first["access_token"]},
-    )
+    r = httpx.post(p.meta["revocation_endpoint"], auth=(p.client_id, p.client_secret),
+                   data={"token": first["access_token"]})
     assert r.status_code == 200
     assert rp.get(p.meta["userinfo_endpoint"]).status_code == 401
-    bad = httpx.post(
-        p.meta["revocation_endpoint"], auth=(p.client_id, "wrong"), data={"token": "x"}
-    )
+    bad = httpx.post(p.meta["revocation_endpoint"], auth=(p.client_id, "wrong"),
+                     data={"token": "x"})
     assert bad.status_code == 401
 
 
@@ -340,64 +255,40 @@ def test_rp_initiated_logout(provider: Provider) -> None:
     p = provider
     h = {"Authorization": f"Bearer {p.owner_token}"}
     bye = "http://127.0.0.1:9/bye"
-    r = httpx.patch(
-        f"{p.server.api}/applications/{p.client_id}",
-        headers=h,
-        json={"post_logout_redirect_uris": [bye]},
-    )
+    r = httpx.patch(f"{p.server.api}/applications/{p.client_id}", headers=h,
+                    json={"post_logout_redirect_uris": [bye]})
     assert r.status_code == 200, r.text
-    httpx.post(
-        f"{p.server.api}/users", headers=h, json={"name": "alice", "password": USER_PASSWORD}
-    ).raise_for_status()
+    httpx.post(f"{p.server.api}/users", headers=h, json={
+        "name": "alice", "password": USER_PASSWORD}).raise_for_status()
     end = p.meta["end_session_endpoint"]
     with httpx.Client() as browser:
         verifier = secrets.token_urlsafe(48)
-        rp = OAuth2Session(
-            p.client_id,
-            p.client_secret,
-            scope=SCOPE,
-            redirect_uri=REDIRECT,
-            code_challenge_method="S256",
-        )
-        url, _ = rp.create_authorization_url(
-            p.meta["authorization_endpoint"], code_verifier=verifier, nonce="n"
-        )
-        back = browser_sign_in_and_return(
-            browser, url, REDIRECT, login="alice@acme", password=USER_PASSWORD
-        )
-        token = rp.fetch_token(
-            p.meta["token_endpoint"],
-            authorization_response=back.headers["location"],
-            code_verifier=verifier,
-        )
+        rp = OAuth2Session(p.client_id, p.client_secret, scope=SCOPE, redirect_uri=REDIRECT,
+                           code_challenge_method="S256")
+        url, _ = rp.create_authorization_url(p.meta["authorization_endpoint"],
+                                             code_verifier=verifier, nonce="n")
+        back = browser_sign_in_and_return(browser, url, REDIRECT, login="alice@acme",
+                                          password=USER_PASSWORD)
+        token = rp.fetch_token(p.meta["token_endpoint"],
+                               authorization_response=back.headers["location"],
+                               code_verifier=verifier)
         hint = token["id_token"]
         # Refused, and the session kept: a forged hint, an unregistered URI.
-        forged = browser.get(
-            end, params={"id_token_hint": hint[:-4] + "AAAA", "post_logout_redirect_uri": bye}
-        )
+        forged = browser.get(end, params={"id_token_hint": hint[:-4] + "AAAA",
+                                          "post_logout_redirect_uri": bye})
         assert forged.status_code == 400 and "location" not in forged.headers
-        evil = browser.get(
-            end, params={"id_token_hint": hint, "post_logout_redirect_uri": "https://evil.example/"}
-        )
+        evil = browser.get(end, params={"id_token_hint": hint,
+                                        "post_logout_redirect_uri": "https://evil.example/"})
         assert evil.status_code == 400 and "location" not in evil.headers
         assert browser.get(url).headers["location"].startswith(REDIRECT)
         # The real thing: back to the registered URI with the state; the session is over
         # on the server, not only in this browser.
         session = browser.cookies.get("twofold_session")
-        assert (
-            httpx.get(
-                f"{p.server.api}/me", headers={"Authorization": f"Bearer {session}"}
-            ).status_code
-            == 200
-        )
-        out = browser.get(
-            end, params={"id_token_hint": hint, "post_logout_redirect_uri": bye, "state": "xyz"}
-        )
+        assert httpx.get(f"{p.server.api}/me", headers={"Authorization": f"Bearer {session}"}
+                         ).status_code == 200
+        out = browser.get(end, params={"id_token_hint": hint,
+                                       "post_logout_redirect_uri": bye, "state": "xyz"})
         assert out.status_code == 303 and out.headers["location"] == bye + "?state=xyz"
         assert browser.get(url).headers["location"].startswith("/login")
-        assert (
-            httpx.get(
-                f"{p.server.api}/me", headers={"Authorization": f"Bearer {session}"}
-            ).status_code
-            == 401
-        )
+        assert httpx.get(f"{p.server.api}/me", headers={"Authorization": f"Bearer {session}"}
+                         ).status_code == 401

@@ -10,25 +10,16 @@ from tests.support import Api
 
 def _app(api: Api) -> str:
     acme = api.signup("acme")
-    r = api.call(
-        "POST", "/applications", acme, json={"name": "A", "redirect_uris": ["https://a.example/cb"]}
-    )
+    r = api.call("POST", "/applications", acme,
+                 json={"name": "A", "redirect_uris": ["https://a.example/cb"]})
     assert r.status_code == 201, r.text
     return str(r.json()["client_id"])
 
 
 def _authorize(api: Api, client_id: str) -> Any:
-    return api.client.get(
-        "/oauth/authorize",
-        follow_redirects=False,
-        params={
-            "client_id": client_id,
-            "redirect_uri": "https://a.example/cb",
-            "response_type": "code",
-            "scope": "openid",
-            "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-        },
-    )
+    return api.client.get("/oauth/authorize", follow_redirects=False, params={
+        "client_id": client_id, "redirect_uri": "https://a.example/cb", "response_type": "code",
+        "scope": "openid", "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"})
 
 
 def test_http_public_url_off_loopback_is_refused_with_a_page(api_with: Any) -> None:
@@ -47,11 +38,8 @@ def test_http_public_url_allowed_for_development(api_with: Any) -> None:
 
 def test_malformed_token_requests_answer_oauth_errors(api: Api) -> None:
     client_id = _app(api)
-    for data in (
-        {"grant_type": "password"},
-        {},
-        {"grant_type": "authorization_code", "code": "x" * 300, "client_id": client_id},
-    ):
+    for data in ({"grant_type": "password"}, {},
+                 {"grant_type": "authorization_code", "code": "x" * 300, "client_id": client_id}):
         r = api.client.post("/oauth/token", data=data)
         assert r.status_code in (400, 401), (data, r.status_code)
         assert "error" in r.json()

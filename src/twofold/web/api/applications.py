@@ -95,7 +95,9 @@ def update_application(
     client_id: str, body: ApplicationPatch, auth: FreshAuth, ctx: Ctx
 ) -> ApplicationOut:
     """Change the name, redirect URIs, post-logout redirect URIs or `require_mfa`."""
-    view = Applications(ctx).update(auth.principal, client_id, body.model_dump(exclude_unset=True))
+    view = Applications(ctx).update(
+        auth.principal, client_id, body.model_dump(exclude_unset=True)
+    )
     return ApplicationOut.model_validate(view)
 
 
@@ -107,6 +109,8 @@ def delete_application(client_id: str, auth: FreshAuth, ctx: Ctx) -> Response:
 
 
 @router.post("/applications/{client_id}/secret", response_model=ApplicationSecretOut)
-def rotate_application_secret(client_id: str, auth: FreshAuth, ctx: Ctx) -> ApplicationSecretOut:
+def rotate_application_secret(
+    client_id: str, auth: FreshAuth, ctx: Ctx
+) -> ApplicationSecretOut:
     """A new client secret, shown once; the old one stops working at once."""
     return _with_secret(Applications(ctx).rotate_secret(auth.principal, client_id))

@@ -11,7 +11,9 @@ from twofold.web.flood import flood_limited, hash_bounded
 from twofold.web.routing import EndingRoute
 
 _ERR = {"model": s.ErrorOut}
-router = APIRouter(route_class=EndingRoute, responses={code: _ERR for code in (400, 413, 429, 503)})
+router = APIRouter(
+    route_class=EndingRoute, responses={code: _ERR for code in (400, 413, 429, 503)}
+)
 
 
 @router.post(

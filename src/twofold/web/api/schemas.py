@@ -246,7 +246,9 @@ class SecurityPreferencesPatch(Body):
     allow_users_to_manage_mfa: StrictBool | None = None
     remember_mfa_days: StrictInt | None = None
     session_hours: StrictInt | None = None
-    login_networks: list[Annotated[str, Field(max_length=64)]] | None = Field(None, max_length=1000)
+    login_networks: list[Annotated[str, Field(max_length=64)]] | None = Field(
+        None, max_length=1000
+    )
     password_min_length: StrictInt | None = None
     password_max_age_days: StrictInt | None = None
     password_reuse_prevention: StrictInt | None = None

@@ -76,12 +76,8 @@ def set_cookie(
 
 def clear_cookie(request: Request, response: Response, base: str) -> None:
     response.delete_cookie(
-        cookie_name(request, base),
-        path="/",
-        domain=cookie_domain(request, base),
-        secure=is_secure(request),
-        httponly=True,
-        samesite="lax",
+        cookie_name(request, base), path="/", domain=cookie_domain(request, base),
+        secure=is_secure(request), httponly=True, samesite="lax",
     )
 
 

@@ -46,9 +46,7 @@ def discovery(request: Request) -> JSONResponse:
             "revocation_endpoint": f"{base}/oauth/revoke",
             "end_session_endpoint": f"{base}/oauth/logout",
             "revocation_endpoint_auth_methods_supported": [
-                "client_secret_basic",
-                "client_secret_post",
-                "none",
+                "client_secret_basic", "client_secret_post", "none",
             ],
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
@@ -57,23 +55,12 @@ def discovery(request: Request) -> JSONResponse:
             "id_token_signing_alg_values_supported": ["RS256"],
             "scopes_supported": list(SCOPES),
             "claims_supported": [
-                "sub",
-                "iss",
-                "aud",
-                "exp",
-                "iat",
-                "auth_time",
-                "nonce",
-                "amr",
-                "preferred_username",
-                "name",
-                "email",
+                "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr",
+                "preferred_username", "name", "email",
             ],
             "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": [
-                "client_secret_basic",
-                "client_secret_post",
-                "none",
+                "client_secret_basic", "client_secret_post", "none",
             ],
         }
     )
@@ -215,3 +202,4 @@ def userinfo_endpoint(request: Request, ctx: Ctx) -> Response:
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"', **NO_STORE},
         )
     return JSONResponse(claims, headers=NO_STORE)
+

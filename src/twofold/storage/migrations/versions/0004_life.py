@@ -20,7 +20,9 @@ def upgrade() -> None:
             sa.Column("password_max_age_days", sa.Integer(), server_default="0", nullable=False)
         )
         batch_op.add_column(
-            sa.Column("password_reuse_prevention", sa.Integer(), server_default="0", nullable=False)
+            sa.Column(
+                "password_reuse_prevention", sa.Integer(), server_default="0", nullable=False
+            )
         )
     op.create_table(
         "password_history",

@@ -30,7 +30,9 @@ PURPOSES = {"app.manage": "manage the account's applications"}
 # The two kinds, as the console names them (`{{ _(app.type) }}`): marked for the catalogue.
 KINDS = (N_("confidential"), N_("public"))
 
-NewPage = Annotated[Auth, Depends(fresh_page("app.manage", primary=True, back="/applications/new"))]
+NewPage = Annotated[
+    Auth, Depends(fresh_page("app.manage", primary=True, back="/applications/new"))
+]
 AppPage = Annotated[
     Auth, Depends(fresh_page("app.manage", primary=True, back="/applications/{client_id}"))
 ]
@@ -83,13 +85,9 @@ def register_application(
             via="console",
         )
     except errors.ValidationFailed as exc:
-        form = {
-            "name": name,
-            "redirect_uris": redirect_uris,
-            "type": type,
-            "post_logout_redirect_uris": post_logout_redirect_uris,
-            "require_mfa": "on" if require_mfa else "",
-        }
+        form = {"name": name, "redirect_uris": redirect_uris, "type": type,
+                "post_logout_redirect_uris": post_logout_redirect_uris,
+                "require_mfa": "on" if require_mfa else ""}
         return _new_page(request, exc.status, error=_problem(exc), form=form)
     return _secret_page(request, made, created=True)
 

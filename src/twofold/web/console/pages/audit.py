@@ -20,10 +20,5 @@ def audit_page(request: Request, auth: Page, ctx: Ctx, before: str | None = None
     """Security events, newest first, paged."""
     cursor = int(before) if before and before.isdigit() and len(before) < 19 else None
     page = Audit(ctx).page(auth.principal, limit=AUDIT_PAGE, before=cursor)
-    return render(
-        request,
-        "audit.html",
-        events=page.events,
-        next_before=page.next_before,
-        paged=cursor is not None,
-    )
+    return render(request, "audit.html", events=page.events, next_before=page.next_before,
+                  paged=cursor is not None)

@@ -94,24 +94,19 @@ def user_password_submit(
     generated = mode == "generate"
     chosen = generate_password() if generated else password
     try:
-        users.update(auth, name, {"password": chosen, "password_reset_required": bool(must_change)})
+        users.update(
+            auth, name, {"password": chosen, "password_reset_required": bool(must_change)}
+        )
     except errors.ValidationFailed as exc:
         view = users.view(auth, name)
         return render(
-            request,
-            "user_password.html",
-            exc.status,
-            user=view.as_dict(),
-            error=localized(exc),
-            must_change=bool(must_change),
+            request, "user_password.html", exc.status, user=view.as_dict(),
+            error=localized(exc), must_change=bool(must_change),
         )
     view = users.view(auth, name)
     return render(
-        request,
-        "user_password_done.html",
-        user=view.as_dict(),
-        generated=chosen if generated else None,
-        must_change=bool(must_change),
+        request, "user_password_done.html", user=view.as_dict(),
+        generated=chosen if generated else None, must_change=bool(must_change),
     )
 
 
@@ -141,3 +136,5 @@ def forced_change_submit(
         return render(request, "password_forced.html", exc.status, error=localized(exc))
     # Next: the overview, or the MFA setup when that is also due (its gate sends there).
     return redirect("/?done=password-chosen")
+
+

@@ -34,11 +34,8 @@ PURPOSES = {
 # binds its first device at once (the first-factor exception).
 CreatePage = Annotated[
     Auth,
-    Depends(
-        fresh_page(
-            "mfa.create_self", api_path="/me/mfa-device", back="/security", first_factor=True
-        )
-    ),
+    Depends(fresh_page("mfa.create_self", api_path="/me/mfa-device", back="/security",
+                       first_factor=True)),
 ]
 DisablePage = Annotated[Auth, Depends(fresh_page("mfa.disable"))]
 RegeneratePage = Annotated[
@@ -78,12 +75,8 @@ def mfa_setup_page(request: Request, auth: SetupPage, ctx: Ctx) -> Response:
     """Where the "MFA verification" entries lead; the only page of a setup-only session."""
     mfa = Devices(ctx).status(auth, auth.principal)
     return render(
-        request,
-        "mfa_setup.html",
-        mfa=mfa,
-        restricted=auth.session.restricted,
-        may_manage=mfa.may_manage,
-        principal=auth.principal,
+        request, "mfa_setup.html", mfa=mfa, restricted=auth.session.restricted,
+        may_manage=mfa.may_manage, principal=auth.principal,
     )
 
 
@@ -144,7 +137,8 @@ def mfa_bind(
     try:
         bound = Devices(ctx).bind(auth, auth.principal, serial, code1.strip(), code2.strip())
     except BIND_ERRORS as exc:
-        return bind_page(request, None, action="/mfa/bind", target=None, serial=serial, error=exc)
+        return bind_page(request, None, action="/mfa/bind", target=None, serial=serial,
+                         error=exc)
     signed_in_as(request, auth)  # a setup-only session was just lifted: the full header now
     return _security(
         request, auth, ctx, recovery_codes=bound.recovery_codes, notice=_bound_notice(bound)
@@ -197,10 +191,7 @@ def recovery_regenerate(request: Request, auth: RegeneratePage, ctx: Ctx) -> Res
     except errors.MFANotEnabled:
         return redirect("/security")
     return _security(
-        request,
-        auth,
-        ctx,
-        recovery_codes=codes,
+        request, auth, ctx, recovery_codes=codes,
         notice="New recovery codes were made; the old ones no longer work.",
     )
 

@@ -39,11 +39,8 @@ def password_submit(
 ) -> Response:
     if new_password != new_password2:
         return render(
-            request,
-            "password.html",
-            400,
-            error="The two new passwords differ.",
-            field_errors={"new_password2": "differs"},
+            request, "password.html", 400,
+            error="The two new passwords differ.", field_errors={"new_password2": "differs"},
         )
     try:
         Verification(ctx).change_password(auth, current_password, new_password)

@@ -119,11 +119,7 @@ def signup_submit(
         Accounts(ctx).create(name.strip(), email.strip(), password, via="console")
     except (errors.ValidationFailed, errors.AlreadyExists) as exc:
         return _anonymous(
-            request,
-            "signup.html",
-            exc.status,
-            form=form,
-            error=localized(exc),
+            request, "signup.html", exc.status, form=form, error=localized(exc),
             field_errors=exc.fields or {},
         )
     return redirect("/login?done=signed-up")

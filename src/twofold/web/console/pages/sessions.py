@@ -18,7 +18,8 @@ router = APIRouter(include_in_schema=False, route_class=EndingRoute)
 
 NOTICES = {
     "session-ended": "The session was ended. Remembered browsers must enter a code again.",
-    "sessions-ended": "Every other session was ended. Remembered browsers must enter a code again.",
+    "sessions-ended": "Every other session was ended. Remembered browsers must enter a "
+    "code again.",
 }
 PURPOSES = {"sessions.end_others": "end your other sessions"}
 

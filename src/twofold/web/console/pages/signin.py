@@ -38,11 +38,7 @@ def login_page(request: Request, ctx: Ctx, next: str | None = None) -> Response:
             pass
     pre = sec.read_cookie(request, PRE_SESSION) or sec.new_pre_session()
     response = render(
-        request,
-        "login.html",
-        csrf=sec.csrf_token(request, pre),
-        next=safe_next(next),
-        login="",
+        request, "login.html", csrf=sec.csrf_token(request, pre), next=safe_next(next), login="",
         signup_open=ctx.settings.signup_open,
     )
     sec.set_cookie(request, response, PRE_SESSION, pre)
@@ -80,13 +76,8 @@ def login_submit(
         errors.TooManyAttempts,
     ) as exc:
         return render(
-            request,
-            "login.html",
-            exc.status,
-            headers=retry_headers(exc),
-            error=shown(exc),
-            login=login,
-            next=target,
+            request, "login.html", exc.status, headers=retry_headers(exc), error=shown(exc),
+            login=login, next=target,
         )
     if result.state == "mfa_required":
         response = redirect(with_next("/login/mfa", target))
@@ -136,12 +127,8 @@ def login_mfa_submit(
         return response
     except (errors.InvalidMFACode, errors.TooManyAttempts) as exc:
         return render(
-            request,
-            "login_mfa.html",
-            exc.status,
-            headers=retry_headers(exc),
-            error=shown(exc),
-            next=target,
+            request, "login_mfa.html", exc.status, headers=retry_headers(exc),
+            error=shown(exc), next=target,
             out_of_sync=isinstance(exc, errors.OutOfSyncMFACode),
         )
     if result.state == "password_change_required":

@@ -41,7 +41,9 @@ PURPOSES = {
 }
 
 # Buttons on the user's details page: a stale session verifies and comes back to it.
-DeletePage = Annotated[Auth, Depends(fresh_page("user.delete", primary=True, back="/users/{name}"))]
+DeletePage = Annotated[
+    Auth, Depends(fresh_page("user.delete", primary=True, back="/users/{name}"))
+]
 CreateDevicePage = Annotated[
     Auth, Depends(fresh_page("mfa.create_user", primary=True, back="/users/{name}"))
 ]
@@ -124,9 +126,8 @@ def _user(
 ) -> HTMLResponse:
     user, sessions = Users(ctx).details(auth, name)
     extra: dict[str, Any] = {"notice": notice} if notice else {}
-    return render(
-        request, "user.html", user=user, recovery_codes=recovery_codes, sessions=sessions, **extra
-    )
+    return render(request, "user.html", user=user, recovery_codes=recovery_codes,
+                  sessions=sessions, **extra)
 
 
 @router.post("/users/{name}/delete", dependencies=[Csrf])
@@ -143,12 +144,8 @@ def user_mfa_create(request: Request, name: str, auth: CreateDevicePage, ctx: Ct
     replacing = Devices(ctx).status(auth, user).enabled
     pending = Devices(ctx).create_pending(auth, user)
     return bind_page(
-        request,
-        pending,
-        action=f"/users/{user.name}/mfa/bind",
-        target=user.login,
-        replacing=replacing,
-        restart=f"/users/{user.name}/mfa/device",
+        request, pending, action=f"/users/{user.name}/mfa/bind", target=user.login,
+        replacing=replacing, restart=f"/users/{user.name}/mfa/device",
     )
 
 
@@ -168,20 +165,11 @@ def user_mfa_bind(
         bound = Devices(ctx).bind(auth, user, serial, code1.strip(), code2.strip())
     except BIND_ERRORS as exc:
         return bind_page(
-            request,
-            None,
-            action=f"/users/{user.name}/mfa/bind",
-            target=user.login,
-            serial=serial,
-            error=exc,
-            restart=f"/users/{user.name}/mfa/device",
+            request, None, action=f"/users/{user.name}/mfa/bind", target=user.login,
+            serial=serial, error=exc, restart=f"/users/{user.name}/mfa/device",
         )
     return _user(
-        request,
-        auth,
-        ctx,
-        user.name,
-        recovery_codes=bound.recovery_codes,
+        request, auth, ctx, user.name, recovery_codes=bound.recovery_codes,
         notice=f"Virtual MFA is enabled for {user.login}.",
     )
 

@@ -102,7 +102,9 @@ def verify_submit(
 ) -> Response:
     """Identity verification; on success, back to the page that asked for it."""
     try:
-        Verification(ctx).verify(auth, method, password=password, code=(code or "").strip() or None)
+        Verification(ctx).verify(
+            auth, method, password=password, code=(code or "").strip() or None
+        )
     except _FAILURES as exc:
         return verify_page(request, auth, ctx, next, purpose, error=exc)
     return redirect(_back(next))
