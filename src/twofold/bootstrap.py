@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from twofold.config import ConfigError, Settings
 from twofold.domain.passwords import HashParams, Passwords
-from twofold.domain.ports import Clock, Mailer, SystemClock
+from twofold.domain.ports import NULL_OBSERVER, Clock, Mailer, Observer, SystemClock
 from twofold.domain.sealing import KeyRing
+from twofold.metrics import Metrics
 from twofold.services.context import Context
 from twofold.services.mail import build_mailer
 from twofold.storage import keyfile
@@ -37,6 +38,11 @@ class Runtime:
     mailer: Mailer
     clock: Clock
     trusted: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
+    metrics: Metrics | None = None  # None: TWOFOLD_METRICS=false
+    metrics_networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = field(
+        default_factory=list
+    )
+    observer: Observer = NULL_OBSERVER
 
     def context(self, db: Session, client_addr: str | None, agent: str | None) -> Context:
         """The Context of one request or command, over the database session `db`."""
@@ -49,6 +55,7 @@ class Runtime:
             mailer=self.mailer,
             client_addr=client_addr,
             user_agent=agent,
+            observer=self.observer,
         )
 
     @contextmanager
@@ -92,6 +99,7 @@ def build_runtime(
     except ConfigError:
         engine.dispose()
         raise
+    metrics = Metrics() if settings.metrics else None
     return Runtime(
         settings=settings,
         engine=engine,
@@ -108,5 +116,12 @@ def build_runtime(
         ),
         mailer=mailer or build_mailer(settings),
         clock=clock or SystemClock(),
-        trusted=[ipaddress.ip_network(n, strict=False) for n in settings.trusted_proxies],
+        trusted=_networks(settings.trusted_proxies),
+        metrics=metrics,
+        metrics_networks=_networks(settings.metrics_networks),
+        observer=metrics or NULL_OBSERVER,
     )
+
+
+def _networks(cidrs: list[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return [ipaddress.ip_network(n, strict=False) for n in cidrs]

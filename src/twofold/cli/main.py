@@ -125,20 +125,29 @@ def serve(
         rt.engine.dispose()
         if not current:
             _die("migrations are pending: run `twofold db upgrade` first")
-    uvicorn.run(
-        "twofold.web.asgi:app",
-        host=host,
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
+    options = {
+        "host": host,
+        "port": port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "access_log": False,
         # Scheme and client address from X-Forwarded-Proto/-For, believed only from the
         # trusted proxies (the load balancer terminating TLS); from anyone else ignored.
-        proxy_headers=bool(settings.trusted_proxies),
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-        timeout_graceful_shutdown=10,
-    )
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
+        "timeout_graceful_shutdown": 10,
+    }
+    if workers == 1:
+        uvicorn.run("twofold.web.asgi:app", **options)  # type: ignore[arg-type]
+        return
+    from twofold.cli.workers import metrics_directory, run_workers
+
+    config = uvicorn.Config("twofold.web.asgi:app", workers=workers, **options)  # type: ignore[arg-type]
+    if not settings.metrics:
+        run_workers(config, None)
+        return
+    with metrics_directory() as path:
+        run_workers(config, path)
 
 
 @account_app.command("create")

@@ -21,3 +21,45 @@ class Mailer(Protocol):
     def send(self, to: str, subject: str, body: str) -> None:
         """Deliver one plain-text mail."""
         ...
+
+
+class Observer(Protocol):
+    """Where the services report what happened, for metrics and the security log.
+
+    The composition root wires an implementation (Prometheus counters, log lines); the
+    services never import those libraries. Every method is cheap and never raises."""
+
+    def login(self, result: str) -> None:
+        """One step of a sign-in ended: `authenticated`, `mfa_required`, `invalid`, …"""
+        ...
+
+    def mfa_check(self, method: str, result: str) -> None:
+        """A second factor was checked: method `totp`, `email`, `recovery_code`."""
+        ...
+
+    def lockout(self, kind: str) -> None:
+        """A throttle locked: `password` (sign-in) or the code counter's kind."""
+        ...
+
+    def session_created(self) -> None:
+        """A signed-in session was created."""
+        ...
+
+
+class NullObserver:
+    """Reports nothing (metrics off; contexts built outside the composition root)."""
+
+    def login(self, result: str) -> None:
+        pass
+
+    def mfa_check(self, method: str, result: str) -> None:
+        pass
+
+    def lockout(self, kind: str) -> None:
+        pass
+
+    def session_created(self) -> None:
+        pass
+
+
+NULL_OBSERVER = NullObserver()
