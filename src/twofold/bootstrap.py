@@ -18,12 +18,26 @@ from twofold.config import ConfigError, Settings
 from twofold.domain.passwords import HashParams, Passwords
 from twofold.domain.ports import NULL_OBSERVER, Clock, Mailer, Observer, SystemClock
 from twofold.domain.sealing import KeyRing
+from twofold.logs import SecurityLog
 from twofold.metrics import Metrics
+from twofold.services.audit import publish_on_commit
 from twofold.services.context import Context
 from twofold.services.mail import build_mailer
 from twofold.storage import keyfile
 from twofold.storage.db import Timeouts, make_engine, make_session_factory
 from twofold.storage.sealed import sealed_key_ids
+
+
+class Observers:
+    """The Observer the services see: counts go to the metrics, audit events to the security
+    log (bound methods, so a report costs one call)."""
+
+    def __init__(self, metrics: Observer, security_log: SecurityLog) -> None:
+        self.login = metrics.login
+        self.mfa_check = metrics.mfa_check
+        self.lockout = metrics.lockout
+        self.session_created = metrics.session_created
+        self.audited = security_log.audited
 
 
 @dataclass
@@ -100,10 +114,13 @@ def build_runtime(
         engine.dispose()
         raise
     metrics = Metrics() if settings.metrics else None
+    observer = Observers(metrics or NULL_OBSERVER, SecurityLog())
+    sessions = make_session_factory(engine)
+    publish_on_commit(sessions, observer)
     return Runtime(
         settings=settings,
         engine=engine,
-        sessions=make_session_factory(engine),
+        sessions=sessions,
         keys=keys,
         passwords=Passwords(
             HashParams(
@@ -119,7 +136,7 @@ def build_runtime(
         trusted=_networks(settings.trusted_proxies),
         metrics=metrics,
         metrics_networks=_networks(settings.metrics_networks),
-        observer=metrics or NULL_OBSERVER,
+        observer=observer,
     )
 
 

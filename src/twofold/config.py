@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     # Prometheus text at /metrics; who may read it (CIDRs, the client address as the
     # trusted proxies tell it); empty: anyone who reaches the server.
     metrics: bool = True
+    # Every line the server writes: readable text, or one JSON object per line.
+    log_format: Literal["text", "json"] = "text"
+    access_log: bool = True  # one line per request (about 30-50 µs of CPU each)
     metrics_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     @field_validator("trusted_proxies", "metrics_networks", mode="before")

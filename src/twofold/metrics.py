@@ -9,6 +9,7 @@ so the serve command sets the variable before it starts the workers."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,9 @@ class Metrics:
 
     def session_created(self) -> None:
         self.sessions.inc()
+
+    def audited(self, event: Mapping[str, Any]) -> None:
+        """Audit events go to the security log, not to the metrics."""
 
     def request(self, route: str, method: str, status: int, seconds: float) -> None:
         """One HTTP request answered (the middleware calls this)."""

@@ -1,6 +1,7 @@
 """`twofold serve --workers 2`: /metrics of any worker answers the sum over all workers
 (prometheus-client's multiprocess mode), an earlier run's files are cleared at start, and a
-worker that dies keeps its counts in the sum."""
+worker that dies keeps its counts in the sum; with TWOFOLD_LOG_FORMAT=json the supervisor's
+lines are JSON as well."""
 
 from __future__ import annotations
 
@@ -68,7 +69,8 @@ def test_every_worker_answers_the_sum(tmp_path: Path) -> None:
     assert list(metrics_dir.glob("counter_*.db"))
     server = start_server(
         f"sqlite:///{tmp_path / 'twofold.db'}", tmp_path / "twofold.key", tmp_path / "logs",
-        workers=2, extra_env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},
+        workers=2, startup=90,  # two workers start slowly on a loaded machine
+        extra_env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "TWOFOLD_LOG_FORMAT": "json"},
     )
     try:
         deadline = time.monotonic() + 90
@@ -100,3 +102,7 @@ def test_every_worker_answers_the_sum(tmp_path: Path) -> None:
     finally:
         server.kill(signal.SIGTERM)
     assert metrics_dir.is_dir()  # the operator's directory is kept (emptied at the next start)
+    # JSON logs under the supervisor too: its lines and every worker's, the restart included.
+    records = [json.loads(line) for line in server.log().splitlines()]
+    assert any(r["event"].startswith("Started parent process") for r in records)
+    assert any(r["event"] == f"Child process [{victim}] died" for r in records)

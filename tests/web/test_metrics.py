@@ -3,17 +3,14 @@ people did, HTTP requests by route template, who may read it, and turning it off
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import Api
-from twofold.bootstrap import build_runtime
 from twofold.config import Settings
-from twofold.web.app import create_app
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -85,24 +82,6 @@ def test_requests_are_labelled_by_route_template_never_by_path(api: Api) -> None
     assert value(m, "twofold_http_request_duration_seconds_count",
                  route="/api/v1/users/{name}") == 3
     assert value(m, "twofold_http_request_duration_seconds_count", route="unmatched") == 3
-
-
-@pytest.fixture
-def app_with(settings: Settings, clock: Any) -> Iterator[Callable[..., TestClient]]:
-    made: list[Any] = []
-
-    def make(client: tuple[str, int] = ("203.0.113.9", 50000), **changes: Any) -> TestClient:
-        s = settings.model_copy(update=changes)
-        rt = build_runtime(s, clock=clock)
-        c = TestClient(create_app(s, runtime=rt), base_url="http://testserver", client=client)
-        c.__enter__()
-        made.append((rt, c))
-        return c
-
-    yield make
-    for rt, c in made:
-        c.__exit__(None, None, None)
-        rt.engine.dispose()
 
 
 def test_metrics_networks_restrict_who_reads(app_with: Callable[..., TestClient]) -> None:

@@ -115,6 +115,9 @@ def serve(
     import uvicorn
 
     settings = _settings()
+    from twofold.logs import configure as configure_logging
+
+    configure_logging(settings.log_format)  # before the migrations: every line in one format
     if settings.is_sqlite:
         _upgrade(settings)
     else:
@@ -136,6 +139,8 @@ def serve(
         "proxy_headers": bool(settings.trusted_proxies),
         "forwarded_allow_ips": settings.forwarded_allow_ips,
         "timeout_graceful_shutdown": 10,
+        # Logging is ours (twofold.logs): uvicorn's lines in the same format as the app's.
+        "log_config": None,
     }
     if workers == 1:
         uvicorn.run("twofold.web.asgi:app", **options)  # type: ignore[arg-type]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Clock(Protocol):
@@ -45,6 +46,10 @@ class Observer(Protocol):
         """A signed-in session was created."""
         ...
 
+    def audited(self, event: Mapping[str, Any]) -> None:
+        """An audit event was committed (the row's columns: action, result, actor, …)."""
+        ...
+
 
 class NullObserver:
     """Reports nothing (metrics off; contexts built outside the composition root)."""
@@ -59,6 +64,9 @@ class NullObserver:
         pass
 
     def session_created(self) -> None:
+        pass
+
+    def audited(self, event: Mapping[str, Any]) -> None:
         pass
 
 

@@ -229,5 +229,7 @@ def create_app(
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     if rt.metrics is not None:
         app.include_router(metrics_router)
-        app.add_middleware(Telemetry, metrics=rt.metrics)  # last added: outermost
+    app.add_middleware(  # last added: outermost
+        Telemetry, metrics=rt.metrics, trusted=rt.trusted, access_log=settings.access_log
+    )
     return app

@@ -39,12 +39,18 @@ def client_address(request: Request, rt: Runtime) -> str | None:
     """The peer address, or the nearest untrusted hop of X-Forwarded-For when the peer is a
     trusted proxy. A header from anyone else is ignored, so it cannot be spoofed."""
     peer = request.client.host if request.client else None
-    if peer is None or not rt.trusted or not in_networks(peer, rt.trusted):
+    return forwarded_client(peer, request.headers.get("x-forwarded-for", ""), rt.trusted)
+
+
+def forwarded_client(
+    peer: str | None, forwarded: str, trusted: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
+) -> str | None:
+    """`client_address` from the peer and the X-Forwarded-For header's value."""
+    if peer is None or not trusted or not in_networks(peer, trusted):
         return peer
-    forwarded = request.headers.get("x-forwarded-for", "")
     hops = [h.strip() for h in forwarded.split(",") if h.strip()]
     for hop in reversed(hops):
-        if not in_networks(hop, rt.trusted):
+        if not in_networks(hop, trusted):
             try:
                 return str(ipaddress.ip_address(hop))
             except ValueError:
