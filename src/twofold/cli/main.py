@@ -142,17 +142,14 @@ def serve(
         # Logging is ours (twofold.logs): uvicorn's lines in the same format as the app's.
         "log_config": None,
     }
-    if workers == 1:
-        uvicorn.run("twofold.web.asgi:app", **options)  # type: ignore[arg-type]
-        return
-    from twofold.cli.workers import metrics_directory, run_workers
+    from twofold.cli.workers import metrics_directory, run_workers, serves_multiprocess
 
-    config = uvicorn.Config("twofold.web.asgi:app", workers=workers, **options)  # type: ignore[arg-type]
-    if not settings.metrics:
-        run_workers(config, None)
-        return
-    with metrics_directory() as path:
-        run_workers(config, path)
+    with metrics_directory(serves_multiprocess(settings.metrics, workers)) as path:
+        if workers == 1:
+            uvicorn.run("twofold.web.asgi:app", **options)  # type: ignore[arg-type]
+        else:
+            config = uvicorn.Config("twofold.web.asgi:app", workers=workers, **options)  # type: ignore[arg-type]
+            run_workers(config, path)
 
 
 @account_app.command("create")

@@ -20,10 +20,19 @@ from uvicorn.supervisors import Multiprocess
 from twofold.metrics import MULTIPROC_ENV, mark_process_dead, prepare_multiprocess_dir
 
 
+def serves_multiprocess(metrics: bool, workers: int) -> bool:
+    """Several workers, or the operator chose a directory (then even one worker uses it)."""
+    return metrics and (workers > 1 or bool(os.environ.get(MULTIPROC_ENV)))
+
+
 @contextmanager
-def metrics_directory() -> Iterator[Path]:
+def metrics_directory(wanted: bool) -> Iterator[Path | None]:
     """PROMETHEUS_MULTIPROC_DIR for the workers: the operator's, emptied, or a private
-    temporary one removed at exit. Set in the environment the workers inherit."""
+    temporary one removed at exit. Set in the environment the workers inherit. None when
+    not `wanted` (metrics off, or one worker keeping its values in memory)."""
+    if not wanted:
+        yield None
+        return
     given = os.environ.get(MULTIPROC_ENV)
     path = Path(given) if given else Path(tempfile.mkdtemp(prefix="twofold-metrics-"))
     prepare_multiprocess_dir(path)
