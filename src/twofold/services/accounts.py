@@ -134,6 +134,7 @@ class Principals:
         return PrincipalStatus(
             login=principal.login, kind=principal.kind, mfa=mfa,
             mfa_required=principal.mfa_required,
+            phone=masked_phone(principal.phone) if principal.phone else None,
         )
 
 

@@ -70,6 +70,7 @@ class PrincipalStatus:
     kind: str
     mfa: MfaStatus
     mfa_required: bool
+    phone: str | None = None  # masked; a verified number only
 
 
 @dataclass(frozen=True)
