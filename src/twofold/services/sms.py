@@ -87,9 +87,17 @@ class WebhookSms:
                 if 300 <= exc.code < 500 and exc.code not in (408, 429):
                     break
             except (urllib.error.URLError, OSError) as exc:  # refused, reset, timed out
-                reason = type(getattr(exc, "reason", exc)).__name__
+                reason = _why(getattr(exc, "reason", exc))
             log.warning("SMS to %s: attempt %d failed (%s)", masked_phone(to), attempt + 1, reason)
         raise SmsDeliveryFailed(reason)
+
+
+def _why(exc: object) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    return type(exc).__name__
 
 
 class LogSms:

@@ -227,6 +227,12 @@ def test_a_hanging_gateway_times_out(api_with: object, gateway: Gateway) -> None
     error(r, 503, "SMSUnavailable")
     gateway.hang_for = 0.0
     assert quick.call("GET", "/me/phone", owner).json() == NONE
+    [failed] = [
+        e
+        for e in quick.call("GET", "/audit-events", owner).json()["events"]
+        if e["action"] == "sms.failed"
+    ]
+    assert failed["detail"] == {"purpose": "confirm", "to": SHOWN, "reason": "timeout"}
 
 
 def test_removing_the_phone(api: Api, gateway: Gateway) -> None:
