@@ -116,7 +116,12 @@ class Phones:
             .values(phone=None, phone_verified_at=None)
         )
         self.ctx.db.execute(delete(SmsCode).where(SmsCode.principal_id == principal.id))
-        self.audit.record("phone.removed", actor=principal, target=principal)
+        self.audit.record(
+            "phone.removed",
+            actor=principal,
+            target=principal,
+            detail={"phone": masked_phone(had)} if had else None,
+        )
         self.ctx.db.commit()
         if had:
             notify(
@@ -206,7 +211,8 @@ class Phones:
             )
             self.ctx.db.commit()
             raise errors.SMSUnavailable() from exc
-        # Usable from now on; every older code of the same purpose is void.
+        # Usable from now on; every older code of the same purpose is void. "Older" by id:
+        # of two sends in parallel the later one wins, whichever gateway answered first.
         self.ctx.db.execute(
             update(SmsCode).where(SmsCode.id == row_id).values(sent_at=self.ctx.clock.now())
         )
@@ -214,7 +220,7 @@ class Phones:
             delete(SmsCode).where(
                 SmsCode.principal_id == principal.id,
                 SmsCode.purpose == purpose,
-                SmsCode.id != row_id,
+                SmsCode.id < row_id,
             )
         )
         self.audit.record(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from twofold.domain import errors
 from twofold.domain.phones import masked_phone, normalized_phone
@@ -45,3 +47,14 @@ def test_bad_numbers_are_refused_naming_the_field(typed: str, problem: str) -> N
 )
 def test_masked_form_hides_the_middle(e164: str, shown: str) -> None:
     assert masked_phone(e164) == shown
+
+
+@given(st.text(max_size=45))
+def test_any_text_is_a_number_or_a_validation_error(raw: str) -> None:
+    try:
+        phone = normalized_phone(raw)
+    except errors.ValidationFailed:
+        return
+    assert phone.startswith("+") and phone[1:].isdigit() and len(phone) <= 16
+    assert normalized_phone(phone) == phone
+    assert masked_phone(phone).startswith("+")
