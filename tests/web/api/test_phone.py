@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import threading
 import time
 
 from sqlalchemy import select
@@ -242,3 +243,44 @@ def test_removing_the_phone(api: Api, gateway: Gateway) -> None:
     assert api.call("DELETE", "/me/phone", owner).status_code == 204
     assert api.call("GET", "/me/phone", owner).json() == NONE
     error(api.call("POST", "/verify/sms", owner), 400, "ValidationError")
+
+
+def test_an_sms_code_is_accepted_once_under_parallel_requests(api: Api, gateway: Gateway) -> None:
+    owner = api.signup()
+    add_phone(api, owner, gateway)
+    assert api.call("POST", "/verify/sms", owner).status_code == 202
+    code = gateway.code_for(PHONE)
+    barrier = threading.Barrier(3)
+    answers: list[int] = []
+
+    def verify() -> None:
+        barrier.wait()
+        r = api.call("POST", "/verify", owner, json={"method": "sms", "code": code})
+        answers.append(r.status_code)
+
+    threads = [threading.Thread(target=verify) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(answers) == [200, 401, 401], answers
+
+
+def test_changing_the_number_voids_codes_sent_to_the_old_one(api: Api, gateway: Gateway) -> None:
+    owner = api.signup()
+    add_phone(api, owner, gateway)
+    assert api.call("POST", "/verify/sms", owner).status_code == 202
+    old_code = gateway.code_for(PHONE)
+    new = "+8613900139000"
+    assert api.call("PUT", "/me/phone", owner, json={"phone": new}).status_code == 202
+    # Until the new number is confirmed, the old one is the phone and its code works...
+    assert api.call("GET", "/me/phone", owner).json()["pending"] == "+86 139****9000"
+    r = api.call("POST", "/me/phone/verify", owner, json={"code": gateway.code_for(new)})
+    assert r.json()["phone"] == "+86 139****9000"
+    # ...after, it does not; a code to the new number does.
+    r = api.call("POST", "/verify", owner, json={"method": "sms", "code": old_code})
+    error(r, 401, "InvalidMFACode")
+    assert api.call("POST", "/verify/sms", owner).status_code == 202
+    r = api.call("POST", "/verify", owner, json={"method": "sms", "code": gateway.code_for(new)})
+    assert r.status_code == 200, r.text
+    assert "phone.changed" in events(api, owner)
