@@ -76,7 +76,9 @@ class Phones:
         principal = auth.principal
         row_id = self._consume(principal, CONFIRM, raw_code)
         phone = self.ctx.db.scalar(select(SmsCode.phone).where(SmsCode.id == row_id))
-        assert phone is not None  # the row was just used
+        if phone is None:  # removed by a parallel request since: the code went with it
+            self.ctx.db.rollback()
+            raise errors.InvalidMFACode("The SMS code is wrong, expired or already used.")
         had = principal.phone
         self.ctx.db.execute(
             update(Principal)
