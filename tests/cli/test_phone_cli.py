@@ -27,3 +27,9 @@ def test_user_phone_and_mfa_reset(run: Callable[..., Any], api: Api, gateway: Ga
     assert r.output.strip() == "acme: phone +86 138****8000 (verified)", r.output
     r = run("user", "phone", "nobody")
     assert r.exit_code == 1 and "NotFound" in r.output
+
+
+def test_the_log_sms_provider_is_refused_in_production(run: Callable[..., Any]) -> None:  # noqa: F811
+    r = run("user", "phone", "acme", TWOFOLD_ENV="production", TWOFOLD_SMS_PROVIDER="log")
+    assert r.exit_code == 2, r.output
+    assert "TWOFOLD_SMS_PROVIDER=log is for development" in r.output
