@@ -141,6 +141,11 @@ class Phones:
                 "There is no verified phone number to send a code to.",
                 fields={"phone": "none verified"},
             )
+        if self.factor.active_device(principal.id) is not None:
+            raise errors.ValidationFailed(
+                'MFA is enabled: verify with a code from the device (method "mfa").',
+                fields={"method": "must be mfa while a device is bound"},
+            )
         self._send_code(principal, VERIFY, principal.phone)
 
     def check_verify_code(self, principal: Principal, raw_code: object) -> None:

@@ -37,11 +37,10 @@ class Verification:
         principal = auth.principal
         if method == "mfa":
             self.factor.check_totp(principal, code, purpose="verify")
-        elif method == "sms":
-            # A verified phone stands in for the device too (Alibaba RAM's "smartphone
-            # authentication"): a lost device can be replaced or disabled by phone.
-            Phones(self.ctx).check_verify_code(principal, code)
         else:
+            # API.md: a principal with MFA enabled verifies with `mfa`; the password, an
+            # email code or an SMS code serve one without (a lost device is the operator's
+            # `twofold mfa reset` or the primary's, never a weaker factor's).
             if self.factor.active_device(principal.id) is not None:
                 raise errors.ValidationFailed(
                     'MFA is enabled: verify with a code from the device (method "mfa").',
@@ -51,6 +50,8 @@ class Verification:
                 self._check_password(principal, password)
             elif method == "email":
                 self.factor.check_email_code(principal, code)
+            elif method == "sms":
+                Phones(self.ctx).check_verify_code(principal, code)
             else:
                 raise errors.ValidationFailed(fields={"method": "password, mfa, email or sms"})
         until = self.sessions.mark_verified(auth.session)
