@@ -16,13 +16,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from twofold.config import ConfigError, Settings
 from twofold.domain.passwords import HashParams, Passwords
-from twofold.domain.ports import NULL_OBSERVER, Clock, Mailer, Observer, SystemClock
+from twofold.domain.ports import NULL_OBSERVER, Clock, Mailer, Observer, SmsSender, SystemClock
 from twofold.domain.sealing import KeyRing
 from twofold.logs import SecurityLog
 from twofold.metrics import Metrics
 from twofold.services.audit import publish_on_commit
 from twofold.services.context import Context
 from twofold.services.mail import build_mailer
+from twofold.services.sms import build_sms
 from twofold.storage import keyfile
 from twofold.storage.db import Timeouts, make_engine, make_session_factory
 from twofold.storage.sealed import sealed_key_ids
@@ -52,6 +53,7 @@ class Runtime:
     mailer: Mailer
     clock: Clock
     trusted: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
+    sms: SmsSender | None = None
     metrics: Metrics | None = None  # None: TWOFOLD_METRICS=false
     metrics_networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = field(
         default_factory=list
@@ -69,6 +71,7 @@ class Runtime:
             mailer=self.mailer,
             client_addr=client_addr,
             user_agent=agent,
+            sms=self.sms,
             observer=self.observer,
         )
 
@@ -96,7 +99,11 @@ def _needed_key_ids(engine: Engine) -> set[str]:
 
 
 def build_runtime(
-    settings: Settings, *, clock: Clock | None = None, mailer: Mailer | None = None
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    mailer: Mailer | None = None,
+    sms: SmsSender | None = None,
 ) -> Runtime:
     """Open the database and key file, or fail with a one-line ConfigError."""
     engine = make_engine(
@@ -109,6 +116,7 @@ def build_runtime(
         ),
     )
     try:
+        sms = sms if sms is not None else build_sms(settings)
         keys = keyfile.open_or_create(settings.key_file, lambda: _needed_key_ids(engine))
     except ConfigError:
         engine.dispose()
@@ -134,6 +142,7 @@ def build_runtime(
         mailer=mailer or build_mailer(settings),
         clock=clock or SystemClock(),
         trusted=_networks(settings.trusted_proxies),
+        sms=sms,
         metrics=metrics,
         metrics_networks=_networks(settings.metrics_networks),
         observer=observer,

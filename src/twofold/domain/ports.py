@@ -35,7 +35,7 @@ class Observer(Protocol):
         ...
 
     def mfa_check(self, method: str, result: str) -> None:
-        """A second factor was checked: method `totp`, `email`, `recovery_code`."""
+        """A second factor was checked: method `totp`, `email`, `sms`, `recovery_code`."""
         ...
 
     def lockout(self, kind: str) -> None:
@@ -71,3 +71,12 @@ class NullObserver:
 
 
 NULL_OBSERVER = NullObserver()
+class SmsDeliveryFailed(Exception):
+    """The SMS gateway did not take a message; the text says why (never the message)."""
+
+
+class SmsSender(Protocol):
+    def send(self, to: str, text: str) -> None:
+        """Hand one text message for the E.164 number `to` to the gateway, or raise
+        SmsDeliveryFailed."""
+        ...

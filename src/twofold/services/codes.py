@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import bindparam, delete, func, select, update
 
@@ -37,6 +38,35 @@ _ACCEPT_STEP = (
     .values(last_step=bindparam("step"))
     .execution_options(synchronize_session=False)
 )
+
+
+def consume_single_use(
+    ctx: Context, model: Any, digest: str, principal_id: int, *where: Any
+) -> int | None:
+    """Use up the principal's live code (a row of EmailCode or SmsCode) whose hash is
+    `digest`, compared in constant time; its id, or None. The conditional UPDATE of
+    `used_at` decides, so a code is accepted once also under parallel requests."""
+    now = ctx.clock.now()
+    rows = ctx.db.execute(
+        select(model.id, model.code_hash).where(
+            model.principal_id == principal_id,
+            model.used_at.is_(None),
+            model.expires_at > now,
+            *where,
+        )
+    ).all()
+    for row_id, stored in rows:
+        if hmac.compare_digest(stored, digest):
+            used = affected(
+                ctx.db.execute(
+                    update(model)
+                    .where(model.id == row_id, model.used_at.is_(None))
+                    .values(used_at=now)
+                )
+            )
+            if used == 1:
+                return int(row_id)
+    return None
 
 
 def device_context(serial: str) -> str:
@@ -70,7 +100,7 @@ class SecondFactor:
         self.audit = Audit(ctx)
 
     @contextmanager
-    def _reported(self, method: str) -> Iterator[None]:
+    def reported(self, method: str) -> Iterator[None]:
         """Tell the observer how the check inside ended."""
         try:
             yield
@@ -91,7 +121,7 @@ class SecondFactor:
 
     def check_totp(self, principal: Principal, raw_code: object, *, purpose: str) -> MfaDevice:
         """Accept `raw_code` from the principal's active device once, or raise."""
-        with self._reported("totp"):
+        with self.reported("totp"):
             return self._check_totp(principal, raw_code, purpose)
 
     def _check_totp(self, principal: Principal, raw_code: object, purpose: str) -> MfaDevice:
@@ -123,34 +153,17 @@ class SecondFactor:
         raise self.fail(principal, failure, purpose=purpose, method="mfa")
 
     def check_email_code(self, principal: Principal, raw_code: object) -> None:
-        with self._reported("email"):
+        with self.reported("email"):
             self._check_email_code(principal, raw_code)
 
     def _check_email_code(self, principal: Principal, raw_code: object) -> None:
         self.throttle.ensure_open(principal)
         code = totp.parse_code(raw_code)
-        now = self.ctx.clock.now()
         if code is not None:
             digest = self.ctx.keys.keyed_hash(f"email:{principal.id}:{code}")
-            rows = self.ctx.db.execute(
-                select(EmailCode.id, EmailCode.code_hash).where(
-                    EmailCode.principal_id == principal.id,
-                    EmailCode.used_at.is_(None),
-                    EmailCode.expires_at > now,
-                )
-            ).all()
-            for row_id, stored in rows:
-                if hmac.compare_digest(stored, digest):
-                    used = affected(
-                        self.ctx.db.execute(
-                            update(EmailCode)
-                            .where(EmailCode.id == row_id, EmailCode.used_at.is_(None))
-                            .values(used_at=now)
-                        )
-                    )
-                    if used == 1:
-                        self.throttle.record_success(principal.id)
-                        return
+            if consume_single_use(self.ctx, EmailCode, digest, principal.id) is not None:
+                self.throttle.record_success(principal.id)
+                return
         raise self.fail(
             principal,
             errors.InvalidMFACode("The email code is wrong, expired or already used."),
@@ -162,7 +175,7 @@ class SecondFactor:
         """Consume one recovery code; returns how many remain.
 
         Its own throttle: a lock of the code checks must not stop the way out."""
-        with self._reported("recovery_code"):
+        with self.reported("recovery_code"):
             return self._check_recovery_code(principal, raw_code)
 
     def _check_recovery_code(self, principal: Principal, raw_code: object) -> int:
