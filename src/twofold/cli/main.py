@@ -53,6 +53,9 @@ def _die(message: str, code: int = 2) -> None:
 
 
 def _runtime(settings: Settings) -> Runtime:
+    # Commands count nothing: with PROMETHEUS_MULTIPROC_DIR set, metrics objects would leave
+    # files of this short-lived process for the servers to add up.
+    settings = settings.model_copy(update={"metrics": False})
     try:
         return build_runtime(settings)
     except ConfigError as exc:
