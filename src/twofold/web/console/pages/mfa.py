@@ -12,6 +12,7 @@ from markupsafe import Markup
 from twofold.domain import errors
 from twofold.i18n import N_
 from twofold.services.mfa import BoundDevice, Devices, PendingDevice
+from twofold.services.phones import Phones
 from twofold.services.sessions import Auth
 from twofold.web.console.auth import Csrf, Ctx, Page, SetupPage, console_auth, fresh_page
 from twofold.web.console.errors import retry_headers, shown
@@ -64,6 +65,7 @@ def _security(
         request,
         "security.html",
         mfa=mfa,
+        phone=Phones(ctx).view(auth.principal),
         principal=auth.principal,
         recovery_codes=recovery_codes,
         **extra,
