@@ -29,23 +29,25 @@ def extracted(tmp_path_factory: pytest.TempPathFactory) -> dict[object, object]:
         check=True, cwd=ROOT, capture_output=True,
     )  # fmt: skip
     with out.open("rb") as f:
-        return {m.id: m for m in read_po(f) if m.id}
+        return {(m.id, m.context): m for m in read_po(f) if m.id}
 
 
 def test_extraction_finds_the_console_the_errors_and_the_mail(extracted: dict) -> None:
     # The extractor is what the completeness check stands on: it must see every kind.
-    assert "Security settings" in extracted  # a template
-    assert "Wrong login or password." in extracted  # an error's default_message
-    assert "No user named {name!r} in this account." in extracted  # an error raised
-    assert "You are signed out." in extracted  # a page's NOTICES
-    assert "delete a user" in extracted  # a page's PURPOSES
-    assert "Reset your Twofold password" in extracted  # a mail
-    assert ("{n} minute", "{n} minutes") in extracted  # a plural
+    ids = {msgid for msgid, _context in extracted}
+    assert "Security settings" in ids  # a template
+    assert "Wrong login or password." in ids  # an error's default_message
+    assert "No user named {name!r} in this account." in ids  # an error raised
+    assert "You are signed out." in ids  # a page's NOTICES
+    assert "delete a user" in ids  # a page's PURPOSES
+    assert "Reset your Twofold password" in ids  # a mail
+    assert ("{n} minute", "{n} minutes") in ids  # a plural
+    assert ("On", "audit: whom an action was on") in extracted  # a word with a context
 
 
 def test_every_marked_string_is_translated(extracted: dict) -> None:
     with PO.open("rb") as f:
-        catalogue = {m.id: m for m in read_po(f, locale="zh_CN") if m.id}
+        catalogue = {(m.id, m.context): m for m in read_po(f, locale="zh_CN") if m.id}
     missing = [k for k in extracted if k not in catalogue]
     untranslated = [
         k

@@ -120,6 +120,15 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return _translations(current()).ngettext(singular, plural, n)
 
 
+def pgettext(context: str, message: str) -> str:
+    """A word that reads differently by where it stands ("On" a switch, "On" whom)."""
+    return _translations(current()).pgettext(context, message)
+
+
+def npgettext(context: str, singular: str, plural: str, n: int) -> str:
+    return _translations(current()).npgettext(context, singular, plural, n)
+
+
 def format_when(value: datetime, *, seconds: bool = False) -> str:
     """A moment in the current language (Babel's own patterns for it), in UTC, the zone named.
     English keeps the ISO-like `2026-11-26 21:05 UTC`."""
