@@ -19,7 +19,7 @@ from twofold.services.context import Context
 from twofold.services.mail import notify_later
 from twofold.services.throttle import CODES, RECOVERY, Throttle
 from twofold.storage.db import affected
-from twofold.storage.models import EmailCode, MfaDevice, Principal, RecoveryCode
+from twofold.storage.models import EmailCode, MfaDevice, Principal, RecoveryCode, SecurityKey
 
 _ACTIVE_DEVICE = select(MfaDevice).where(
     MfaDevice.principal_id == bindparam("principal_id"), MfaDevice.state == "active"
@@ -52,6 +52,22 @@ class SecondFactor:
 
     def active_device(self, principal_id: int) -> MfaDevice | None:
         return self.ctx.db.scalar(_ACTIVE_DEVICE, {"principal_id": principal_id})
+
+    def security_key_count(self, principal_id: int) -> int:
+        return int(
+            self.ctx.db.scalar(
+                select(func.count())
+                .select_from(SecurityKey)
+                .where(SecurityKey.principal_id == principal_id)
+            )
+            or 0
+        )
+
+    def has_factor(self, principal_id: int) -> bool:
+        """Whether the principal has a second factor: a bound device or a security key."""
+        return self.active_device(principal_id) is not None or bool(
+            self.security_key_count(principal_id)
+        )
 
     def secret_of(self, device: MfaDevice) -> str:
         try:

@@ -22,7 +22,7 @@ from twofold.services.sessions import Auth, Sessions
 from twofold.services.throttle import CODES, Throttle
 from twofold.services.views import Resynced
 from twofold.storage.db import affected
-from twofold.storage.models import Account, MfaDevice, Principal
+from twofold.storage.models import Account, MfaDevice, Principal, SecurityKey
 
 
 @dataclass(frozen=True)
@@ -232,11 +232,12 @@ class Devices:
         device = self.factor.active_device(target.id)
         if device is None:
             raise errors.MFANotEnabled()
-        self._remove_devices(target)
+        keys = self.factor.security_key_count(target.id)
+        self._remove_devices(target, keep_recovery_codes=keys > 0)
         keep = auth.session.id if auth.principal.id == target.id else None
         self.sessions.revoke_all(target.id, except_id=keep)
         account = self.ctx.db.get(Account, target.account_id)
-        if keep is not None and (
+        if (keep is not None and not keys) and (
             account is None
             or policy.mfa_setup_due(target.kind, target.mfa_required, account.mfa_for_login)
         ):
@@ -262,7 +263,9 @@ class Devices:
         the principal that logs in as `login`. Returns whether it had a device."""
         target = Principals(self.ctx).by_login(login)
         device = self.factor.active_device(target.id)
+        keys = self.factor.security_key_count(target.id)
         self._remove_devices(target)
+        self.ctx.db.execute(delete(SecurityKey).where(SecurityKey.principal_id == target.id))
         self.sessions.revoke_all(target.id)
         self.ctx.db.execute(
             update(Principal)
@@ -278,22 +281,28 @@ class Devices:
             "mfa.operator_reset",
             actor=None,
             target=target,
-            detail={"serial": device.serial if device else None, "via": "cli"},
+            detail={
+                "serial": device.serial if device else None,
+                "security_keys": keys,
+                "via": "cli",
+            },
         )
         self.ctx.db.commit()
         notify(
             self.ctx.mailer,
             target.email,
             "Virtual MFA reset by an operator",
-            f"An operator removed the virtual MFA device of {target.login}.",
+            f"An operator removed the virtual MFA device and the security keys of {target.login}.",
         )
-        return device is not None
+        return device is not None or keys > 0
 
-    def _remove_devices(self, target: Principal) -> None:
-        """Every device of `target` (a pending one too), its recovery codes and remembered
-        browsers: nothing of the old binding is left to use."""
+    def _remove_devices(self, target: Principal, *, keep_recovery_codes: bool = False) -> None:
+        """Every device of `target` (a pending one too), its recovery codes (unless a
+        security key still needs them) and remembered browsers: nothing of the old binding
+        is left to use."""
         self.ctx.db.execute(delete(MfaDevice).where(MfaDevice.principal_id == target.id))
-        self.factor.clear_recovery_codes(target.id)
+        if not keep_recovery_codes:
+            self.factor.clear_recovery_codes(target.id)
         forget_browsers(self.ctx, target.id)
 
     def resync(self, auth: Auth, code1: object, code2: object) -> Resynced:
