@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -115,11 +116,12 @@ class Site:
         return path
 
 
-@pytest.fixture(scope="session")
-def site(
-    tmp_path_factory: pytest.TempPathFactory, output_dir: Path, smtp_server: tuple[Inbox, int]
+@contextmanager
+def running_site(
+    base: Path, output_dir: Path, smtp_server: tuple[Inbox, int], host: str = "127.0.0.1"
 ) -> Iterator[Site]:
-    base = tmp_path_factory.mktemp("browser")
+    """A server on a fresh SQLite database, its console reached at http://HOST:PORT (the
+    public URL too: the links in mails, and the WebAuthn relying party id)."""
     db_url = f"sqlite:///{base / 'twofold.db'}"
     port = free_port()
     server = start_server(
@@ -129,17 +131,26 @@ def site(
         port=port,
         extra_env={
             "TWOFOLD_SMTP_URL": f"smtp://127.0.0.1:{smtp_server[1]}",
-            "TWOFOLD_PUBLIC_URL": f"http://127.0.0.1:{port}",  # the links in mails
+            "TWOFOLD_PUBLIC_URL": f"http://{host}:{port}",
         },
     )
     shots = output_dir / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
     s = Site(server, db_url, smtp_server[0], shots)
+    s.url = f"http://{host}:{port}"
     try:
         yield s
     finally:
         s.engine.dispose()
         server.kill()
+
+
+@pytest.fixture(scope="session")
+def site(
+    tmp_path_factory: pytest.TempPathFactory, output_dir: Path, smtp_server: tuple[Inbox, int]
+) -> Iterator[Site]:
+    with running_site(tmp_path_factory.mktemp("browser"), output_dir, smtp_server) as s:
+        yield s
 
 
 @pytest.fixture(scope="session")

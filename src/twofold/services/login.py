@@ -128,10 +128,7 @@ class Login:
             self.ctx.db.execute(
                 update(Principal).where(Principal.id == principal.id).values(password_hash=new_hash)
             )
-        methods = [
-            *(["totp"] if self.factor.active_device(principal.id) is not None else []),
-            *(["webauthn"] if self.factor.security_key_count(principal.id) else []),
-        ]
+        methods = self._methods(principal.id)
         if methods:
             if remember_token and self._remembered(principal, account, remember_token):
                 token, _ = self.sessions.create(principal, account, verified=False)
@@ -261,6 +258,18 @@ class Login:
             # A challenge answers only from the address it was issued to.
             raise errors.ChallengeExpired()
         return row[0], row[1], row[2]
+
+    def challenge_methods(self, challenge: object) -> list[str]:
+        """The second factors a live login challenge may be answered with."""
+        with self.ctx.reading():
+            _, principal, _ = self._open_challenge(challenge)
+            return self._methods(principal.id)
+
+    def _methods(self, principal_id: int) -> list[str]:
+        return [
+            *(["totp"] if self.factor.active_device(principal_id) is not None else []),
+            *(["webauthn"] if self.factor.security_key_count(principal_id) else []),
+        ]
 
     def key_options(self, challenge: object) -> dict[str, object]:
         """Options for a security key's answer to this login challenge; they expire with it."""

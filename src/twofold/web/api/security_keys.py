@@ -72,14 +72,14 @@ def user_keys(name: str, auth: PrimaryAuth, ctx: Ctx) -> s.SecurityKeysOut:
     """A sub-user's security keys."""
     with ctx.reading():
         user = Users(ctx).find(auth, name)
-    return s.SecurityKeysOut.model_validate({"security_keys": SecurityKeys(ctx).views_of(user.id)})
+    keys = SecurityKeys(ctx).views_of(user.id)
+    return s.SecurityKeysOut.model_validate({"security_keys": keys})
 
 
 @router.delete("/users/{name}/security-keys/{key_id}", status_code=204, tags=["users"])
 def remove_user_key(name: str, key_id: str, auth: FreshAuth, ctx: Ctx) -> Response:
     """Remove a sub-user's key (primary, freshly verified)."""
-    user = Users(ctx).find(auth, name)
-    SecurityKeys(ctx).remove(auth, user, key_id)
+    SecurityKeys(ctx).remove(auth, Users(ctx).find(auth, name), key_id)
     return Response(status_code=204)
 
 
