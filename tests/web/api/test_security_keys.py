@@ -204,3 +204,24 @@ def test_primary_removes_a_sub_users_key_and_the_last_required_factor_stays(
     r = api.call("DELETE", f"/users/alice/security-keys/{keys[0]['id']}", acme)
     assert r.status_code == 204
     assert api.call("GET", "/users/alice/security-keys", acme).json()["security_keys"] == []
+
+
+def test_a_passkey_does_not_skip_a_forced_password_change_and_removal_is_mailed(
+    api: Api, authn: SoftAuthenticator, inbox: Inbox
+) -> None:
+    acme = api.signup()
+    bob = api.add_user(acme, "bob", email="bob@acme.example")
+    api.login(bob)
+    key = add_key(api, bob, authn).json()["security_key"]
+    r = api.call("PATCH", "/users/bob", acme, json={"password_reset_required": True})
+    assert r.status_code == 200, r.text
+    options = api.call("POST", "/login/passkey/options").json()["public_key"]
+    r = api.call("POST", "/login/passkey", json={"credential": authn.get(options)})
+    assert r.status_code == 200, r.text
+    assert r.json()["state"] == "password_change_required"
+    held = Principal("bob@acme", bob.password, token=r.json()["token"])
+    error(api.call("GET", "/me/sessions", held), 403, "PasswordChangeRequired")
+
+    inbox.clear()
+    assert api.call("DELETE", f"/users/bob/security-keys/{key['id']}", acme).status_code == 204
+    assert any("removed" in m for m in inbox.bodies_to("bob@acme.example"))
