@@ -19,7 +19,14 @@ from twofold.services.context import Context
 from twofold.services.mail import notify_later
 from twofold.services.throttle import CODES, RECOVERY, Throttle
 from twofold.storage.db import affected
-from twofold.storage.models import EmailCode, MfaDevice, Principal, RecoveryCode, SecurityKey
+from twofold.storage.models import (
+    Account,
+    EmailCode,
+    MfaDevice,
+    Principal,
+    RecoveryCode,
+    SecurityKey,
+)
 
 _ACTIVE_DEVICE = select(MfaDevice).where(
     MfaDevice.principal_id == bindparam("principal_id"), MfaDevice.state == "active"
@@ -52,6 +59,16 @@ class SecondFactor:
 
     def active_device(self, principal_id: int) -> MfaDevice | None:
         return self.ctx.db.scalar(_ACTIVE_DEVICE, {"principal_id": principal_id})
+
+    def may_manage(self, actor: Principal, target: Principal) -> bool:
+        """Whether `actor` may add, replace or remove `target`'s second factors: a sub-user
+        its own only while its account allows it (`allow_users_to_manage_mfa`, Alibaba RAM
+        AllowUserToManageMFADevices); a primary those of its users."""
+        if actor.id != target.id or target.kind != "user":
+            return True
+        account = self.ctx.db.get(Account, target.account_id)
+        # Fail closed: with no account row to say so, a sub-user manages nothing.
+        return account is not None and bool(account.allow_users_to_manage_mfa)
 
     def security_key_count(self, principal_id: int) -> int:
         return int(

@@ -35,6 +35,12 @@ class DeviceStatus:
     bound_at: datetime | None
     recovery_left: int
     may_manage: bool
+    security_keys: int = 0
+
+    @property
+    def protected(self) -> bool:
+        """Whether the principal has a second factor of either kind."""
+        return self.enabled or self.security_keys > 0
 
 
 @dataclass
@@ -92,17 +98,14 @@ class Devices:
             )
 
     def may_manage(self, auth: Auth, target: Principal) -> bool:
-        if auth.principal.id != target.id or target.kind != "user":
-            return True
-        account = self.ctx.db.get(Account, target.account_id)
-        # Fail closed: with no account row to say so, a sub-user manages nothing.
-        return account is not None and bool(account.allow_users_to_manage_mfa)
+        return self.factor.may_manage(auth.principal, target)
 
     def status(self, auth: Auth, target: Principal) -> DeviceStatus:
         """The target's device and recovery codes left (a read of its own)."""
         with self.ctx.reading():
             device = self.factor.active_device(target.id)
-            left = self.factor.recovery_codes_left(target.id) if device else 0
+            keys = self.factor.security_key_count(target.id)
+            left = self.factor.recovery_codes_left(target.id) if device or keys else 0
             may_manage = self.may_manage(auth, target)
         return DeviceStatus(
             enabled=device is not None,
@@ -110,6 +113,7 @@ class Devices:
             bound_at=device.bound_at if device else None,
             recovery_left=left,
             may_manage=may_manage,
+            security_keys=keys,
         )
 
     def create_pending(self, auth: Auth, target: Principal) -> PendingDevice:
@@ -350,7 +354,7 @@ class Devices:
 
     def regenerate_recovery_codes(self, auth: Auth) -> list[str]:
         self.ensure_may_manage(auth, auth.principal)
-        if self.factor.active_device(auth.principal.id) is None:
+        if not self.factor.has_factor(auth.principal.id):
             raise errors.MFANotEnabled()
         codes = self.factor.issue_recovery_codes(auth.principal)
         self.audit.record(

@@ -206,9 +206,17 @@ class SecurityKeys:
             )
         )
 
+    def _ensure_may_manage(self, auth: Auth, target: Principal) -> None:
+        if not self.factor.may_manage(auth.principal, target):
+            raise errors.Forbidden(
+                "This account does not let users manage their own second factors; "
+                "ask the account's owner."
+            )
+
     def registration_options(self, auth: Auth) -> dict[str, Any]:
         """Options for navigator.credentials.create(): the principal's keys excluded."""
         principal = auth.principal
+        self._ensure_may_manage(auth, principal)
         existing = self._keys(principal.id)
         challenge = self._new_challenge(
             "register", principal_id=principal.id, session_id=auth.session.id
@@ -238,6 +246,7 @@ class SecurityKeys:
     def register(self, auth: Auth, credential: object, name: object) -> RegisteredKey:
         """Verify the browser's answer to the registration options and keep the key."""
         principal = auth.principal
+        self._ensure_may_manage(auth, principal)
         key_name = _key_name(name)
         data = _credential_dict(credential)
         if data is None:
@@ -350,6 +359,7 @@ class SecurityKeys:
     def remove(self, auth: Auth, target: Principal, public_id: str) -> None:
         """Remove a key (the caller's own, or a sub-user's by its primary); the last
         factor of a principal that must have MFA stays."""
+        self._ensure_may_manage(auth, target)
         key = self._find(target.id, public_id)
         others = self.factor.security_key_count(target.id) - 1
         account = self.ctx.db.get(Account, target.account_id)

@@ -225,3 +225,28 @@ def test_a_passkey_does_not_skip_a_forced_password_change_and_removal_is_mailed(
     inbox.clear()
     assert api.call("DELETE", f"/users/bob/security-keys/{key['id']}", acme).status_code == 204
     assert any("removed" in m for m in inbox.bodies_to("bob@acme.example"))
+
+
+def test_keys_follow_the_accounts_rule_on_managing_factors_and_bring_recovery_codes(
+    api: Api, authn: SoftAuthenticator
+) -> None:
+    acme = api.signup()
+    alice = api.add_user(acme, "alice")
+    api.login(alice)
+    r = api.call("PATCH", "/account/security", acme, json={"allow_users_to_manage_mfa": False})
+    assert r.status_code == 200, r.text
+    error(api.call("POST", "/me/security-keys/options", alice), 403, "Forbidden")
+    assert api.call("PATCH", "/account/security", acme,
+                    json={"allow_users_to_manage_mfa": True}).status_code == 200
+    first = add_key(api, alice, authn).json()
+    # A key-only principal signs in with a recovery code and makes a new set.
+    r = api.call("POST", "/login", json={"login": alice.login, "password": alice.password})
+    r = api.call(
+        "POST", "/login/mfa",
+        json={"challenge": r.json()["challenge"], "recovery_code": first["recovery_codes"][0]},
+    )
+    assert r.status_code == 200, r.text
+    alice.token = r.json()["token"]
+    r = api.call("POST", "/me/recovery-codes", alice)
+    assert r.status_code == 201, r.text
+    assert api.call("GET", "/me", alice).json()["mfa"]["recovery_codes_left"] == 10
