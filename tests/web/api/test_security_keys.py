@@ -236,13 +236,18 @@ def test_keys_follow_the_accounts_rule_on_managing_factors_and_bring_recovery_co
     r = api.call("PATCH", "/account/security", acme, json={"allow_users_to_manage_mfa": False})
     assert r.status_code == 200, r.text
     error(api.call("POST", "/me/security-keys/options", alice), 403, "Forbidden")
-    assert api.call("PATCH", "/account/security", acme,
-                    json={"allow_users_to_manage_mfa": True}).status_code == 200
+    assert (
+        api.call(
+            "PATCH", "/account/security", acme, json={"allow_users_to_manage_mfa": True}
+        ).status_code
+        == 200
+    )
     first = add_key(api, alice, authn).json()
     # A key-only principal signs in with a recovery code and makes a new set.
     r = api.call("POST", "/login", json={"login": alice.login, "password": alice.password})
     r = api.call(
-        "POST", "/login/mfa",
+        "POST",
+        "/login/mfa",
         json={"challenge": r.json()["challenge"], "recovery_code": first["recovery_codes"][0]},
     )
     assert r.status_code == 200, r.text
