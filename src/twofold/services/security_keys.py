@@ -114,6 +114,19 @@ def _challenge_of(credential: dict[str, Any]) -> bytes | None:
         return None
 
 
+def _member(data: object, *path: str) -> object:
+    """data[path[0]][path[1]]..., or None where a step is missing or not an object."""
+    for name in path:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(name)
+    return data
+
+
+def _listed(value: object) -> list[object]:
+    return list(value) if isinstance(value, list) else []
+
+
 def _key_name(raw: object) -> str:
     name = raw.strip() if isinstance(raw, str) else ""
     if not name or len(name) > MAX_KEY_NAME or any(ord(c) < 32 for c in name):
@@ -278,17 +291,15 @@ class SecurityKeys:
             ) from exc
         first = not self.factor.has_factor(principal.id)
         now = self.ctx.clock.now()
-        response = data.get("response") if isinstance(data.get("response"), dict) else {}
-        transports = [t for t in (response or {}).get("transports") or [] if t in _TRANSPORTS]
-        props = (data.get("clientExtensionResults") or {}).get("credProps") or {}
-        rk = props.get("rk") if isinstance(props, dict) else None
+        transports = _listed(_member(data, "response", "transports"))
+        rk = _member(data, "clientExtensionResults", "credProps", "rk")
         key = SecurityKey(
             public_id=f"sk-{secrets.token_hex(8)}",
             principal_id=principal.id,
             credential_id=bytes_to_base64url(verified.credential_id),
             public_key=bytes_to_base64url(verified.credential_public_key),
             sign_count=verified.sign_count,
-            transports=transports,
+            transports=[t for t in transports if isinstance(t, str) and t in _TRANSPORTS],
             aaguid=verified.aaguid,
             discoverable=rk if isinstance(rk, bool) else None,
             user_verifying=verified.user_verified,
@@ -476,8 +487,12 @@ class SecurityKeys:
                 credential_current_sign_count=0,  # compared below, atomically
                 require_user_verification=require_user_verification,
             )
-            handle = (data.get("response") or {}).get("userHandle")
-            if handle and base64url_to_bytes(handle) != user_handle(self.ctx, owner.id):
+            handle = _member(data, "response", "userHandle")
+            if (
+                isinstance(handle, str)
+                and handle
+                and (base64url_to_bytes(handle) != user_handle(self.ctx, owner.id))
+            ):
                 raise ValueError("user handle of another principal")
         except Exception:  # py_webauthn raises several kinds; all are a bad answer
             raise self._failed(owner, fail_purpose, "invalid_assertion") from None

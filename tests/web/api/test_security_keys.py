@@ -255,3 +255,33 @@ def test_keys_follow_the_accounts_rule_on_managing_factors_and_bring_recovery_co
     r = api.call("POST", "/me/recovery-codes", alice)
     assert r.status_code == 201, r.text
     assert api.call("GET", "/me", alice).json()["mfa"]["recovery_codes_left"] == 10
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda c: {**c, "clientExtensionResults": []},
+        lambda c: {**c, "response": {**c["response"], "transports": 7}},
+        lambda c: {**c, "response": "x"},
+        lambda c: {**c, "id": 5, "rawId": None},
+        lambda c: {"response": {"clientDataJSON": "!!"}},
+        lambda c: {**c, "response": {**c["response"], "attestationObject": "AAAA"}},
+    ],
+    ids=["extensions-list", "transports-int", "response-str", "id-int", "bad-b64", "bad-cbor"],
+)
+def test_malformed_answers_are_clear_errors(
+    api: Api, authn: SoftAuthenticator, mangle: Any
+) -> None:
+    acme = api.signup()
+    options = api.call("POST", "/me/security-keys/options", acme).json()["public_key"]
+    r = api.call(
+        "POST",
+        "/me/security-keys/verify",
+        acme,
+        json={"name": "k", "credential": mangle(authn.create(options))},
+    )
+    assert r.status_code in (201, 400, 401), r.text
+    options = api.call("POST", "/login/passkey/options").json()["public_key"]
+    if authn.credentials:
+        r = api.call("POST", "/login/passkey", json={"credential": mangle(authn.get(options))})
+        assert r.status_code in (200, 400, 401), r.text
