@@ -80,11 +80,22 @@ class SecondFactor:
             or 0
         )
 
+    def factor_kinds(self, principal_id: int) -> list[str]:
+        """The kinds of second factor the principal has, "totp" and "webauthn", in one
+        statement (two indexed EXISTS): the password step's hot path."""
+        row = self.ctx.db.execute(
+            select(
+                select(MfaDevice.id)
+                .where(MfaDevice.principal_id == principal_id, MfaDevice.state == "active")
+                .exists(),
+                select(SecurityKey.id).where(SecurityKey.principal_id == principal_id).exists(),
+            )
+        ).one()
+        return [kind for kind, has in zip(("totp", "webauthn"), row, strict=True) if has]
+
     def has_factor(self, principal_id: int) -> bool:
         """Whether the principal has a second factor: a bound device or a security key."""
-        return self.active_device(principal_id) is not None or bool(
-            self.security_key_count(principal_id)
-        )
+        return bool(self.factor_kinds(principal_id))
 
     def secret_of(self, device: MfaDevice) -> str:
         try:

@@ -128,7 +128,7 @@ class Login:
             self.ctx.db.execute(
                 update(Principal).where(Principal.id == principal.id).values(password_hash=new_hash)
             )
-        methods = self._methods(principal.id)
+        methods = self.factor.factor_kinds(principal.id)
         if methods:
             if remember_token and self._remembered(principal, account, remember_token):
                 token, _ = self.sessions.create(principal, account, verified=False)
@@ -263,13 +263,7 @@ class Login:
         """The second factors a live login challenge may be answered with."""
         with self.ctx.reading():
             _, principal, _ = self._open_challenge(challenge)
-            return self._methods(principal.id)
-
-    def _methods(self, principal_id: int) -> list[str]:
-        return [
-            *(["totp"] if self.factor.active_device(principal_id) is not None else []),
-            *(["webauthn"] if self.factor.security_key_count(principal_id) else []),
-        ]
+            return self.factor.factor_kinds(principal.id)
 
     def key_options(self, challenge: object) -> dict[str, object]:
         """Options for a security key's answer to this login challenge; they expire with it."""
