@@ -40,7 +40,7 @@
     if (!form) { return; }
     var shown = form.querySelector("[data-webauthn-error]");
     var fail = function (message) {
-      if (shown) { shown.textContent = message; shown.hidden = false; }
+      if (shown) { shown.textContent = message; shown.className = "error"; shown.hidden = false; }
       button.disabled = false;
     };
     button.addEventListener("click", function (event) {
