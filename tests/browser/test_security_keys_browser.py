@@ -14,6 +14,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.browser.conftest import Site, new_page, running_site, sign_in, sign_out
 from tests.conftest import Inbox
+from tests.sms_gateway import Gateway
 from tests.support import USER_PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -21,10 +22,13 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def local_site(
-    tmp_path_factory: pytest.TempPathFactory, output_dir: Path, smtp_server: tuple[Inbox, int]
+    tmp_path_factory: pytest.TempPathFactory,
+    output_dir: Path,
+    smtp_server: tuple[Inbox, int],
+    sms_server: Gateway,
 ) -> Iterator[Site]:
     base = tmp_path_factory.mktemp("webauthn")
-    with running_site(base, output_dir, smtp_server, host="localhost") as s:
+    with running_site(base, output_dir, smtp_server, sms_server, host="localhost") as s:
         yield s
 
 

@@ -17,6 +17,7 @@ from twofold.services.counters import Counters
 from twofold.services.lifecycle import Lifecycle, refuse_reuse, remember_former, reuse_hashes
 from twofold.services.login import forget_browsers
 from twofold.services.mail import notify
+from twofold.services.phones import Phones
 from twofold.services.security_keys import SecurityKeys
 from twofold.services.sessions import Auth, Sessions
 from twofold.services.throttle import CODES, PASSWORDS, Throttle
@@ -47,6 +48,10 @@ class Verification:
             SecurityKeys(self.ctx).check_assertion(
                 principal, credential, "verify", fail_purpose="verify", session_id=auth.session.id
             )
+        elif method == "sms":
+            # A verified phone stands in for the device too (Alibaba RAM's "smartphone
+            # authentication"): a lost device can be replaced or disabled by phone.
+            Phones(self.ctx).check_verify_code(principal, code)
         else:
             if self.factor.has_factor(principal.id):
                 raise errors.ValidationFailed(
@@ -59,7 +64,9 @@ class Verification:
             elif method == "email":
                 self.factor.check_email_code(principal, code)
             else:
-                raise errors.ValidationFailed(fields={"method": "password, mfa, webauthn or email"})
+                raise errors.ValidationFailed(
+                    fields={"method": "password, mfa, webauthn, email or sms"}
+                )
         until = self.sessions.mark_verified(auth.session)
         self.audit.record(
             "verify.succeeded", actor=principal, target=principal, detail={"method": method}
@@ -100,7 +107,9 @@ class Verification:
                 fields={"email": "none on file"},
             )
         Throttle(self.ctx, CODES).ensure_open(principal)
-        self._count_send(principal.id, principal.email)
+        Counters(self.ctx).limit_sends(
+            "mail", principal.id, principal.email, policy.EMAIL_SENDS_PER_HOUR
+        )
         now = self.ctx.clock.now()
         code = new_email_code()
         # Only the newest code is valid.
@@ -120,20 +129,6 @@ class Verification:
             f"Your verification code is {code}. It works once, within 10 minutes.\n"
             "If you did not ask for it, someone may know your password.",
         )
-
-    def _count_send(self, principal_id: int, to: str) -> None:
-        """At most EMAIL_SENDS_PER_HOUR mails per principal and per destination address.
-        A refused send rolls back with the request, so it does not count."""
-        counters = Counters(self.ctx)
-        now = self.ctx.clock.now()
-        for key in (
-            counters.key("mail-send-principal", str(principal_id)),
-            counters.key("mail-send-to", to.strip().lower()),
-        ):
-            row = counters.bump(key, policy.SEND_WINDOW)
-            if row.count > policy.EMAIL_SENDS_PER_HOUR:
-                seconds = policy.retry_after_seconds(row.started_at + policy.SEND_WINDOW, now)
-                raise errors.TooManyAttempts.after("Too many codes were sent", seconds)
 
     def change_password(self, auth: Auth, current: str | None, new: str) -> None:
         """Change one's own password: freshly verified and with the current one; or, in

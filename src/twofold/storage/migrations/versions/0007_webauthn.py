@@ -1,14 +1,14 @@
 """security keys and passkeys (WebAuthn): credentials and ceremony challenges
 
 Revision ID: 0007_webauthn
-Revises: 0004_life
+Revises: 0008_phone
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_webauthn"
-down_revision = "0004_life"
+down_revision = "0008_phone"
 branch_labels = None
 depends_on = None
 

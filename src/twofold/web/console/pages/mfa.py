@@ -11,6 +11,7 @@ from markupsafe import Markup
 
 from twofold.domain import errors
 from twofold.services.mfa import BoundDevice, Devices, PendingDevice
+from twofold.services.phones import Phones
 from twofold.services.security_keys import SecurityKeys
 from twofold.services.sessions import Auth
 from twofold.web.console.auth import Csrf, Ctx, Page, SetupPage, console_auth, fresh_page
@@ -76,6 +77,7 @@ def security_view(
         status,
         mfa=mfa,
         keys=keys,
+        phone=Phones(ctx).view(auth.principal),
         principal=auth.principal,
         recovery_codes=recovery_codes,
         error=error,
