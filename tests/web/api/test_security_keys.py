@@ -148,11 +148,16 @@ def test_step_up_with_a_key_and_removal(api: Api, authn: SoftAuthenticator) -> N
         400,
         "ValidationError",
     )
+    # An answer to another ceremony (a passkey sign-in's) does not verify this session.
+    foreign = authn.get(api.call("POST", "/login/passkey/options").json()["public_key"])
+    r = api.call("POST", "/verify", acme, json={"method": "webauthn", "credential": foreign})
+    error(r, 401, "ChallengeExpired")
     options = api.call("POST", "/verify/webauthn/options", acme).json()["public_key"]
-    r = api.call(
-        "POST", "/verify", acme, json={"method": "webauthn", "credential": authn.get(options)}
-    )
+    answer = authn.get(options)
+    r = api.call("POST", "/verify", acme, json={"method": "webauthn", "credential": answer})
     assert r.status_code == 200, r.text
+    r = api.call("POST", "/verify", acme, json={"method": "webauthn", "credential": answer})
+    error(r, 401, "ChallengeExpired")  # replayed: its challenge is spent
     r = api.call("PATCH", f"/me/security-keys/{first['id']}", acme, json={"name": "red"})
     assert r.json()["name"] == "red"
     assert api.call("DELETE", f"/me/security-keys/{first['id']}", acme).status_code == 204
