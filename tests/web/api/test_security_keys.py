@@ -3,6 +3,7 @@ the login's second step, step-up, passkey sign-in, and the answers that must be 
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -290,3 +291,26 @@ def test_malformed_answers_are_clear_errors(
     if authn.credentials:
         r = api.call("POST", "/login/passkey", json={"credential": mangle(authn.get(options))})
         assert r.status_code in (200, 400, 401), r.text
+
+
+def test_one_answer_is_accepted_once_under_parallel_requests(
+    api: Api, authn: SoftAuthenticator
+) -> None:
+    acme = api.signup()
+    assert add_key(api, acme, authn).status_code == 201
+    options = api.call("POST", "/verify/webauthn/options", acme).json()["public_key"]
+    answer = authn.get(options)
+    barrier = threading.Barrier(3)
+    answers: list[int] = []
+
+    def verify() -> None:
+        barrier.wait()
+        r = api.call("POST", "/verify", acme, json={"method": "webauthn", "credential": answer})
+        answers.append(r.status_code)
+
+    threads = [threading.Thread(target=verify) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(answers) == [200, 401, 401], answers
