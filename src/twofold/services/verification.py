@@ -48,11 +48,11 @@ class Verification:
             SecurityKeys(self.ctx).check_assertion(
                 principal, credential, "verify", fail_purpose="verify", session_id=auth.session.id
             )
-        elif method == "sms":
-            # A verified phone stands in for the device too (Alibaba RAM's "smartphone
-            # authentication"): a lost device can be replaced or disabled by phone.
-            Phones(self.ctx).check_verify_code(principal, code)
         else:
+            # API.md: a principal with MFA enabled verifies with `mfa` (or a security key,
+            # `webauthn`); the password, an email code or an SMS code serve one without (a
+            # lost factor is the operator's `twofold mfa reset` or the primary's, never a
+            # weaker factor's).
             if self.factor.has_factor(principal.id):
                 raise errors.ValidationFailed(
                     'MFA is enabled: verify with a code from the device (method "mfa") '
@@ -63,6 +63,8 @@ class Verification:
                 self._check_password(principal, password)
             elif method == "email":
                 self.factor.check_email_code(principal, code)
+            elif method == "sms":
+                Phones(self.ctx).check_verify_code(principal, code)
             else:
                 raise errors.ValidationFailed(
                     fields={"method": "password, mfa, webauthn, email or sms"}

@@ -124,15 +124,22 @@ def test_step_up_by_sms(api: Api, gateway: Gateway) -> None:
     error(r, 401, "InvalidMFACode")
 
 
-def test_a_verified_phone_stands_in_for_the_device_at_step_up(api: Api, gateway: Gateway) -> None:
+def test_with_a_device_bound_step_up_takes_the_device_not_the_phone(
+    api: Api, gateway: Gateway
+) -> None:
+    """API.md: a principal with MFA enabled verifies with `mfa`; a phone never stands in."""
     owner = api.signup()
     add_phone(api, owner, gateway)
+    assert api.call("POST", "/verify/sms", owner).status_code == 202
+    unused = gateway.code_for(PHONE)
     api.enable_mfa(owner)
     api.clock.advance(policy_window_seconds() + 1)
-    assert api.call("POST", "/verify/sms", owner).status_code == 202
-    r = api.call("POST", "/verify", owner, json={"method": "sms", "code": gateway.code_for(PHONE)})
-    assert r.status_code == 200, r.text
-    assert api.call("DELETE", "/me/mfa-device", owner).status_code == 204
+    sent = len(gateway.requests)
+    error(api.call("POST", "/verify/sms", owner), 400, "ValidationError")
+    assert len(gateway.requests) == sent  # no text message sent for nothing
+    r = api.call("POST", "/verify", owner, json={"method": "sms", "code": unused})
+    error(r, 400, "ValidationError")
+    error(api.call("DELETE", "/me/mfa-device", owner), 403, "VerificationRequired")
 
 
 def test_wrong_sms_codes_lock_the_code_checks(api: Api, gateway: Gateway) -> None:

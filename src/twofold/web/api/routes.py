@@ -103,9 +103,9 @@ def me(auth: CurrentAuth, ctx: Ctx) -> s.MeOut:
 
 @router.post("/verify", response_model=s.VerifyOut, tags=["verification"])
 def verify(body: s.VerifyIn, auth: CurrentAuth, ctx: Ctx) -> s.VerifyOut:
-    """Step-up: mark this session freshly verified (mfa, webauthn, password, or an email or
-    SMS code; an SMS code also stands in for the device). For webauthn, `credential` answers
-    the options of `POST /verify/webauthn/options`."""
+    """Step-up: mark this session freshly verified (mfa while a device is bound, webauthn
+    with a security key; else the password, an email code or an SMS code). For webauthn,
+    `credential` answers the options of `POST /verify/webauthn/options`."""
     until = Verification(ctx).verify(
         auth, body.method, password=body.password, code=body.code, credential=body.credential
     )
