@@ -96,7 +96,7 @@ def test_password_login_is_a_few_indexed_statements(app, api: Api, mfa_owner, db
         # the transaction ends here: argon2 runs with no lock held
         *_begin(db_url),
         # no write when there was no run of failures to end (was: UPDATE principals)
-        "SELECT",  # mfa_devices by (principal_id, state)
+        "SELECT",  # EXISTS mfa_devices (principal_id, state), EXISTS security_keys (principal_id)
         "INSERT",  # login_challenges
         "INSERT",  # audit_events
     ], statements

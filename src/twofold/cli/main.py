@@ -253,8 +253,11 @@ def mfa_status(login: str) -> None:
         status = Principals(ctx).status(login)
         mfa = status.mfa
         typer.echo(f"{login}: MFA {'enabled' if mfa.enabled else 'not enabled'}")
-        if mfa.enabled:
+        if mfa.totp:
             typer.echo(f"  serial: {mfa.serial}\n  bound at: {iso(mfa.bound_at)}")
+        if mfa.security_keys:
+            typer.echo(f"  security keys: {mfa.security_keys}")
+        if mfa.enabled:
             typer.echo(f"  recovery codes left: {mfa.recovery_codes_left}")
         typer.echo(f"  MFA must be enabled: {'yes' if status.mfa_required else 'no'}")
 

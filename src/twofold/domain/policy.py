@@ -38,7 +38,9 @@ SESSION_TOUCH_INTERVAL = timedelta(seconds=60)
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9-]{2,31}", re.ASCII)
 
 # A setup-only session reaches these API paths (relative to /api/v1) and nothing else.
-_RESTRICTED_ALLOWED = re.compile(r"/(me|me/mfa-device(/.*)?|verify(/.*)?|logout)", re.ASCII)
+_RESTRICTED_ALLOWED = re.compile(
+    r"/(me|me/mfa-device(/.*)?|me/security-keys/(options|verify)|verify(/.*)?|logout)", re.ASCII
+)
 
 
 # A session whose principal must choose a new password reaches these and nothing else.

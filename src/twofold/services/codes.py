@@ -22,7 +22,14 @@ from twofold.services.context import Context
 from twofold.services.mail import notify_later
 from twofold.services.throttle import CODES, RECOVERY, Throttle
 from twofold.storage.db import affected
-from twofold.storage.models import EmailCode, MfaDevice, Principal, RecoveryCode
+from twofold.storage.models import (
+    Account,
+    EmailCode,
+    MfaDevice,
+    Principal,
+    RecoveryCode,
+    SecurityKey,
+)
 
 _ACTIVE_DEVICE = select(MfaDevice).where(
     MfaDevice.principal_id == bindparam("principal_id"), MfaDevice.state == "active"
@@ -111,6 +118,43 @@ class SecondFactor:
 
     def active_device(self, principal_id: int) -> MfaDevice | None:
         return self.ctx.db.scalar(_ACTIVE_DEVICE, {"principal_id": principal_id})
+
+    def may_manage(self, actor: Principal, target: Principal) -> bool:
+        """Whether `actor` may add, replace or remove `target`'s second factors: a sub-user
+        its own only while its account allows it (`allow_users_to_manage_mfa`, Alibaba RAM
+        AllowUserToManageMFADevices); a primary those of its users."""
+        if actor.id != target.id or target.kind != "user":
+            return True
+        account = self.ctx.db.get(Account, target.account_id)
+        # Fail closed: with no account row to say so, a sub-user manages nothing.
+        return account is not None and bool(account.allow_users_to_manage_mfa)
+
+    def security_key_count(self, principal_id: int) -> int:
+        return int(
+            self.ctx.db.scalar(
+                select(func.count())
+                .select_from(SecurityKey)
+                .where(SecurityKey.principal_id == principal_id)
+            )
+            or 0
+        )
+
+    def factor_kinds(self, principal_id: int) -> list[str]:
+        """The kinds of second factor the principal has, "totp" and "webauthn", in one
+        statement (two indexed EXISTS): the password step's hot path."""
+        row = self.ctx.db.execute(
+            select(
+                select(MfaDevice.id)
+                .where(MfaDevice.principal_id == principal_id, MfaDevice.state == "active")
+                .exists(),
+                select(SecurityKey.id).where(SecurityKey.principal_id == principal_id).exists(),
+            )
+        ).one()
+        return [kind for kind, has in zip(("totp", "webauthn"), row, strict=True) if has]
+
+    def has_factor(self, principal_id: int) -> bool:
+        """Whether the principal has a second factor: a bound device or a security key."""
+        return bool(self.factor_kinds(principal_id))
 
     def secret_of(self, device: MfaDevice) -> str:
         try:

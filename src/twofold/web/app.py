@@ -27,6 +27,7 @@ from twofold.web.api.deps import API_PREFIX
 from twofold.web.api.password_reset import router as reset_router
 from twofold.web.api.phone import router as phone_router
 from twofold.web.api.routes import router as api_router
+from twofold.web.api.security_keys import router as security_keys_router
 from twofold.web.console.mount import install as install_console
 from twofold.web.docs import ApiHeaders, install_docs
 from twofold.web.flood import FloodLimits
@@ -216,6 +217,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(api_router, prefix=API_PREFIX)
     app.include_router(reset_router, prefix=API_PREFIX)
+    app.include_router(security_keys_router, prefix=API_PREFIX)
     app.include_router(phone_router, prefix=API_PREFIX)
     app.include_router(applications_router, prefix=API_PREFIX)
 

@@ -13,6 +13,7 @@ from twofold.web.console.errors import console_error
 from twofold.web.console.pages import (
     applications,
     audit,
+    keys,
     lifecycle,
     mfa,
     overview,
@@ -31,6 +32,7 @@ PAGES: tuple[ModuleType, ...] = (
     signin,
     overview,
     mfa,
+    keys,
     password,
     phone,
     verify,
