@@ -49,6 +49,7 @@ class MeView:
     restricted: bool
     verified_until: datetime | None
     password_change_required: bool = False
+    email_verified: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class UserView:
     created_at: datetime | None
     password_reset_required: bool = False
     disabled: bool = False
+    email_verified: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         view = asdict(self)

@@ -13,6 +13,7 @@ from twofold.web.console.errors import console_error
 from twofold.web.console.pages import (
     applications,
     audit,
+    email,
     lifecycle,
     mfa,
     overview,
@@ -35,6 +36,7 @@ PAGES: tuple[ModuleType, ...] = (
     users,
     lifecycle,
     recovery,
+    email,
     preferences,
     sessions,
     audit,

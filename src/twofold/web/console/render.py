@@ -79,6 +79,16 @@ def render(
     )
 
 
+def anonymous_page(
+    request: Request, template: str, status: int = 200, **context: Any
+) -> HTMLResponse:
+    """A page with a form before sign-in: its CSRF token is bound to the pre-session."""
+    pre = sec.read_cookie(request, sec.PRE_SESSION) or sec.new_pre_session()
+    response = render(request, template, status, csrf=sec.csrf_token(request, pre), **context)
+    sec.set_cookie(request, response, sec.PRE_SESSION, pre)
+    return response
+
+
 def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
