@@ -1,5 +1,6 @@
 """Forgot password by mail (issue 13): a single-use link, stored hashed, valid 30 minutes,
-mailed only to the principal's own address; the answer never tells whether a login exists.
+mailed only to the principal's own address and only once that address is confirmed
+(`email_confirmation.py`); the answer never tells whether a login exists.
 
 A reset ends every session and never touches MFA: the next sign-in still asks for the code."""
 
@@ -56,9 +57,9 @@ class PasswordReset:
 
     def request(self, login: str) -> None:
         """Mail a reset link to the principal that logs in as `login`, if there is one with
-        an address, it is not disabled, and neither the login nor the client asked too often.
-        Returns the same (nothing) in every case; the mail goes out on a thread of its own,
-        so the answer takes the same time too."""
+        a confirmed address, it is not disabled, and neither the login nor the client asked
+        too often. Returns the same (nothing) in every case; the mail goes out on a thread of
+        its own, so the answer takes the same time too."""
         login = login.strip()[:200]
         counters = Counters(self.ctx)
         by_client = counters.bump(
