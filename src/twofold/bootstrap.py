@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from twofold.config import ConfigError, Settings
 from twofold.domain.passwords import HashParams, Passwords
-from twofold.domain.ports import Clock, Mailer, SystemClock
+from twofold.domain.ports import Clock, Mailer, SmsSender, SystemClock
 from twofold.domain.sealing import KeyRing
 from twofold.services.context import Context
 from twofold.services.mail import build_mailer
+from twofold.services.sms import build_sms
 from twofold.storage import keyfile
 from twofold.storage.db import Timeouts, make_engine, make_session_factory
 from twofold.storage.sealed import sealed_key_ids
@@ -37,6 +38,7 @@ class Runtime:
     mailer: Mailer
     clock: Clock
     trusted: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
+    sms: SmsSender | None = None
 
     def context(self, db: Session, client_addr: str | None, agent: str | None) -> Context:
         """The Context of one request or command, over the database session `db`."""
@@ -49,6 +51,7 @@ class Runtime:
             mailer=self.mailer,
             client_addr=client_addr,
             user_agent=agent,
+            sms=self.sms,
         )
 
     @contextmanager
@@ -75,7 +78,11 @@ def _needed_key_ids(engine: Engine) -> set[str]:
 
 
 def build_runtime(
-    settings: Settings, *, clock: Clock | None = None, mailer: Mailer | None = None
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    mailer: Mailer | None = None,
+    sms: SmsSender | None = None,
 ) -> Runtime:
     """Open the database and key file, or fail with a one-line ConfigError."""
     engine = make_engine(
@@ -88,6 +95,7 @@ def build_runtime(
         ),
     )
     try:
+        sms = sms if sms is not None else build_sms(settings)
         keys = keyfile.open_or_create(settings.key_file, lambda: _needed_key_ids(engine))
     except ConfigError:
         engine.dispose()
@@ -109,4 +117,5 @@ def build_runtime(
         mailer=mailer or build_mailer(settings),
         clock=clock or SystemClock(),
         trusted=[ipaddress.ip_network(n, strict=False) for n in settings.trusted_proxies],
+        sms=sms,
     )

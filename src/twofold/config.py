@@ -30,6 +30,14 @@ class Settings(BaseSettings):
     fresh_verification_minutes: int = Field(5, ge=1)
     smtp_url: str | None = None
     mail_from: str = "twofold@localhost"
+    # SMS (phone verification): "log" writes messages to the server log (development only),
+    # "webhook" POSTs them, signed, to the operator's gateway. Unset: "log" outside
+    # production; in production phone verification answers SMSUnavailable until one is set.
+    sms_provider: Literal["log", "webhook"] | None = None
+    sms_webhook_url: str | None = None
+    sms_webhook_secret: str | None = None
+    sms_webhook_timeout: float = Field(5.0, gt=0, le=60)  # seconds per attempt
+    sms_webhook_retries: int = Field(2, ge=0, le=5)  # further attempts after a failure
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     argon2_memory_kib: int = Field(19 * 1024, ge=8)
     argon2_time_cost: int = Field(2, ge=1)

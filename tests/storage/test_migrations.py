@@ -32,6 +32,7 @@ TABLES = {
     "oauth_tokens",
     "signing_keys",
     "email_confirmations",
+    "sms_codes",
 }
 
 

@@ -224,6 +224,14 @@ def user_set_password(
         typer.echo(f"{login}: password set; sessions ended{suffix}")
 
 
+@user_app.command("phone")
+def user_phone(login: str) -> None:
+    """Show LOGIN's verified phone number, masked (`twofold mfa reset` leaves it alone)."""
+    with _context() as ctx:
+        phone = Principals(ctx).status(login).phone
+        typer.echo(f"{login}: phone {phone} (verified)" if phone else f"{login}: no phone number")
+
+
 @mfa_app.command("status")
 def mfa_status(login: str) -> None:
     """Show whether LOGIN has a virtual MFA device bound."""

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from twofold.domain import errors, policy
 from twofold.domain.passwords import check_new_password
+from twofold.domain.phones import masked_phone
 from twofold.services.audit import Audit
 from twofold.services.codes import SecondFactor
 from twofold.services.context import Context
@@ -136,6 +137,7 @@ class Principals:
             restricted=auth.session.restricted,
             password_change_required=auth.must_change_password,
             verified_until=verified + self.ctx.settings.fresh_window if verified else None,
+            phone=masked_phone(p.phone) if p.phone else None,
         )
 
     def status(self, login: str) -> PrincipalStatus:
@@ -147,6 +149,7 @@ class Principals:
         return PrincipalStatus(
             login=principal.login, kind=principal.kind, mfa=mfa,
             mfa_required=principal.mfa_required,
+            phone=masked_phone(principal.phone) if principal.phone else None,
         )
 
 
@@ -263,6 +266,7 @@ class Users:
             password_reset_required=bool(user.password_reset_required),
             disabled=bool(user.disabled),
             email_verified=email_verified(user),
+            phone_verified=user.phone is not None,
         )
 
     def create(

@@ -8,6 +8,7 @@ conditional UPDATE of `used_at`. The row count decides, never a prior read.
 from __future__ import annotations
 
 import hmac
+from typing import Any
 
 from sqlalchemy import bindparam, delete, func, select, update
 
@@ -35,6 +36,35 @@ _ACCEPT_STEP = (
     .values(last_step=bindparam("step"))
     .execution_options(synchronize_session=False)
 )
+
+
+def consume_single_use(
+    ctx: Context, model: Any, digest: str, principal_id: int, *where: Any
+) -> int | None:
+    """Use up the principal's live code (a row of EmailCode or SmsCode) whose hash is
+    `digest`, compared in constant time; its id, or None. The conditional UPDATE of
+    `used_at` decides, so a code is accepted once also under parallel requests."""
+    now = ctx.clock.now()
+    rows = ctx.db.execute(
+        select(model.id, model.code_hash).where(
+            model.principal_id == principal_id,
+            model.used_at.is_(None),
+            model.expires_at > now,
+            *where,
+        )
+    ).all()
+    for row_id, stored in rows:
+        if hmac.compare_digest(stored, digest):
+            used = affected(
+                ctx.db.execute(
+                    update(model)
+                    .where(model.id == row_id, model.used_at.is_(None))
+                    .values(used_at=now)
+                )
+            )
+            if used == 1:
+                return int(row_id)
+    return None
 
 
 def device_context(serial: str) -> str:
@@ -92,28 +122,11 @@ class SecondFactor:
     def check_email_code(self, principal: Principal, raw_code: object) -> None:
         self.throttle.ensure_open(principal)
         code = totp.parse_code(raw_code)
-        now = self.ctx.clock.now()
         if code is not None:
             digest = self.ctx.keys.keyed_hash(f"email:{principal.id}:{code}")
-            rows = self.ctx.db.execute(
-                select(EmailCode.id, EmailCode.code_hash).where(
-                    EmailCode.principal_id == principal.id,
-                    EmailCode.used_at.is_(None),
-                    EmailCode.expires_at > now,
-                )
-            ).all()
-            for row_id, stored in rows:
-                if hmac.compare_digest(stored, digest):
-                    used = affected(
-                        self.ctx.db.execute(
-                            update(EmailCode)
-                            .where(EmailCode.id == row_id, EmailCode.used_at.is_(None))
-                            .values(used_at=now)
-                        )
-                    )
-                    if used == 1:
-                        self.throttle.record_success(principal.id)
-                        return
+            if consume_single_use(self.ctx, EmailCode, digest, principal.id) is not None:
+                self.throttle.record_success(principal.id)
+                return
         raise self.fail(
             principal,
             errors.InvalidMFACode("The email code is wrong, expired or already used."),

@@ -106,6 +106,9 @@ class Principal(Base):
     # When the holder of `email` proved it with a mailed link; None: not confirmed (a new
     # address starts unconfirmed). Password reset links go to a confirmed address only.
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A verified phone number (E.164), for identity verification by SMS (never a login factor).
+    phone: Mapped[str | None] = mapped_column(String(20))
+    phone_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class MfaDevice(Base):
@@ -185,6 +188,26 @@ class EmailCode(Base):
     )
     code_hash: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SmsCode(Base):
+    """A code sent by SMS (stored hashed): `confirm` proves a new number (`phone`) before it
+    is the principal's; `verify` is identity verification to the verified number. Usable only
+    once the gateway took it (`sent_at`), once, until `expires_at`."""
+
+    __tablename__ = "sms_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    principal_id: Mapped[int] = mapped_column(
+        ForeignKey("principals.id", ondelete="CASCADE"), index=True
+    )
+    purpose: Mapped[str] = mapped_column(String(8))
+    phone: Mapped[str] = mapped_column(String(20))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 

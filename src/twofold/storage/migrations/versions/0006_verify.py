@@ -4,14 +4,14 @@ Addresses on file before this revision start unconfirmed: none of them was ever 
 reset links now go to a confirmed address only (the overview asks to confirm).
 
 Revision ID: 0006_verify
-Revises: 0004_life
+Revises: 0008_phone
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_verify"
-down_revision = "0004_life"
+down_revision = "0008_phone"
 branch_labels = None
 depends_on = None
 
