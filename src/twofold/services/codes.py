@@ -8,6 +8,8 @@ conditional UPDATE of `used_at`. The row count decides, never a prior read.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, select, update
@@ -71,6 +73,23 @@ def device_context(serial: str) -> str:
     return f"mfa-device:{serial}"
 
 
+ResultTable = tuple[tuple[type[errors.TwofoldError], str], ...]
+
+# The metrics' result label of a failed code check (first match wins: subclasses first).
+CHECK_RESULTS: ResultTable = (
+    (errors.ReplayedMFACode, "replay"),
+    (errors.OutOfSyncMFACode, "out_of_sync"),
+    (errors.InvalidMFACode, "invalid"),
+    (errors.TooManyAttempts, "locked"),
+    (errors.MFANotEnabled, "no_device"),
+)
+
+
+def result_of(exc: errors.TwofoldError, table: ResultTable) -> str:
+    """The label `table` gives the error `exc`; `error` for any other."""
+    return next((label for kind, label in table if isinstance(exc, kind)), "error")
+
+
 class SecondFactor:
     """Checks one principal's second factor and keeps its throttle."""
 
@@ -79,6 +98,16 @@ class SecondFactor:
         self.throttle = Throttle(ctx, CODES)
         self.recovery = Throttle(ctx, RECOVERY)
         self.audit = Audit(ctx)
+
+    @contextmanager
+    def reported(self, method: str) -> Iterator[None]:
+        """Tell the observer how the check inside ended."""
+        try:
+            yield
+        except errors.TwofoldError as exc:
+            self.ctx.observer.mfa_check(method, result_of(exc, CHECK_RESULTS))
+            raise
+        self.ctx.observer.mfa_check(method, "accepted")
 
     def active_device(self, principal_id: int) -> MfaDevice | None:
         return self.ctx.db.scalar(_ACTIVE_DEVICE, {"principal_id": principal_id})
@@ -92,6 +121,10 @@ class SecondFactor:
 
     def check_totp(self, principal: Principal, raw_code: object, *, purpose: str) -> MfaDevice:
         """Accept `raw_code` from the principal's active device once, or raise."""
+        with self.reported("totp"):
+            return self._check_totp(principal, raw_code, purpose)
+
+    def _check_totp(self, principal: Principal, raw_code: object, purpose: str) -> MfaDevice:
         self.throttle.ensure_open(principal)
         device = self.active_device(principal.id)
         if device is None:
@@ -120,6 +153,10 @@ class SecondFactor:
         raise self.fail(principal, failure, purpose=purpose, method="mfa")
 
     def check_email_code(self, principal: Principal, raw_code: object) -> None:
+        with self.reported("email"):
+            self._check_email_code(principal, raw_code)
+
+    def _check_email_code(self, principal: Principal, raw_code: object) -> None:
         self.throttle.ensure_open(principal)
         code = totp.parse_code(raw_code)
         if code is not None:
@@ -138,6 +175,10 @@ class SecondFactor:
         """Consume one recovery code; returns how many remain.
 
         Its own throttle: a lock of the code checks must not stop the way out."""
+        with self.reported("recovery_code"):
+            return self._check_recovery_code(principal, raw_code)
+
+    def _check_recovery_code(self, principal: Principal, raw_code: object) -> int:
         self.recovery.ensure_open(principal)
         code = normalize_recovery_code(raw_code) if isinstance(raw_code, str) else None
         if code is not None:
@@ -223,6 +264,7 @@ class SecondFactor:
             detail={"method": method, "consecutive_failures": count},
         )
         if count >= limit:
+            self.ctx.observer.lockout("recovery_code" if throttle is self.recovery else "mfa")
             self.audit.record(
                 "mfa.locked",
                 result="locked",

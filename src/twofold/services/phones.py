@@ -154,7 +154,8 @@ class Phones:
             raise errors.ValidationFailed(
                 "There is no verified phone number.", fields={"method": "no verified phone"}
             )
-        self._consume(principal, VERIFY, raw_code, SmsCode.phone == principal.phone)
+        with self.factor.reported("sms"):
+            self._consume(principal, VERIFY, raw_code, SmsCode.phone == principal.phone)
 
     def _consume(self, principal: Principal, purpose: str, raw_code: object, *where: object) -> int:
         self.factor.throttle.ensure_open(principal)

@@ -35,6 +35,8 @@ from twofold.web.health import install_health
 from twofold.web.sso.forward_auth import router as forward_auth_router
 from twofold.web.sso.oidc import router as oidc_router
 from twofold.web.sso.return_page import router as sso_return_router
+from twofold.web.telemetry import Telemetry
+from twofold.web.telemetry import router as metrics_router
 
 log = logging.getLogger("twofold")
 DB_RETRY_AFTER = 2  # seconds: a locked, busy or hung database, or a dropped connection
@@ -229,4 +231,9 @@ def create_app(
     app.include_router(oidc_router)
     app.add_middleware(ApiHeaders)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    if rt.metrics is not None:
+        app.include_router(metrics_router)
+    app.add_middleware(  # last added: outermost
+        Telemetry, metrics=rt.metrics, trusted=rt.trusted, access_log=settings.access_log
+    )
     return app
