@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from tests.conftest import Inbox
 from tests.soft_authenticator import SoftAuthenticator
-from tests.support import PASSWORD, Api
+from tests.support import PASSWORD, Api, bearer
 from twofold.cli.main import app as cli
 from twofold.config import Settings
 from twofold.storage.db import make_engine
@@ -39,13 +40,19 @@ def run(settings: Settings) -> Callable[..., object]:
     return invoke
 
 
-def test_account_create_with_password_stdin(run: Callable[..., object], api: Api) -> None:
+def test_account_create_with_password_stdin(
+    run: Callable[..., object], api: Api, inbox: Inbox
+) -> None:
     r = run("account", "create", "acme", "--email", "o@acme.test", "--password-stdin",
             input=PASSWORD + "\n")
     assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
     assert "created account acme" in r.output  # type: ignore[attr-defined]
     login = api.call("POST", "/login", json={"login": "acme", "password": PASSWORD})
     assert login.json()["state"] == "authenticated"
+    # The address is confirmed by the holder of the mailbox, not by the operator's command.
+    me = api.call("GET", "/me", headers=bearer(login.json()["token"])).json()
+    assert me["email_verified"] is False
+    api.confirm_email(inbox.bodies_to("o@acme.test"))
     again = run("account", "create", "acme", "--email", "o@acme.test", "--password-stdin",
                 input=PASSWORD + "\n")
     assert again.exit_code == 1  # type: ignore[attr-defined]

@@ -94,6 +94,11 @@ MATRIX: list[tuple[str, str, Any, dict[str, Any]]] = [
     ("POST", "/password-reset", {"login": "nobody@acme"}, dict.fromkeys(ROLES, 202)),
     ("POST", "/password-reset/confirm", {"token": "A" * 43, "new_password": NEW_PW},
      dict.fromkeys(ROLES, (400, "ValidationError"))),
+    # Every caller here has an address not yet confirmed (carol, bob: restricted, has none).
+    ("POST", "/me/email/confirmation", None,
+     {**dict.fromkeys(ROLES, 202), "anonymous": U401, "restricted": SETUP}),
+    ("POST", "/email/confirm", {"token": "A" * 43},
+     dict.fromkeys(ROLES, (400, "ValidationError"))),
     ("GET", "/applications", None,
      {"anonymous": U401, "restricted": SETUP, "subuser": FORB, "other": 200, "primary": 200}),
     ("POST", "/applications", {"name": "App", "redirect_uris": ["https://app.example/cb"]},
@@ -299,7 +304,8 @@ PASSWORD_CHANGE_REACHES = {("GET", "/me"), ("POST", "/me/password"), ("POST", "/
 ANONYMOUS_ROUTES = {("POST", "/accounts"), ("POST", "/login"), ("POST", "/login/mfa"),
                     ("POST", "/password-reset"), ("POST", "/password-reset/confirm"),
                     ("POST", "/login/webauthn/options"), ("POST", "/login/passkey/options"),
-                    ("POST", "/login/passkey")}
+                    ("POST", "/login/passkey"),
+                    ("POST", "/email/confirm")}
 
 
 def test_a_forced_password_change_session_reaches_only_the_allowed_routes(

@@ -31,6 +31,7 @@ TABLES = {
     "oauth_codes",
     "oauth_tokens",
     "signing_keys",
+    "email_confirmations",
     "sms_codes",
 }
 

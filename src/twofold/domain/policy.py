@@ -33,6 +33,8 @@ SMS_SENDS_PER_HOUR = 5  # per principal and per destination number
 RESET_LINK_LIFETIME = timedelta(minutes=30)
 RESET_MAILS_PER_LOGIN = 3  # "forgot password" mails per login and hour (more are dropped)
 RESET_REQUESTS_PER_CLIENT = 10  # reset requests per client address and hour
+EMAIL_CONFIRM_LIFETIME = timedelta(hours=24)  # a mailed "confirm your address" link
+CONFIRM_MAILS_PER_HOUR = 5  # confirmation mails per principal and per destination address
 SESSION_TOUCH_INTERVAL = timedelta(seconds=60)
 
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9-]{2,31}", re.ASCII)

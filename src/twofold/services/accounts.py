@@ -13,6 +13,11 @@ from twofold.domain.phones import masked_phone
 from twofold.services.audit import Audit
 from twofold.services.codes import SecondFactor
 from twofold.services.context import Context
+from twofold.services.email_confirmation import (
+    ConfirmationMail,
+    forget_confirmation,
+    issue_confirmation,
+)
 from twofold.services.emails import checked_email
 from twofold.services.lifecycle import Lifecycle, check_password_for
 from twofold.services.sessions import Auth, Sessions
@@ -65,8 +70,17 @@ class Accounts:
                 f"The account name {name!r} is taken.", fields={"name": "taken"}
             ) from exc
         self.audit.record("account.created", actor=primary, target=primary, detail={"via": via})
+        mail = issue_confirmation(self.ctx, primary)
+        view = AccountView(name=account.name, email=account.email)
         self.ctx.db.commit()
-        return AccountView(name=account.name, email=account.email)
+        if mail is not None:
+            mail.send(self.ctx)
+        return view
+
+
+def email_verified(principal: Principal) -> bool:
+    """Whether the principal's address on file was confirmed by its holder."""
+    return bool(principal.email) and principal.email_verified_at is not None
 
 
 def account_of(ctx: Context, principal: Principal) -> Account:
@@ -123,6 +137,7 @@ class Principals:
             kind=p.kind,
             account=p.login.rpartition("@")[2],
             email=p.email,
+            email_verified=email_verified(p),
             mfa=mfa,
             mfa_required=p.mfa_required,
             restricted=auth.session.restricted,
@@ -274,6 +289,7 @@ class Users:
             created_at=user.created_at,
             password_reset_required=bool(user.password_reset_required),
             disabled=bool(user.disabled),
+            email_verified=email_verified(user),
             phone_verified=user.phone is not None,
         )
 
@@ -322,7 +338,10 @@ class Users:
         self.audit.record(
             "user.created", actor=auth.principal, target=user, detail={"mfa_required": mfa_required}
         )
+        mail = issue_confirmation(self.ctx, user)
         self.ctx.db.commit()
+        if mail is not None:
+            mail.send(self.ctx)
         return user
 
     def update(self, auth: Auth, name: str, changes: dict[str, Any]) -> Principal:
@@ -365,11 +384,15 @@ class Users:
         if disabled is not None:
             life.apply_disabled(auth.principal, user, bool(disabled))
         applied: dict[str, Any] = {}
+        mail: ConfirmationMail | None = None
         if required is not None:
             user.mfa_required = bool(required)
             applied["mfa_required"] = user.mfa_required
-        if "email" in changes:
+        if new_email:
+            # A new address is unconfirmed until its holder follows the link mailed to it.
             user.email = changes["email"]
+            forget_confirmation(self.ctx, user)
+            mail = issue_confirmation(self.ctx, user)
             applied["email"] = "changed"
         if applied:
             self.audit.record("user.updated", actor=auth.principal, target=user, detail=applied)
@@ -382,6 +405,8 @@ class Users:
                 reason="mfa_required",
             )
         self.ctx.db.commit()
+        if mail is not None:
+            mail.send(self.ctx)
         return user
 
     def delete(self, auth: Auth, name: str) -> None:

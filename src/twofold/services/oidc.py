@@ -49,6 +49,7 @@ class EndUser:
     login: str
     name: str
     email: str | None
+    email_verified: bool = False
 
     def get_user_id(self) -> str:  # Authlib's user protocol
         return self.sub
@@ -100,6 +101,7 @@ def end_user(ctx: Context, principal: Principal) -> EndUser:
         login=principal.login,
         name=principal.name,
         email=principal.email,
+        email_verified=bool(principal.email) and principal.email_verified_at is not None,
     )
 
 
@@ -370,4 +372,5 @@ def claims_for(user: EndUser, scope: str) -> dict[str, Any]:
         claims["name"] = user.name
     if "email" in scopes and user.email:
         claims["email"] = user.email
+        claims["email_verified"] = user.email_verified
     return claims

@@ -64,6 +64,7 @@ class MeView:
     restricted: bool
     verified_until: datetime | None
     password_change_required: bool = False
+    email_verified: bool = False
     phone: str | None = None  # masked; only a verified number
 
 
@@ -88,6 +89,7 @@ class UserView:
     created_at: datetime | None
     password_reset_required: bool = False
     disabled: bool = False
+    email_verified: bool = False
     phone_verified: bool = False
 
     def as_dict(self) -> dict[str, Any]:

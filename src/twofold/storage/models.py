@@ -103,6 +103,9 @@ class Principal(Base):
     # set a password for it must choose its own at the next sign-in.
     disabled: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     password_reset_required: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # When the holder of `email` proved it with a mailed link; None: not confirmed (a new
+    # address starts unconfirmed). Password reset links go to a confirmed address only.
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # A verified phone number (E.164), for identity verification by SMS (never a login factor).
     phone: Mapped[str | None] = mapped_column(String(20))
     phone_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -218,6 +221,23 @@ class PasswordResetToken(Base):
     principal_id: Mapped[int] = mapped_column(
         ForeignKey("principals.id", ondelete="CASCADE"), index=True
     )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class EmailConfirmation(Base):
+    """A mailed "confirm your address" link: only the SHA-256 of its token is stored, with the
+    address it was sent to (a link confirms that address, never a later one)."""
+
+    __tablename__ = "email_confirmations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    principal_id: Mapped[int] = mapped_column(
+        ForeignKey("principals.id", ondelete="CASCADE"), index=True
+    )
+    email: Mapped[str] = mapped_column(String(320))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -24,6 +24,7 @@ from twofold.domain.sealing import SealingError
 from twofold.services.oidc import SigningKeys
 from twofold.web.api.applications import router as applications_router
 from twofold.web.api.deps import API_PREFIX
+from twofold.web.api.email_confirmation import router as confirmation_router
 from twofold.web.api.password_reset import router as reset_router
 from twofold.web.api.phone import router as phone_router
 from twofold.web.api.routes import router as api_router
@@ -218,6 +219,7 @@ def create_app(
     app.include_router(api_router, prefix=API_PREFIX)
     app.include_router(reset_router, prefix=API_PREFIX)
     app.include_router(security_keys_router, prefix=API_PREFIX)
+    app.include_router(confirmation_router, prefix=API_PREFIX)
     app.include_router(phone_router, prefix=API_PREFIX)
     app.include_router(applications_router, prefix=API_PREFIX)
 

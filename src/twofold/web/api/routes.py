@@ -231,7 +231,8 @@ def get_user(name: str, auth: PrimaryAuth, ctx: Ctx) -> s.UserOut:
 @router.patch("/users/{name}", response_model=s.UserOut, tags=["users"])
 def update_user(name: str, body: s.UserPatch, auth: PrimaryAuth, ctx: Ctx) -> s.UserOut:
     """Change a sub-user's email or its "MFA must be enabled" flag (turning it off or a
-    new email: freshly verified)."""
+    new email: freshly verified). A new address is unconfirmed until its holder follows the
+    link mailed to it."""
     users = Users(ctx)
     changes = body.model_dump(exclude_unset=True)
     if "email" in changes and changes["email"] is not None:

@@ -160,6 +160,7 @@ class MeOut(Out):
     restricted: bool
     verified_until: IsoTime | None
     password_change_required: bool = False
+    email_verified: bool = False
     phone: str | None = None
 
 
@@ -223,6 +224,16 @@ class ResetConfirmIn(Body):
     new_password: str = Field(max_length=1024)
 
 
+class EmailConfirmIn(Body):
+    token: str = Field(max_length=MAX_TOKEN_LENGTH)
+
+
+class EmailConfirmedOut(Out):
+    login: str
+    email: str
+    email_verified: Literal[True] = True
+
+
 class UserIn(Body):
     name: str = Field(max_length=64)
     password: str = Field(max_length=1024)
@@ -247,6 +258,7 @@ class UserOut(Out):
     created_at: IsoTime | None = None
     password_reset_required: bool = False
     disabled: bool = False
+    email_verified: bool = False
     phone_verified: bool = False
 
 

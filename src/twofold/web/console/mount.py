@@ -13,6 +13,7 @@ from twofold.web.console.errors import console_error
 from twofold.web.console.pages import (
     applications,
     audit,
+    email,
     keys,
     lifecycle,
     mfa,
@@ -39,6 +40,7 @@ PAGES: tuple[ModuleType, ...] = (
     users,
     lifecycle,
     recovery,
+    email,
     preferences,
     sessions,
     audit,
