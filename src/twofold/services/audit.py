@@ -11,12 +11,12 @@ from twofold.domain import errors
 from twofold.services.context import Context
 from twofold.services.counters import Counters
 from twofold.services.views import AuditEventView, AuditPage
-from twofold.storage.db import affected
+from twofold.storage.db import affected, run, table_of
 from twofold.storage.models import AuditEvent, Principal
 
 # Built once: an event is written on every sign-in and code check (a Core INSERT, no ORM
 # unit of work).
-_INSERT = insert(AuditEvent).execution_options(render_nulls=True)
+_INSERT = insert(table_of(AuditEvent))
 
 
 MAX_EVENT_ID = 2**31 - 1
@@ -39,9 +39,8 @@ class Audit:
         target_name: str | None = None,
         detail: dict[str, Any] | None = None,
     ) -> None:
-        self.ctx.db.execute(
-            _INSERT, self._row(action, result, actor, target, account_id, target_name, detail)
-        )
+        row = self._row(action, result, actor, target, account_id, target_name, detail)
+        run(self.ctx.db, _INSERT, row)
 
     def record_tally(
         self, action: str, *, result: str, ref: int | None, detail: dict[str, Any]
