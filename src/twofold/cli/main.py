@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -88,6 +91,17 @@ def _context(settings: Settings | None = None) -> Iterator[Context]:
         rt.close()
 
 
+def _schema_current(settings: Settings) -> bool:
+    from twofold.storage.schema_version import current_revision, head_revision
+
+    rt = _runtime(settings)
+    try:
+        with rt.engine.connect() as conn:
+            return current_revision(conn) == head_revision()
+    finally:
+        rt.engine.dispose()
+
+
 def _upgrade(settings: Settings) -> None:
     from twofold.storage.migrate import upgrade
 
@@ -112,32 +126,34 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, max=64)] = 1,
 ) -> None:
     """Serve the API and console with uvicorn (uvloop, httptools)."""
-    import uvicorn
-
     settings = _settings()
-    if settings.is_sqlite:
-        _upgrade(settings)
-    else:
-        from twofold.storage.migrate import is_current
-
-        rt = _runtime(settings)
-        current = is_current(rt.engine)
-        rt.engine.dispose()
-        if not current:
+    if not _schema_current(settings):
+        if not settings.is_sqlite:
             _die("migrations are pending: run `twofold db upgrade` first")
-    uvicorn.run(
-        "twofold.web.asgi:app",
-        host=host,
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
+        # SQLite migrates itself, in a child process: Alembic (with Mako and Pygments, some
+        # 25 MiB) never loads into the process that goes on to serve.
+        if subprocess.run([sys.executable, "-m", "twofold", "db", "upgrade"]).returncode:
+            raise typer.Exit(2)
+    options = {
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "loop": "uvloop",
+        "http": "httptools",
+        "access_log": False,
         # Scheme and client address from X-Forwarded-Proto/-For, believed only from the
         # trusted proxies (the load balancer terminating TLS); from anyone else ignored.
-        proxy_headers=bool(settings.trusted_proxies),
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-        timeout_graceful_shutdown=10,
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
+        "timeout_graceful_shutdown": 10,
+    }
+    # The same process (pid, signals) goes on as a fresh interpreter running uvicorn only:
+    # Typer and the CLI's imports do not stay resident beside the app (web/server.py).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(  # noqa: S606 (our own interpreter, fixed arguments)
+        sys.executable,
+        [sys.executable, "-m", "twofold.web.server", json.dumps(options)],
     )
 
 
