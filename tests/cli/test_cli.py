@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from tests.soft_authenticator import SoftAuthenticator
 from tests.support import PASSWORD, Api
 from twofold.cli.main import app as cli
 from twofold.config import Settings
@@ -86,6 +87,23 @@ def test_mfa_status_and_reset(run: Callable[..., object], api: Api) -> None:
     assert any(e["action"] == "mfa.operator_reset" for e in events)
     r = run("mfa", "status", "nobody")
     assert r.exit_code == 1 and "NotFound" in r.output  # type: ignore[attr-defined]
+
+
+def test_mfa_reset_removes_security_keys(run: Callable[..., object], api: Api) -> None:
+    owner = api.signup()
+    authn = SoftAuthenticator()
+    options = api.call("POST", "/me/security-keys/options", owner).json()["public_key"]
+    r = api.call(
+        "POST", "/me/security-keys/verify", owner,
+        json={"name": "key", "credential": authn.create(options)},
+    )
+    assert r.status_code == 201, r.text
+    out = run("mfa", "status", "acme").output  # type: ignore[attr-defined]
+    assert "acme: MFA enabled" in out and "security keys: 1" in out
+    r = run("mfa", "reset", "acme")
+    assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
+    login = api.call("POST", "/login", json={"login": "acme", "password": PASSWORD})
+    assert login.json()["state"] == "authenticated"  # no key asked for
 
 
 def test_keys_rotate_reseals_and_codes_still_verify(

@@ -102,7 +102,7 @@ def test_password_login_is_a_few_indexed_statements(app, api: Api, mfa_owner, db
         *_begin(db_url),  # read-only: no write lock
         "SELECT",  # principals JOIN accounts by principals.login (unique index)
         "SELECT",  # throttle_counters: the (login, client) and login runs, by primary key
-        "SELECT",  # mfa_devices by (principal_id, state)
+        "SELECT",  # EXISTS mfa_devices (principal_id, state), EXISTS security_keys (principal_id)
         # the read-only transaction ends here: argon2 runs with no transaction open
         *_begin(db_url, write=True),
         # no write when there was no run of failures to end (was: UPDATE principals)

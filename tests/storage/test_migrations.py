@@ -38,6 +38,7 @@ TABLES = {
     "oauth_codes",
     "oauth_tokens",
     "signing_keys",
+    "sms_codes",
 }
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -56,6 +54,9 @@ def _die(message: str, code: int = 2) -> None:
 
 
 def _runtime(settings: Settings) -> Runtime:
+    # Commands count nothing: with PROMETHEUS_MULTIPROC_DIR set, metrics objects would leave
+    # files of this short-lived process for the servers to add up.
+    settings = settings.model_copy(update={"metrics": False})
     try:
         return build_runtime(settings)
     except ConfigError as exc:
@@ -126,7 +127,12 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, max=64)] = 1,
 ) -> None:
     """Serve the API and console with uvicorn (uvloop, httptools)."""
+    import uvicorn
+
     settings = _settings()
+    from twofold.logs import configure as configure_logging
+
+    configure_logging(settings.log_format)  # before the migrations: every line in one format
     if not _schema_current(settings):
         if not settings.is_sqlite:
             _die("migrations are pending: run `twofold db upgrade` first")
@@ -137,7 +143,6 @@ def serve(
     options = {
         "host": host,
         "port": port,
-        "workers": workers,
         "loop": "uvloop",
         "http": "httptools",
         "access_log": False,
@@ -146,15 +151,17 @@ def serve(
         "proxy_headers": bool(settings.trusted_proxies),
         "forwarded_allow_ips": settings.forwarded_allow_ips,
         "timeout_graceful_shutdown": 10,
+        # Logging is ours (twofold.logs): uvicorn's lines in the same format as the app's.
+        "log_config": None,
     }
-    # The same process (pid, signals) goes on as a fresh interpreter running uvicorn only:
-    # Typer and the CLI's imports do not stay resident beside the app (web/server.py).
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execv(  # noqa: S606 (our own interpreter, fixed arguments)
-        sys.executable,
-        [sys.executable, "-m", "twofold.web.server", json.dumps(options)],
-    )
+    from twofold.cli.workers import metrics_directory, run_workers, serves_multiprocess
+
+    with metrics_directory(serves_multiprocess(settings.metrics, workers)) as path:
+        if workers == 1:
+            uvicorn.run("twofold.web.asgi:app", **options)  # type: ignore[arg-type]
+        else:
+            config = uvicorn.Config("twofold.web.asgi:app", workers=workers, **options)  # type: ignore[arg-type]
+            run_workers(config, path)
 
 
 @account_app.command("create")
@@ -240,6 +247,14 @@ def user_set_password(
         typer.echo(f"{login}: password set; sessions ended{suffix}")
 
 
+@user_app.command("phone")
+def user_phone(login: str) -> None:
+    """Show LOGIN's verified phone number, masked (`twofold mfa reset` leaves it alone)."""
+    with _context() as ctx:
+        phone = Principals(ctx).status(login).phone
+        typer.echo(f"{login}: phone {phone} (verified)" if phone else f"{login}: no phone number")
+
+
 @mfa_app.command("status")
 def mfa_status(login: str) -> None:
     """Show whether LOGIN has a virtual MFA device bound."""
@@ -247,8 +262,11 @@ def mfa_status(login: str) -> None:
         status = Principals(ctx).status(login)
         mfa = status.mfa
         typer.echo(f"{login}: MFA {'enabled' if mfa.enabled else 'not enabled'}")
-        if mfa.enabled:
+        if mfa.totp:
             typer.echo(f"  serial: {mfa.serial}\n  bound at: {iso(mfa.bound_at)}")
+        if mfa.security_keys:
+            typer.echo(f"  security keys: {mfa.security_keys}")
+        if mfa.enabled:
             typer.echo(f"  recovery codes left: {mfa.recovery_codes_left}")
         typer.echo(f"  MFA must be enabled: {'yes' if status.mfa_required else 'no'}")
 

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from twofold.domain import errors, policy
 from twofold.domain.passwords import check_new_password
+from twofold.domain.phones import masked_phone
 from twofold.services.audit import Audit
 from twofold.services.codes import SecondFactor
 from twofold.services.context import Context
@@ -16,7 +17,7 @@ from twofold.services.emails import checked_email
 from twofold.services.lifecycle import Lifecycle, check_password_for
 from twofold.services.sessions import Auth, Sessions
 from twofold.services.views import AccountView, MeView, MfaStatus, PrincipalStatus, UserView
-from twofold.storage.models import Account, AuthSession, MfaDevice, Principal
+from twofold.storage.models import Account, AuthSession, MfaDevice, Principal, SecurityKey
 
 MAX_USERS_PAGE = 1000
 
@@ -76,13 +77,17 @@ def account_of(ctx: Context, principal: Principal) -> Account:
     return account
 
 
-def mfa_status(device: MfaDevice | None, recovery_left: int | None = None) -> MfaStatus:
+def mfa_status(
+    device: MfaDevice | None, recovery_left: int | None = None, keys: int = 0
+) -> MfaStatus:
     """The one MFA status shape, for every face."""
     return MfaStatus(
-        enabled=device is not None,
+        enabled=device is not None or keys > 0,
         serial=device.serial if device else None,
         bound_at=device.bound_at if device else None,
         recovery_codes_left=recovery_left,
+        totp=device is not None,
+        security_keys=keys,
     )
 
 
@@ -103,7 +108,9 @@ class Principals:
     def own_mfa(self, principal_id: int) -> MfaStatus:
         """The principal's MFA status as it may see it: with its recovery codes left."""
         device = self.factor.active_device(principal_id)
-        return mfa_status(device, self.factor.recovery_codes_left(principal_id) if device else 0)
+        keys = self.factor.security_key_count(principal_id)
+        left = self.factor.recovery_codes_left(principal_id) if device or keys else 0
+        return mfa_status(device, left, keys)
 
     def me(self, auth: Auth) -> MeView:
         """Who is signed in, and the state of its MFA."""
@@ -121,6 +128,7 @@ class Principals:
             restricted=auth.session.restricted,
             password_change_required=auth.must_change_password,
             verified_until=verified + self.ctx.settings.fresh_window if verified else None,
+            phone=masked_phone(p.phone) if p.phone else None,
         )
 
     def status(self, login: str) -> PrincipalStatus:
@@ -128,19 +136,37 @@ class Principals:
         with self.ctx.reading():
             principal = self.by_login(login)
             device = self.factor.active_device(principal.id)
-            mfa = mfa_status(device, self.factor.recovery_codes_left(principal.id))
+            mfa = mfa_status(
+                device,
+                self.factor.recovery_codes_left(principal.id),
+                self.factor.security_key_count(principal.id),
+            )
         return PrincipalStatus(
             login=principal.login, kind=principal.kind, mfa=mfa,
             mfa_required=principal.mfa_required,
+            phone=masked_phone(principal.phone) if principal.phone else None,
         )
 
 
 def _without_device() -> Any:
-    """The principal (in a query over principals) has no active MFA device."""
-    return ~(
-        select(MfaDevice.id)
-        .where(MfaDevice.principal_id == Principal.id, MfaDevice.state == "active")
-        .exists()
+    """The principal (in a query over principals) has no second factor: no active MFA
+    device and no security key."""
+    return (
+        ~(
+            select(MfaDevice.id)
+            .where(MfaDevice.principal_id == Principal.id, MfaDevice.state == "active")
+            .exists()
+        )
+        & ~select(SecurityKey.id).where(SecurityKey.principal_id == Principal.id).exists()
+    )
+
+
+def _key_count() -> Any:
+    """How many security keys the principal (in a query over principals) has."""
+    return (
+        select(func.count(SecurityKey.id))
+        .where(SecurityKey.principal_id == Principal.id)
+        .scalar_subquery()
     )
 
 
@@ -214,7 +240,7 @@ class Users:
         self.require_primary(auth)
         with self.ctx.reading():
             rows = self.ctx.db.execute(
-                select(Principal, MfaDevice)
+                select(Principal, MfaDevice, _key_count())
                 .outerjoin(
                     MfaDevice,
                     (MfaDevice.principal_id == Principal.id) & (MfaDevice.state == "active"),
@@ -225,7 +251,13 @@ class Users:
                 .order_by(Principal.name)
                 .limit(MAX_USERS_PAGE)
             ).all()
-            return [self._view(user, device) for user, device in rows]
+            return [self._view(user, device, keys) for user, device, keys in rows]
+
+    def look_up(self, auth: Auth, name: str) -> Principal:
+        """find() for a page that only shows: a read-only transaction (no write lock) unless
+        one is open already."""
+        with self.ctx.reading():
+            return self.find(auth, name)
 
     def details(self, auth: Auth, name: str) -> tuple[UserView, list[AuthSession]]:
         """A sub-user and its live sessions, for its details page (one read)."""
@@ -234,19 +266,21 @@ class Users:
             return self._describe(user), Sessions(self.ctx).list_for(user.id)
 
     def _describe(self, user: Principal) -> UserView:
-        return self._view(user, SecondFactor(self.ctx).active_device(user.id))
+        factor = SecondFactor(self.ctx)
+        return self._view(user, factor.active_device(user.id), factor.security_key_count(user.id))
 
     @staticmethod
-    def _view(user: Principal, device: MfaDevice | None) -> UserView:
+    def _view(user: Principal, device: MfaDevice | None, keys: int = 0) -> UserView:
         return UserView(
             name=user.name,
             login=user.login,
             email=user.email,
-            mfa=mfa_status(device),
+            mfa=mfa_status(device, keys=keys),
             mfa_required=user.mfa_required,
             created_at=user.created_at,
             password_reset_required=bool(user.password_reset_required),
             disabled=bool(user.disabled),
+            phone_verified=user.phone is not None,
         )
 
     def create(

@@ -11,10 +11,11 @@ from twofold.domain import errors, policy
 from twofold.domain.policy import network_allowed
 from twofold.domain.tokens import MAX_TOKEN_LENGTH, new_token, token_digest
 from twofold.services.audit import Audit
-from twofold.services.codes import SecondFactor
+from twofold.services.codes import ResultTable, SecondFactor, result_of
 from twofold.services.context import Context
 from twofold.services.mail import notify, notify_later
 from twofold.services.password_guard import PasswordGuard
+from twofold.services.security_keys import SecurityKeys
 from twofold.services.sessions import Sessions
 from twofold.storage.db import affected, run, table_of
 from twofold.storage.models import (
@@ -36,6 +37,7 @@ class LoginResult:
     challenge: str | None = None
     remember_token: str | None = None  # set when the browser asked to be remembered
     recovery_codes_left: int | None = None
+    methods: list[str] | None = None  # the second factors on offer: "totp", "webauthn"
 
     def session_token(self) -> str:
         """The new session's token; a result without one signs nobody in (fail closed)."""
@@ -54,6 +56,19 @@ def network_allowed_for(found: tuple[Principal, Account], client_addr: str | Non
     """The account's network list binds its sub-users; the primary is never locked out."""
     principal, account = found
     return principal.kind != "user" or network_allowed(client_addr, account.login_networks or [])
+
+
+# The metrics' result label of a sign-in step that failed (first match wins).
+LOGIN_RESULTS: ResultTable = (
+    (errors.InvalidCredentials, "invalid"),
+    (errors.InvalidMFACode, "invalid_code"),
+    (errors.Overloaded, "shed"),
+    (errors.RateLimited, "shed"),
+    (errors.TooManyAttempts, "locked"),
+    (errors.AccountDisabled, "disabled"),
+    (errors.NetworkNotAllowed, "network_not_allowed"),
+    (errors.ChallengeExpired, "challenge_expired"),
+)
 
 
 class Login:
@@ -76,9 +91,18 @@ class Login:
         self, login: str, password: str, *, remember_token: str | None = None
     ) -> LoginResult:
         """Check the password; answer with a session, a challenge, or a setup-only session."""
+        try:
+            result = self._password_step(login, password, remember_token)
+        except errors.TwofoldError as exc:
+            self.ctx.observer.login(result_of(exc, LOGIN_RESULTS))
+            raise
+        self.ctx.observer.login(result.state)
+        return result
+
+    def _password_step(self, login: str, password: str, remember_token: str | None) -> LoginResult:
         login = login[:200]
         # Everything before the hash only reads: a read-only transaction (SQLite: no write
-        # lock), the device too, so the write transaction after it holds only the writes.
+        # lock), the second factors too, so the write transaction after it holds only the writes.
         with self.ctx.reading():
             found = self._load(login) if len(login) <= 80 else None
             refused = (
@@ -95,7 +119,7 @@ class Login:
                 if refused is None
                 else None
             )
-            device = self.factor.active_device(found[0].id) if found and gate else None
+            methods = self.factor.factor_kinds(found[0].id) if found and gate else []
         if refused is not None or gate is None:
             # Before the password: the same answer whether it was right or wrong.
             self.audit.record(
@@ -117,6 +141,7 @@ class Login:
                     "login.failed", result="wrong_password", actor=found[0], target=found[0]
                 )
                 for lock in first_locks:
+                    self.ctx.observer.lockout("password")
                     self.audit.record(
                         "login.locked", result="locked", actor=found[0], target=found[0],
                         detail={"scope": lock},
@@ -141,7 +166,7 @@ class Login:
             self.ctx.db.execute(
                 update(Principal).where(Principal.id == principal.id).values(password_hash=new_hash)
             )
-        if device is not None:
+        if methods:
             if remember_token and self._remembered(principal, account, remember_token):
                 token, _ = self.sessions.create(principal, account, verified=False)
                 self.audit.record(
@@ -167,7 +192,7 @@ class Login:
             )
             self.audit.record("login.password_ok", actor=principal, target=principal)
             self.ctx.db.commit()
-            return LoginResult("mfa_required", challenge=challenge)
+            return LoginResult("mfa_required", challenge=challenge, methods=methods)
         setup_required = policy.mfa_setup_due(
             principal.kind, principal.mfa_required, account.mfa_for_login
         )
@@ -195,27 +220,37 @@ class Login:
         *,
         code: object = None,
         recovery_code: object = None,
+        webauthn: object = None,
         remember: bool = False,
     ) -> LoginResult:
-        """Finish a login with a code (or a recovery code) and the challenge it answers."""
-        if not isinstance(challenge, str) or not challenge or len(challenge) > MAX_TOKEN_LENGTH:
-            raise errors.ChallengeExpired()
+        """Finish a login with a code (a recovery code, a security key's answer) and the
+        challenge it answers."""
+        try:
+            result = self._code_step(challenge, code, recovery_code, webauthn, remember)
+        except errors.TwofoldError as exc:
+            self.ctx.observer.login(result_of(exc, LOGIN_RESULTS))
+            raise
+        self.ctx.observer.login(result.state)
+        return result
+
+    def _code_step(
+        self,
+        challenge: object,
+        code: object,
+        recovery_code: object,
+        webauthn: object,
+        remember: bool,
+    ) -> LoginResult:
+        ch, principal, account = self._open_challenge(challenge)
         now = self.ctx.clock.now()
-        row = self.ctx.db.execute(
-            select(LoginChallenge, Principal, Account)
-            .join(Principal, Principal.id == LoginChallenge.principal_id)
-            .join(Account, Account.id == Principal.account_id)
-            .where(LoginChallenge.token_hash == token_digest(challenge))
-        ).first()
-        if row is None or row[0].used_at is not None or row[0].expires_at <= now:
-            raise errors.ChallengeExpired()
-        ch, principal, account = row
-        if ch.client_addr != self.ctx.client_addr:
-            # A challenge answers only from the address it was issued to.
-            raise errors.ChallengeExpired()
         left: int | None = None
         method = "mfa"
-        if recovery_code is not None and code is None:
+        if webauthn is not None:
+            SecurityKeys(self.ctx).check_assertion(
+                principal, webauthn, "login", fail_purpose="login", login_challenge_id=ch.id
+            )
+            method = "webauthn"
+        elif recovery_code is not None and code is None:
             left = self.factor.check_recovery_code(principal, recovery_code)
             method = "recovery_code"
         else:
@@ -260,6 +295,71 @@ class Login:
                 "and bind a new MFA device at once.",
             )
         return result
+
+    def _open_challenge(self, challenge: object) -> tuple[LoginChallenge, Principal, Account]:
+        """The live login challenge `challenge` names, issued to this client address."""
+        if not isinstance(challenge, str) or not challenge or len(challenge) > MAX_TOKEN_LENGTH:
+            raise errors.ChallengeExpired()
+        row = self.ctx.db.execute(
+            select(LoginChallenge, Principal, Account)
+            .join(Principal, Principal.id == LoginChallenge.principal_id)
+            .join(Account, Account.id == Principal.account_id)
+            .where(LoginChallenge.token_hash == token_digest(challenge))
+        ).first()
+        now = self.ctx.clock.now()
+        if row is None or row[0].used_at is not None or row[0].expires_at <= now:
+            raise errors.ChallengeExpired()
+        if row[0].client_addr != self.ctx.client_addr:
+            # A challenge answers only from the address it was issued to.
+            raise errors.ChallengeExpired()
+        return row[0], row[1], row[2]
+
+    def challenge_methods(self, challenge: object) -> list[str]:
+        """The second factors a live login challenge may be answered with."""
+        with self.ctx.reading():
+            _, principal, _ = self._open_challenge(challenge)
+            return self.factor.factor_kinds(principal.id)
+
+    def key_options(self, challenge: object) -> dict[str, object]:
+        """Options for a security key's answer to this login challenge; they expire with it."""
+        ch, principal, _ = self._open_challenge(challenge)
+        return SecurityKeys(self.ctx).request_options(
+            principal, "login", login_challenge_id=ch.id, expires_at=ch.expires_at
+        )
+
+    def passkey_options(self) -> dict[str, object]:
+        """Options for signing in with a passkey alone (discoverable, user-verified)."""
+        return SecurityKeys(self.ctx).request_options(None, "passkey", user_verification=True)
+
+    def passkey_step(self, credential: object) -> LoginResult:
+        """Sign in with a passkey and no password: the authenticator verified its user."""
+        key, principal = SecurityKeys(self.ctx).check_assertion(
+            None, credential, "passkey", fail_purpose="login", require_user_verification=True
+        )
+        account = self.ctx.db.get(Account, principal.account_id)
+        if account is None:
+            raise errors.InvalidCredentials()
+        if not network_allowed_for((principal, account), self.ctx.client_addr):
+            self.audit.record(
+                "login.failed", result="network_not_allowed", actor=principal, target=principal
+            )
+            self.ctx.db.commit()
+            raise errors.NetworkNotAllowed()
+        if principal.disabled:
+            self.audit.record("login.failed", result="disabled", actor=principal, target=principal)
+            self.ctx.db.commit()
+            raise errors.AccountDisabled()
+        token, _ = self.sessions.create(principal, account)
+        self.audit.record(
+            "login.succeeded",
+            actor=principal,
+            target=principal,
+            detail={"second_factor": "passkey", "key": key.public_id},
+        )
+        new_client = self._note_client(principal)
+        self.ctx.db.commit()
+        self._new_client_notice(principal, new_client)
+        return LoginResult(self._signed_in_state(principal, account), token=token)
 
     def _change_due(self, principal: Principal, account: Account) -> bool:
         """The primary set this password, or the account's policy says it expired."""

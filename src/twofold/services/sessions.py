@@ -82,6 +82,7 @@ class Sessions:
             user_agent=(self.ctx.user_agent or "")[:256] or None,
         )
         self.ctx.db.add(row)
+        self.ctx.observer.session_created()
         return token, row
 
     def authenticate(self, token: str | None) -> Auth:

@@ -17,6 +17,8 @@ from twofold.services.counters import Counters
 from twofold.services.lifecycle import Lifecycle, refuse_reuse, remember_former, reuse_hashes
 from twofold.services.login import forget_browsers
 from twofold.services.mail import notify
+from twofold.services.phones import Phones
+from twofold.services.security_keys import SecurityKeys
 from twofold.services.sessions import Auth, Sessions
 from twofold.services.throttle import CODES, PASSWORDS, Throttle
 from twofold.storage.models import EmailCode, Principal
@@ -30,30 +32,55 @@ class Verification:
         self.sessions = Sessions(ctx)
 
     def verify(
-        self, auth: Auth, method: str, *, password: object = None, code: object = None
+        self,
+        auth: Auth,
+        method: str,
+        *,
+        password: object = None,
+        code: object = None,
+        credential: object = None,
     ) -> datetime:
         """Mark the session freshly verified; returns until when."""
         principal = auth.principal
         if method == "mfa":
             self.factor.check_totp(principal, code, purpose="verify")
+        elif method == "webauthn":
+            SecurityKeys(self.ctx).check_assertion(
+                principal, credential, "verify", fail_purpose="verify", session_id=auth.session.id
+            )
         else:
-            if self.factor.active_device(principal.id) is not None:
+            # API.md: a principal with MFA enabled verifies with `mfa` (or a security key,
+            # `webauthn`); the password, an email code or an SMS code serve one without (a
+            # lost factor is the operator's `twofold mfa reset` or the primary's, never a
+            # weaker factor's).
+            if self.factor.has_factor(principal.id):
                 raise errors.ValidationFailed(
-                    'MFA is enabled: verify with a code from the device (method "mfa").',
-                    fields={"method": "must be mfa while a device is bound"},
+                    'MFA is enabled: verify with a code from the device (method "mfa") '
+                    'or a security key (method "webauthn").',
+                    fields={"method": "must be mfa or webauthn while a factor is bound"},
                 )
             if method == "password":
                 self._check_password(principal, password)
             elif method == "email":
                 self.factor.check_email_code(principal, code)
+            elif method == "sms":
+                Phones(self.ctx).check_verify_code(principal, code)
             else:
-                raise errors.ValidationFailed(fields={"method": "password, mfa or email"})
+                raise errors.ValidationFailed(
+                    fields={"method": "password, mfa, webauthn, email or sms"}
+                )
         until = self.sessions.mark_verified(auth.session)
         self.audit.record(
             "verify.succeeded", actor=principal, target=principal, detail={"method": method}
         )
         self.ctx.db.commit()
         return until
+
+    def key_options(self, auth: Auth) -> dict[str, object]:
+        """Options for a step-up with a security key, bound to this session."""
+        return SecurityKeys(self.ctx).request_options(
+            auth.principal, "verify", session_id=auth.session.id
+        )
 
     def _check_password(self, principal: Principal, password: object) -> None:
         throttle = Throttle(self.ctx, PASSWORDS)
@@ -82,7 +109,9 @@ class Verification:
                 fields={"email": "none on file"},
             )
         Throttle(self.ctx, CODES).ensure_open(principal)
-        self._count_send(principal.id, principal.email)
+        Counters(self.ctx).limit_sends(
+            "mail", principal.id, principal.email, policy.EMAIL_SENDS_PER_HOUR
+        )
         now = self.ctx.clock.now()
         code = new_email_code()
         # Only the newest code is valid.
@@ -102,20 +131,6 @@ class Verification:
             f"Your verification code is {code}. It works once, within 10 minutes.\n"
             "If you did not ask for it, someone may know your password.",
         )
-
-    def _count_send(self, principal_id: int, to: str) -> None:
-        """At most EMAIL_SENDS_PER_HOUR mails per principal and per destination address.
-        A refused send rolls back with the request, so it does not count."""
-        counters = Counters(self.ctx)
-        now = self.ctx.clock.now()
-        for key in (
-            counters.key("mail-send-principal", str(principal_id)),
-            counters.key("mail-send-to", to.strip().lower()),
-        ):
-            row = counters.bump(key, policy.SEND_WINDOW)
-            if row.count > policy.EMAIL_SENDS_PER_HOUR:
-                seconds = policy.retry_after_seconds(row.started_at + policy.SEND_WINDOW, now)
-                raise errors.TooManyAttempts.after("Too many codes were sent", seconds)
 
     def change_password(self, auth: Auth, current: str | None, new: str) -> None:
         """Change one's own password: freshly verified and with the current one; or, in

@@ -75,16 +75,19 @@ def login(body: s.LoginIn, ctx: Ctx) -> s.LoginOut:
     dependencies=[flood_limited("login_mfa")],
 )
 def login_mfa(body: s.LoginMfaIn, ctx: Ctx) -> s.LoginMfaOut:
-    """Code step: a TOTP code (or a recovery code) for the challenge of the password step."""
-    if (body.code is None) == (body.recovery_code is None):
+    """Second step: a TOTP code, a recovery code or a security key's answer (`webauthn`,
+    to the options of `POST /login/webauthn/options`) for the challenge of the password step."""
+    given = [x for x in (body.code, body.recovery_code, body.webauthn) if x is not None]
+    if len(given) != 1:
         raise errors.ValidationFailed(
-            "Send either code or recovery_code.",
-            fields={"code": "exactly one of code and recovery_code"},
+            "Send one of code, recovery_code and webauthn.",
+            fields={"code": "exactly one of code, recovery_code and webauthn"},
         )
     result = Login(ctx).code_step(
         body.challenge,
         code=body.code,
         recovery_code=body.recovery_code,
+        webauthn=body.webauthn,
         remember=body.remember_browser,
     )
     return s.LoginMfaOut.model_validate(result)
@@ -100,15 +103,19 @@ def logout(auth: CurrentAuth, ctx: Ctx) -> Response:
 @router.get("/me", response_model=s.MeOut, tags=["me"])
 def me(request: Request, ctx: Ctx) -> s.MeOut:
     """Who is signed in, and the state of its MFA."""
-    auth = current_auth(request, ctx)  # here, not a dependency: see _HOT below
+    auth = current_auth(request, ctx)  # here, not a dependency: see _HOT above
     return s.MeOut.model_validate(Principals(ctx).me(auth))
 
 
 @router.post("/verify", response_model=s.VerifyOut, tags=["verification"])
 def verify(body: s.VerifyIn, request: Request, ctx: Ctx) -> s.VerifyOut:
-    """Step-up: mark this session freshly verified (mfa, password or email code)."""
-    auth = current_auth(request, ctx)  # here, not a dependency: see _HOT below
-    until = Verification(ctx).verify(auth, body.method, password=body.password, code=body.code)
+    """Step-up: mark this session freshly verified (mfa while a device is bound, webauthn
+    with a security key; else the password, an email code or an SMS code). For webauthn,
+    `credential` answers the options of `POST /verify/webauthn/options`."""
+    auth = current_auth(request, ctx)  # here, not a dependency: see _HOT above
+    until = Verification(ctx).verify(
+        auth, body.method, password=body.password, code=body.code, credential=body.credential
+    )
     return s.VerifyOut(verified_until=until.isoformat())
 
 
