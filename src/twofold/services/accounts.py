@@ -268,6 +268,12 @@ class Users:
             ).all()
             return [self._view(user, device, keys) for user, device, keys in rows]
 
+    def look_up(self, auth: Auth, name: str) -> Principal:
+        """find() for a page that only shows: a read-only transaction (no write lock) unless
+        one is open already."""
+        with self.ctx.reading():
+            return self.find(auth, name)
+
     def details(self, auth: Auth, name: str) -> tuple[UserView, list[AuthSession]]:
         """A sub-user and its live sessions, for its details page (one read)."""
         with self.ctx.reading():

@@ -21,7 +21,7 @@ from twofold.services.audit import Audit
 from twofold.services.context import Context
 from twofold.services.mail import notify_later
 from twofold.services.throttle import CODES, RECOVERY, Throttle
-from twofold.storage.db import affected
+from twofold.storage.db import affected, run, table_of
 from twofold.storage.models import (
     Account,
     EmailCode,
@@ -34,16 +34,17 @@ from twofold.storage.models import (
 _ACTIVE_DEVICE = select(MfaDevice).where(
     MfaDevice.principal_id == bindparam("principal_id"), MfaDevice.state == "active"
 )
+_DEVICES = table_of(MfaDevice)
 # Replay protection: the step is accepted only if it is later than the last accepted one.
+# A Core statement on the table, run on the connection: the write lock is held for it alone.
 _ACCEPT_STEP = (
-    update(MfaDevice)
+    update(_DEVICES)
     .where(
-        MfaDevice.id == bindparam("device_id"),
-        MfaDevice.state == "active",
-        MfaDevice.last_step < bindparam("step"),
+        _DEVICES.c.id == bindparam("device_id"),
+        _DEVICES.c.state == "active",
+        _DEVICES.c.last_step < bindparam("step"),
     )
     .values(last_step=bindparam("step"))
-    .execution_options(synchronize_session=False)
 )
 
 
@@ -164,13 +165,20 @@ class SecondFactor:
             raise errors.SecretUnavailable() from exc
 
     def check_totp(self, principal: Principal, raw_code: object, *, purpose: str) -> MfaDevice:
-        """Accept `raw_code` from the principal's active device once, or raise."""
+        """Accept `raw_code` from the principal's active device once, or raise.
+
+        The device is read and the code computed before any write: with no transaction
+        open, the read is a read-only one (SQLite: no write lock), and the write
+        transaction that follows holds only the conditional UPDATEs and the audit INSERT.
+        The row count of `last_step < step` decides, so a read that is stale by then
+        cannot let a code through twice."""
         with self.reported("totp"):
             return self._check_totp(principal, raw_code, purpose)
 
     def _check_totp(self, principal: Principal, raw_code: object, purpose: str) -> MfaDevice:
         self.throttle.ensure_open(principal)
-        device = self.active_device(principal.id)
+        with self.ctx.reading():
+            device = self.active_device(principal.id)
         if device is None:
             raise errors.MFANotEnabled()
         code = totp.parse_code(raw_code)
@@ -184,7 +192,7 @@ class SecondFactor:
             step = totp.match_step(secret, code, current, policy.CODE_WINDOW)
             if step is not None:
                 accepted = affected(
-                    self.ctx.db.execute(_ACCEPT_STEP, {"device_id": device.id, "step": step})
+                    run(self.ctx.db, _ACCEPT_STEP, {"device_id": device.id, "step": step})
                 )
                 if accepted == 1:
                     self.throttle.record_success(principal.id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 
 from twofold.domain import errors, policy
 from twofold.domain.policy import network_allowed
@@ -17,13 +17,16 @@ from twofold.services.mail import notify, notify_later
 from twofold.services.password_guard import PasswordGuard
 from twofold.services.security_keys import SecurityKeys
 from twofold.services.sessions import Sessions
-from twofold.storage.db import affected
+from twofold.storage.db import affected, run, table_of
 from twofold.storage.models import (
     Account,
     LoginChallenge,
     Principal,
     RememberedBrowser,
 )
+
+# The password step's write, built once: a Core INSERT on the connection.
+_NEW_CHALLENGE = insert(table_of(LoginChallenge))
 
 
 @dataclass
@@ -98,21 +101,33 @@ class Login:
 
     def _password_step(self, login: str, password: str, remember_token: str | None) -> LoginResult:
         login = login[:200]
-        found = self._load(login) if len(login) <= 80 else None
-        if found is not None and not network_allowed_for(found, self.ctx.client_addr):
+        # Everything before the hash only reads: a read-only transaction (SQLite: no write
+        # lock), the second factors too, so the write transaction after it holds only the writes.
+        with self.ctx.reading():
+            found = self._load(login) if len(login) <= 80 else None
+            refused = (
+                found[0]
+                if found is not None and not network_allowed_for(found, self.ctx.client_addr)
+                else None
+            )
+            gate = (
+                self.guard.open(
+                    login,
+                    may_pass_ceiling=lambda: found is not None
+                    and self._usual_client(found[0], found[1], remember_token),
+                )
+                if refused is None
+                else None
+            )
+            methods = self.factor.factor_kinds(found[0].id) if found and gate else []
+        if refused is not None or gate is None:
             # Before the password: the same answer whether it was right or wrong.
             self.audit.record(
-                "login.failed", result="network_not_allowed", actor=found[0], target=found[0]
+                "login.failed", result="network_not_allowed", actor=refused, target=refused
             )
             self.ctx.db.commit()
             raise errors.NetworkNotAllowed()
-        gate = self.guard.open(
-            login,
-            may_pass_ceiling=lambda: found is not None
-            and self._usual_client(found[0], found[1], remember_token),
-        )
         # Hash with no transaction open: other processes keep writing meanwhile.
-        self.ctx.db.commit()
         ok = self.ctx.passwords.verify(found[0].password_hash if found else None, password)
         if not ok or found is None:  # an unknown login fails even were the dummy hash to match
             first_locks = self.guard.failed(gate)
@@ -151,7 +166,6 @@ class Login:
             self.ctx.db.execute(
                 update(Principal).where(Principal.id == principal.id).values(password_hash=new_hash)
             )
-        methods = self.factor.factor_kinds(principal.id)
         if methods:
             if remember_token and self._remembered(principal, account, remember_token):
                 token, _ = self.sessions.create(principal, account, verified=False)
@@ -166,13 +180,15 @@ class Login:
                 self._new_client_notice(principal, new_client)
                 return LoginResult(self._signed_in_state(principal, account), token=token)
             challenge = new_token()
-            self.ctx.db.add(
-                LoginChallenge(
-                    token_hash=token_digest(challenge),
-                    principal_id=principal.id,
-                    expires_at=self.ctx.clock.now() + policy.CHALLENGE_LIFETIME,
-                    client_addr=self.ctx.client_addr,
-                )
+            run(
+                self.ctx.db,
+                _NEW_CHALLENGE,
+                {
+                    "token_hash": token_digest(challenge),
+                    "principal_id": principal.id,
+                    "expires_at": self.ctx.clock.now() + policy.CHALLENGE_LIFETIME,
+                    "client_addr": self.ctx.client_addr,
+                },
             )
             self.audit.record("login.password_ok", actor=principal, target=principal)
             self.ctx.db.commit()

@@ -8,7 +8,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-import segno
 from sqlalchemy import delete, select, update
 
 from twofold.domain import errors, policy, totp
@@ -64,6 +63,10 @@ class BoundDevice:
 
 
 def render_qr(uri: str) -> tuple[str, str]:
+    # Imported here: a QR code is drawn at enrolment only, and segno (with its PNG writer)
+    # would otherwise stay resident in every worker (README, "Memory").
+    import segno
+
     qr = segno.make(uri, error="m")
     svg = io.BytesIO()
     qr.save(svg, kind="svg", scale=5, xmldecl=False, svgns=True, title="MFA QR code")

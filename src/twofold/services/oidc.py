@@ -180,11 +180,15 @@ class SigningKeys:
         return count
 
     def ensure(self) -> None:
-        """Make the first key if there is none (the first use after start-up)."""
+        """Make the first key if there is none (the first use after start-up). The look
+        runs read-only (JWKS is a GET: no write lock); only a missing key takes the write
+        transaction, which looks again, since another process may have made it meanwhile."""
+        with self.ctx.reading():
+            if self._live():
+                return
         if not self._live():
             self._make()
-        if self.ctx.db.in_transaction():
-            self.ctx.db.commit()
+        self.ctx.db.commit()
 
     def verified_claims(self, token: str) -> dict[str, Any] | None:
         """The claims of an ID token signed by one of the provider's keys (expired or not:

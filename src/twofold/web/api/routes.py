@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from twofold.domain import errors
 from twofold.services.accounts import Accounts, Principals, Users
@@ -15,7 +15,7 @@ from twofold.services.security import AccountSecurity, SessionManagement
 from twofold.services.sessions import Auth
 from twofold.services.verification import Verification
 from twofold.web.api import schemas as s
-from twofold.web.api.deps import Ctx, CurrentAuth, FirstFactorAuth, FreshAuth
+from twofold.web.api.deps import Ctx, CurrentAuth, FirstFactorAuth, FreshAuth, current_auth
 from twofold.web.flood import flood_limited, hash_bounded
 from twofold.web.routing import EndingRoute
 
@@ -32,6 +32,11 @@ def _primary(auth: CurrentAuth) -> Auth:
 
 
 PrimaryAuth = Annotated[Auth, Depends(_primary)]
+
+# _HOT: the hot routes (GET /me, POST /verify) authenticate inside their own sync call, so a
+# request crosses into the thread pool once; as a sync dependency the lookup is a crossing
+# of its own, which costs more than the SQL. Measured against an async dependency with the
+# lookup inline on the event loop (slower: bench/README.md, "Issue 16").
 
 
 @router.post(
@@ -96,16 +101,18 @@ def logout(auth: CurrentAuth, ctx: Ctx) -> Response:
 
 
 @router.get("/me", response_model=s.MeOut, tags=["me"])
-def me(auth: CurrentAuth, ctx: Ctx) -> s.MeOut:
+def me(request: Request, ctx: Ctx) -> s.MeOut:
     """Who is signed in, and the state of its MFA."""
+    auth = current_auth(request, ctx)  # here, not a dependency: see _HOT above
     return s.MeOut.model_validate(Principals(ctx).me(auth))
 
 
 @router.post("/verify", response_model=s.VerifyOut, tags=["verification"])
-def verify(body: s.VerifyIn, auth: CurrentAuth, ctx: Ctx) -> s.VerifyOut:
+def verify(body: s.VerifyIn, request: Request, ctx: Ctx) -> s.VerifyOut:
     """Step-up: mark this session freshly verified (mfa while a device is bound, webauthn
     with a security key; else the password, an email code or an SMS code). For webauthn,
     `credential` answers the options of `POST /verify/webauthn/options`."""
+    auth = current_auth(request, ctx)  # here, not a dependency: see _HOT above
     until = Verification(ctx).verify(
         auth, body.method, password=body.password, code=body.code, credential=body.credential
     )

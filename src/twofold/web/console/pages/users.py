@@ -126,7 +126,7 @@ def _user(
     notice: str | None = None,
 ) -> HTMLResponse:
     user, sessions = Users(ctx).details(auth, name)
-    keys = SecurityKeys(ctx).views_of(Users(ctx).find(auth, name).id)
+    keys = SecurityKeys(ctx).views_of(Users(ctx).look_up(auth, name).id)
     extra: dict[str, Any] = {"notice": notice} if notice else {}
     return render(request, "user.html", user=user, recovery_codes=recovery_codes,
                   sessions=sessions, keys=keys, **extra)
