@@ -96,12 +96,21 @@ def test_notices_errors_and_mail_in_chinese(console: Console, owner: Any, inbox:
     assert "您已退出登录。" in signed_out.text
     sent = console.post("/password-reset", {"login": owner.login})
     assert sent.status_code == 200 and "设置新密码的链接已发出" in sent.text
+    # Mail goes out in the language of the request that caused it (here: a sign-up's
+    # confirmation link).
+    inbox.clear()
+    r = console.client.post(
+        "/api/v1/accounts",
+        json={"name": "zhco", "email": "owner@zhco.example", "password": "a long passphrase 42"},
+    )
+    assert r.status_code == 201, r.text
     deadline = time.monotonic() + 5
     while not inbox.messages and time.monotonic() < deadline:
         time.sleep(0.02)
     (mail,) = inbox.messages
-    assert str(make_header(decode_header(mail["Subject"]))) == "重置您的 Twofold 密码"
-    assert "有人申请重置 acme 的密码" in inbox.bodies_to("owner@acme.example")[0]
+    assert str(make_header(decode_header(mail["Subject"]))) == "确认您的邮箱地址"
+    body = inbox.bodies_to("owner@zhco.example")[0]
+    assert "此邮箱地址被填写为 Twofold 登录名 zhco 的邮箱" in body
 
 
 def test_every_page_renders_in_chinese(console: Console, owner: Any, api: Api) -> None:
