@@ -129,7 +129,10 @@ class Login:
         device = self.factor.active_device(principal.id)
         if device is not None:
             if remember_token and self._remembered(principal, account, remember_token):
-                token, _ = self.sessions.create(principal, account, verified=False)
+                # The code was not asked for: the sign-in used the password alone.
+                token, _ = self.sessions.create(
+                    principal, account, verified=False, methods=("pwd",)
+                )
                 self.audit.record(
                     "login.succeeded",
                     actor=principal,
@@ -157,7 +160,11 @@ class Login:
         )
         # A setup-only session proved only the password: it is not freshly verified.
         token, _ = self.sessions.create(
-            principal, account, restricted=setup_required, verified=not setup_required
+            principal,
+            account,
+            restricted=setup_required,
+            verified=not setup_required,
+            methods=("pwd",),
         )
         self.audit.record(
             "login.succeeded",
@@ -214,7 +221,8 @@ class Login:
         if consumed != 1:
             self.ctx.db.rollback()
             raise errors.ChallengeExpired()
-        token, _ = self.sessions.create(principal, account)
+        # A recovery code is a one-time password too (RFC 4949), held apart from the device.
+        token, _ = self.sessions.create(principal, account, methods=("pwd", "otp"))
         result = LoginResult(
             self._signed_in_state(principal, account), token=token, recovery_codes_left=left
         )

@@ -19,7 +19,6 @@ from twofold.domain import errors
 from twofold.domain.sealing import KeyRing, SealingError
 from twofold.domain.tokens import MAX_TOKEN_LENGTH, token_digest
 from twofold.services.audit import Audit
-from twofold.services.codes import SecondFactor
 from twofold.services.context import Context
 from twofold.storage.db import affected
 from twofold.storage.models import (
@@ -101,14 +100,6 @@ def end_user(ctx: Context, principal: Principal) -> EndUser:
         name=principal.name,
         email=principal.email,
     )
-
-
-def amr_of(ctx: Context, principal: Principal) -> list[str]:
-    """RFC 8176 methods of the principal's sign-in: a password, and a TOTP code when the
-    principal has an active device (the console's login then asked for it)."""
-    if SecondFactor(ctx).active_device(principal.id) is not None:
-        return ["pwd", "otp", "mfa"]
-    return ["pwd"]
 
 
 class SigningKeys:

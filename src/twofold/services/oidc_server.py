@@ -25,6 +25,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import grants as oidc_grants
 
 from twofold.domain import errors
+from twofold.domain.amr import amr_claim
 from twofold.domain.tokens import new_token
 from twofold.services.applications import Client, find_client
 from twofold.services.audit import Audit
@@ -37,7 +38,6 @@ from twofold.services.oidc import (
     Grants,
     IssuedCode,
     SigningKeys,
-    amr_of,
     claims_for,
     end_user,
 )
@@ -320,7 +320,8 @@ class Provider:
             if auth is not None and not again:
                 allowed_into(self.ctx, auth, client)
                 principal = auth.principal
-                user = _SignedIn(auth, end_user(self.ctx, principal), amr_of(self.ctx, principal))
+                # `amr`: what this session's sign-in (and its step-ups) actually used.
+                user = _SignedIn(auth, end_user(self.ctx, principal), amr_claim(auth.session.amr))
             server = _Server(self.ctx)
             request = self._request(req)
             try:

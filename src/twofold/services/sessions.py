@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from sqlalchemy import Select, bindparam, delete, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
-from twofold.domain import errors, policy
+from twofold.domain import amr, errors, policy
 from twofold.domain.tokens import MAX_TOKEN_LENGTH, new_token, token_digest
 from twofold.services.context import Context
 from twofold.storage.db import affected, begin_read_only
@@ -63,7 +64,10 @@ class Sessions:
         *,
         restricted: bool = False,
         verified: bool = True,
+        methods: Sequence[str] = (),
     ) -> tuple[str, AuthSession]:
+        """A new session; `methods` are the RFC 8176 methods its sign-in used (`pwd`,
+        `otp`, `hwk`, ...: domain/amr.py), for the `amr` claim of its ID tokens."""
         now = self.ctx.clock.now()
         token = new_token()
         lifetime = min(self.ctx.settings.session_absolute, timedelta(hours=account.session_hours))
@@ -80,6 +84,7 @@ class Sessions:
             restricted=restricted,
             client_addr=self.ctx.client_addr,
             user_agent=(self.ctx.user_agent or "")[:256] or None,
+            amr=amr.merged((), *methods),
         )
         self.ctx.db.add(row)
         return token, row
@@ -134,6 +139,19 @@ class Sessions:
         self.ctx.db.execute(_MARK_VERIFIED, {"session_id": session.id, "now": now})
         set_committed_value(session, "verified_at", now)  # written above: not dirty
         return now + self.ctx.settings.fresh_window
+
+    def record_methods(self, session: AuthSession, *methods: str) -> None:
+        """Record that this session proved itself with more RFC 8176 methods (a code at
+        step-up, a binding, a security key, an SMS code...), in the caller's transaction.
+        Every factor records its method here: ID tokens report what was actually used."""
+        recorded = list(session.amr or [])
+        now_used = amr.merged(recorded, *methods)
+        if now_used == recorded:
+            return
+        self.ctx.db.execute(
+            update(AuthSession).where(AuthSession.id == session.id).values(amr=now_used)
+        )
+        set_committed_value(session, "amr", now_used)  # written above: not dirty
 
     def is_fresh(self, session: AuthSession) -> bool:
         return policy.is_fresh(

@@ -49,6 +49,10 @@ class Verification:
             else:
                 raise errors.ValidationFailed(fields={"method": "password, mfa or email"})
         until = self.sessions.mark_verified(auth.session)
+        # An email code has no RFC 8176 value: only the code and the password are recorded.
+        recorded = {"mfa": "otp", "password": "pwd"}.get(method)
+        if recorded:
+            self.sessions.record_methods(auth.session, recorded)
         self.audit.record(
             "verify.succeeded", actor=principal, target=principal, detail={"method": method}
         )

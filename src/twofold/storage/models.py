@@ -158,6 +158,8 @@ class AuthSession(Base):
     restricted: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     client_addr: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(256))
+    # RFC 8176 methods the sign-in (and later step-ups) used: domain/amr.py.
+    amr: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
 
 
 class LoginChallenge(Base):
