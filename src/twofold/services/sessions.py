@@ -15,7 +15,14 @@ from twofold.domain import amr, errors, policy
 from twofold.domain.tokens import MAX_TOKEN_LENGTH, new_token, token_digest
 from twofold.services.context import Context
 from twofold.storage.db import affected, begin_read_only
-from twofold.storage.models import Account, AuthSession, Principal
+from twofold.storage.models import (
+    AccessToken,
+    Account,
+    AuthorizationCode,
+    AuthSession,
+    Principal,
+    RefreshToken,
+)
 
 # The hot path's statements, built once (building them per request costs more than running
 # them on SQLite).
@@ -169,13 +176,36 @@ class Sessions:
         )
 
     def revoke(self, session_id: int) -> None:
+        """End the session, and the applications' grants it signed in to."""
+        self._end_grants([session_id])
         self.ctx.db.execute(delete(AuthSession).where(AuthSession.id == session_id))
 
     def revoke_all(self, principal_id: int, *, except_id: int | None = None) -> int:
+        """End the principal's sessions (but `except_id`) and their applications' grants."""
+        ids = select(AuthSession.id).where(AuthSession.principal_id == principal_id)
         stmt = delete(AuthSession).where(AuthSession.principal_id == principal_id)
         if except_id is not None:
+            ids = ids.where(AuthSession.id != except_id)
             stmt = stmt.where(AuthSession.id != except_id)
+        self._end_grants(ids)
         return int(affected(self.ctx.db.execute(stmt)))
+
+    def _end_grants(self, session_ids: Select[Any] | list[int]) -> None:
+        """A signed-out session's application grants end with it: the refresh tokens issued
+        through it and the access tokens of its codes (those of their rotations too). A
+        session that merely expired leaves them be: `offline_access` outlives it."""
+        now = self.ctx.clock.now()
+        codes = select(AuthorizationCode.id).where(AuthorizationCode.session_id.in_(session_ids))
+        for stmt in (
+            update(RefreshToken).where(RefreshToken.session_id.in_(session_ids)),
+            update(RefreshToken).where(RefreshToken.code_id.in_(codes)),
+            update(AccessToken).where(AccessToken.code_id.in_(codes)),
+        ):
+            self.ctx.db.execute(
+                stmt.where(stmt.table.c.revoked_at.is_(None))
+                .values(revoked_at=now)
+                .execution_options(synchronize_session=False)
+            )
 
     def lift_restriction(self, session: AuthSession) -> None:
         """Lift the setup-only restriction from this one session (the one that bound)."""

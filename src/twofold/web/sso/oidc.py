@@ -50,7 +50,7 @@ def discovery(request: Request) -> JSONResponse:
             ],
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
-            "grant_types_supported": ["authorization_code"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
             "scopes_supported": list(SCOPES),
@@ -176,7 +176,8 @@ def end_session(
 
 @router.post("/oauth/revoke")
 async def revoke(request: Request, ctx: Ctx) -> Response:
-    """RFC 7009 token revocation (access tokens), with the client's authentication."""
+    """RFC 7009 token revocation (access and refresh tokens), with the client's
+    authentication."""
     form = await request.form()
     pairs = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
     try:
