@@ -25,6 +25,7 @@ from twofold.storage.db import affected
 from twofold.storage.models import (
     AccessToken,
     Account,
+    Application,
     AuthorizationCode,
     Principal,
     RefreshToken,
@@ -445,12 +446,16 @@ def userinfo(ctx: Context, access_token: str | None) -> dict[str, Any]:
             select(AccessToken, Principal)
             .join(Principal, Principal.id == AccessToken.principal_id)
             .join(Account, Account.id == Principal.account_id)
+            .join(Application, Application.id == AccessToken.application_id)
             .where(AccessToken.token_hash == token_digest(access_token))
+            .add_columns(Application.disabled)
         ).first()
         now = ctx.clock.now()
         if found is None or found[0].revoked_at is not None or found[0].expires_at <= now:
             raise errors.Unauthenticated("Invalid access token.")
-        token, principal = found
+        token, principal, app_disabled = found
+        if app_disabled:
+            raise errors.Unauthenticated("The application is disabled.")
         return claims_for(end_user(ctx, principal), token.scope)
 
 

@@ -17,6 +17,7 @@ from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request, grants
 from authlib.oauth2.rfc6749.errors import (
     InsecureTransportError,
+    InvalidClientError,
     InvalidGrantError,
     InvalidRequestError,
     OAuth2Error,
@@ -273,6 +274,8 @@ class _Server(AuthorizationServer):  # type: ignore[misc]
 
     def query_client(self, client_id: str) -> _ClientModel | None:
         client = find_client(self.ctx, client_id)
+        if client is not None and client.disabled:
+            raise InvalidClientError(description="The application is disabled.")
         return _ClientModel(client) if client is not None else None
 
     def save_token(self, token: dict[str, Any], request: Any) -> None:
@@ -336,6 +339,8 @@ class Provider:
         client = find_client(self.ctx, params.get("client_id"))
         if client is None:
             raise errors.NotFound("Unknown application (client_id).")
+        if client.disabled:  # a page, not the redirect: the person must learn why
+            raise errors.ApplicationDisabled()
         redirect_uri = params.get("redirect_uri")
         if redirect_uri is None and len(client.redirect_uris) == 1:
             return client
@@ -382,7 +387,8 @@ class Provider:
                 return AuthorizeOutcome(redirect=_location(answer))
             if user is None:
                 if auth is not None:  # a fresh sign-in is asked for: this session ends
-                    Sessions(self.ctx).revoke(auth.session.id)
+                    # A re-authentication, not a sign-out: the grants it made stay.
+                    Sessions(self.ctx).revoke(auth.session.id, end_grants=False)
                     db.commit()
                 return AuthorizeOutcome(sign_in=True, session_ended=auth is not None)
             response = server.create_authorization_response(

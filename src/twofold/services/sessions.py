@@ -175,9 +175,11 @@ class Sessions:
             window=self.ctx.settings.fresh_window,
         )
 
-    def revoke(self, session_id: int) -> None:
-        """End the session, and the applications' grants it signed in to."""
-        self._end_grants([session_id])
+    def revoke(self, session_id: int, *, end_grants: bool = True) -> None:
+        """End the session, and (unless told otherwise) the applications' grants it signed
+        in to."""
+        if end_grants:
+            self._end_grants([session_id])
         self.ctx.db.execute(delete(AuthSession).where(AuthSession.id == session_id))
 
     def revoke_all(self, principal_id: int, *, except_id: int | None = None) -> int:

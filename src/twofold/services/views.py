@@ -147,6 +147,7 @@ class ApplicationView:
     has_secret: bool
     created_at: datetime
     updated_at: datetime
+    disabled: bool = False
 
 
 @dataclass(frozen=True)

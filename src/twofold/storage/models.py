@@ -276,6 +276,8 @@ class Application(Base):
     require_mfa: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Turned off without deleting: no sign-in, token or forward-auth pass until turned on.
+    disabled: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
 
 class AuthorizationCode(Base):

@@ -1,5 +1,5 @@
 """applications, second round: the methods a session's sign-in used (RFC 8176 amr), refresh
-tokens, and the session an authorization code was issued to
+tokens, the session an authorization code was issued to, disabled applications
 
 Revision ID: 0005_apps2
 Revises: 0004_life
@@ -17,6 +17,10 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("sessions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("amr", sa.JSON(), server_default="[]", nullable=False))
+    with op.batch_alter_table("applications", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("disabled", sa.Boolean(), server_default=sa.text("false"), nullable=False)
+        )
     with op.batch_alter_table("oauth_codes", schema=None) as batch_op:
         batch_op.add_column(sa.Column("session_id", sa.Integer(), nullable=True))
         batch_op.create_index(batch_op.f("ix_oauth_codes_session_id"), ["session_id"])
@@ -60,5 +64,7 @@ def downgrade() -> None:
     with op.batch_alter_table("oauth_codes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_oauth_codes_session_id"))
         batch_op.drop_column("session_id")
+    with op.batch_alter_table("applications", schema=None) as batch_op:
+        batch_op.drop_column("disabled")
     with op.batch_alter_table("sessions", schema=None) as batch_op:
         batch_op.drop_column("amr")
