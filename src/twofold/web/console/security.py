@@ -16,6 +16,10 @@ from twofold.web.runtime import runtime_of
 SESSION = "twofold_session"
 PRE_SESSION = "twofold_pre"  # anonymous browser id: binds the CSRF token of the login forms
 CHALLENGE = "twofold_challenge"  # the MFA challenge between the password and the code step
+# An OpenID Connect authorization request waiting while the person signs in (or binds the
+# device an application requires), and where it resumes.
+AUTHORIZE = "twofold_authorize"
+AUTHORIZE_RESUME = "/oauth/authorize/resume"
 REMEMBER = "twofold_remember"  # "remember this browser" (remember_mfa_days): skips the code step
 
 CSP = (

@@ -24,8 +24,8 @@ from twofold.web.routing import EndingRoute
 from twofold.web.runtime import runtime_of
 
 router = APIRouter(route_class=EndingRoute, include_in_schema=False)
-PENDING = "twofold_authorize"  # the authorization request waiting for the sign-in
-RESUME = "/oauth/authorize/resume"
+PENDING = sec.AUTHORIZE  # the authorization request waiting for the sign-in
+RESUME = sec.AUTHORIZE_RESUME
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
@@ -94,8 +94,15 @@ def _signed_in(ctx: Context, request: Request) -> Auth | None:
 @router.get("/oauth/authorize")
 def authorize(request: Request, ctx: Ctx) -> Response:
     """Sign the person in (the console's pages), then back to the application with a code.
-    An unknown client or redirect URI gets an error page, never a redirect."""
-    outcome = Provider(ctx).authorize(_oauth_request(request), _signed_in(ctx, request))
+    An unknown client or redirect URI gets an error page, never a redirect. A principal
+    that must bind a device first (the application's `require_mfa`, or its own) goes to the
+    MFA setup, whose last page leads back here."""
+    try:
+        outcome = Provider(ctx).authorize(_oauth_request(request), _signed_in(ctx, request))
+    except errors.MFASetupRequired:
+        response = RedirectResponse("/mfa/setup?done=app-requires-mfa", status_code=303)
+        sec.set_cookie(request, response, PENDING, _after_sign_in(request)[:3000], 15 * 60)
+        return response
     if outcome.sign_in:
         # The request waits in a short-lived cookie: the sign-in's `next` holds paths only.
         # Without `prompt=login` and `max_age`, or it would ask again after the sign-in it

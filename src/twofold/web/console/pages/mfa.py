@@ -12,6 +12,7 @@ from markupsafe import Markup
 from twofold.domain import errors
 from twofold.services.mfa import BoundDevice, Devices, PendingDevice
 from twofold.services.sessions import Auth
+from twofold.web.console import security as sec
 from twofold.web.console.auth import Csrf, Ctx, Page, SetupPage, console_auth, fresh_page
 from twofold.web.console.errors import retry_headers, shown
 from twofold.web.console.render import form_homes, redirect, render, signed_in_as
@@ -21,7 +22,11 @@ router = APIRouter(include_in_schema=False, route_class=EndingRoute)
 
 RECOVERY_WARNING_AT = 3  # the console warns when this many recovery codes or fewer remain
 
-NOTICES = {"mfa-disabled": "Virtual MFA is disabled. The device's codes no longer work."}
+NOTICES = {
+    "mfa-disabled": "Virtual MFA is disabled. The device's codes no longer work.",
+    "app-requires-mfa": "The application you are signing in to requires MFA: bind a virtual "
+    "MFA device, then continue to the application.",
+}
 PURPOSES = {
     "mfa.create_self": "bind a virtual MFA device",
     "mfa.disable": "disable your virtual MFA device",
@@ -56,6 +61,7 @@ def _security(
     *,
     recovery_codes: list[str] | None = None,
     notice: str | None = None,
+    continue_to: str | None = None,
 ) -> HTMLResponse:
     mfa = Devices(ctx).status(auth, auth.principal)
     extra: dict[str, Any] = {"notice": notice} if notice else {}
@@ -65,6 +71,7 @@ def _security(
         mfa=mfa,
         principal=auth.principal,
         recovery_codes=recovery_codes,
+        continue_to=continue_to,
         **extra,
     )
 
@@ -139,8 +146,11 @@ def mfa_bind(
         return bind_page(request, None, action="/mfa/bind", target=None, serial=serial,
                          error=exc)
     signed_in_as(request, auth)  # a setup-only session was just lifted: the full header now
+    # A sign-in to an application waits for this binding: the way back (after the codes).
+    waiting = bool(request.cookies.get(sec.cookie_name(request, sec.AUTHORIZE)))
     return _security(
-        request, auth, ctx, recovery_codes=bound.recovery_codes, notice=_bound_notice(bound)
+        request, auth, ctx, recovery_codes=bound.recovery_codes, notice=_bound_notice(bound),
+        continue_to=sec.AUTHORIZE_RESUME if waiting else None,
     )
 
 

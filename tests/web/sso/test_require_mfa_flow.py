@@ -1,0 +1,58 @@
+"""An application with `require_mfa`: a signed-in principal without MFA is sent from the
+authorization endpoint to bind a device, and the page that shows its recovery codes leads
+back to the waiting authorization request, which then answers with a code (amr: pwd, otp)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from tests.support import USER_PASSWORD, Api
+from tests.web.console.conftest import Console
+from tests.web.console.test_flows import bind_on_page
+from tests.web.sso.inproc import authorize, code_of, exchange, id_claims, register
+
+RESUME = "/oauth/authorize/resume"
+
+
+def _resume_to_code(console: Console, page: str) -> str:
+    link = re.search(r'<a[^>]*id="continue-to-application"[^>]*href="([^"]+)"', page)
+    assert link and link.group(1) == RESUME, "the bind page leads back to the application"
+    r = console.get(RESUME)
+    assert r.status_code == 303 and r.headers["location"].startswith("/oauth/authorize?")
+    r = console.get(r.headers["location"])
+    return code_of(r)
+
+
+def test_signed_in_without_mfa_binds_then_returns(api: Api, console: Console) -> None:
+    owner = api.signup()
+    client = register(api, owner, require_mfa=True)
+    api.add_user(owner, "alice")
+    console.login("alice@acme", USER_PASSWORD)
+    verifier = secrets.token_urlsafe(48)
+    r = authorize(console, client[0], verifier)
+    assert r.status_code == 303 and r.headers["location"] == "/mfa/setup?done=app-requires-mfa"
+    page = console.get(r.headers["location"])
+    assert page.status_code == 200 and "application you are signing in to" in page.text
+    r = console.post("/mfa/device", {}, page="/mfa/setup")
+    _, r = bind_on_page(console, r.text, "/mfa/bind")
+    assert r.status_code == 200 and 'id="recovery-codes"' in r.text
+    code = _resume_to_code(console, r.text)
+    token = exchange(console, client, code, verifier)
+    assert token.status_code == 200, token.text
+    assert id_claims(console, token.json()["id_token"])["amr"] == ["pwd", "otp", "mfa"]
+
+
+def test_a_setup_only_sign_in_also_returns(api: Api, console: Console) -> None:
+    owner = api.signup()
+    client = register(api, owner, require_mfa=True)
+    api.add_user(owner, "bob", mfa_required=True)
+    verifier = secrets.token_urlsafe(48)
+    r = authorize(console, client[0], verifier)  # not signed in: to the sign-in first
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    r = console.login("bob@acme", USER_PASSWORD)
+    assert r.headers["location"] == "/mfa/setup"
+    r = console.post("/mfa/device", {}, page="/mfa/setup")
+    _, r = bind_on_page(console, r.text, "/mfa/bind")
+    code = _resume_to_code(console, r.text)
+    assert exchange(console, client, code, verifier).status_code == 200
