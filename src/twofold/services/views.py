@@ -89,6 +89,8 @@ class SessionView:
     expires_at: datetime
     current: bool
     restricted: bool
+    # The applications this session signed in to (OpenID Connect), by name.
+    applications: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
