@@ -4,6 +4,7 @@ back to the waiting authorization request, which then answers with a code (amr: 
 
 from __future__ import annotations
 
+import html
 import re
 import secrets
 
@@ -19,8 +20,9 @@ def _resume_to_code(console: Console, page: str) -> str:
     link = re.search(r'<a[^>]*id="continue-to-application"[^>]*href="([^"]+)"', page)
     assert link and link.group(1) == RESUME, "the bind page leads back to the application"
     r = console.get(RESUME)
-    assert r.status_code == 303 and r.headers["location"].startswith("/oauth/authorize?")
-    r = console.get(r.headers["location"])
+    bridge = re.search(r'<a id="continue" href="([^"]+)"', r.text)
+    assert r.status_code == 200 and bridge and bridge.group(1).startswith("/oauth/authorize?")
+    r = console.get(html.unescape(bridge.group(1)))
     return code_of(r)
 
 

@@ -22,6 +22,7 @@ from twofold.web.api.deps import Ctx
 from twofold.web.console import security as sec
 from twofold.web.routing import EndingRoute
 from twofold.web.runtime import runtime_of
+from twofold.web.sso.bridge import continue_page
 
 router = APIRouter(route_class=EndingRoute, include_in_schema=False)
 PENDING = sec.AUTHORIZE  # the authorization request waiting for the sign-in
@@ -132,11 +133,12 @@ def _after_sign_in(request: Request) -> str:
 
 @router.get(RESUME)
 def authorize_resume(request: Request) -> Response:
-    """After the sign-in: the waiting authorization request, once more."""
+    """After the sign-in: the waiting authorization request, once more, through a page of
+    its own (the sign-in form's redirects may not end at the application: bridge.py)."""
     pending = request.cookies.get(sec.cookie_name(request, PENDING))
     if not pending or any(ord(c) < 33 for c in pending):
         return RedirectResponse("/", status_code=303)
-    response = RedirectResponse(f"/oauth/authorize?{pending}", status_code=303)
+    response = continue_page(f"/oauth/authorize?{pending}")
     sec.clear_cookie(request, response, PENDING)
     return response
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, Response
 
 from twofold.domain import apps, errors
 from twofold.services.forward_auth import ForwardAuth
 from twofold.services.sessions import Sessions
 from twofold.web.api.deps import Ctx
 from twofold.web.routing import EndingRoute
+from twofold.web.sso.bridge import continue_page
 from twofold.web.sso.forward_auth import RETURN_PATH, credential
 
 router = APIRouter(route_class=EndingRoute, include_in_schema=False)
@@ -22,7 +23,7 @@ router = APIRouter(route_class=EndingRoute, include_in_schema=False)
 @router.get(RETURN_PATH)
 def sso_return(
     request: Request, ctx: Ctx, rd: str = Query("", max_length=2000)
-) -> RedirectResponse:
+) -> Response:
     try:
         auth = Sessions(ctx).authenticate(credential(request))
     except errors.Unauthenticated:
@@ -33,5 +34,6 @@ def sso_return(
     if auth.session.restricted:
         return RedirectResponse("/mfa/setup", status_code=303)
     origins = ForwardAuth(ctx).return_origins(auth.principal)
-    target = rd if rd and apps.safe_return_url(rd, origins) else "/"
-    return RedirectResponse(target, status_code=303)
+    if rd and apps.safe_return_url(rd, origins):
+        return continue_page(rd)  # another origin: through a page (bridge.py)
+    return RedirectResponse("/", status_code=303)
