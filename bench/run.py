@@ -207,7 +207,9 @@ def _rss_kib(pid: int) -> int:
 
 
 @contextmanager
-def twofold_server(db_url: str, key_file: Path, workers: int, logs: Path) -> Iterator[Server]:
+def twofold_server(
+    db_url: str, key_file: Path, workers: int, logs: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[Server]:
     port = free_port()
     env = {
         **os.environ,
@@ -218,6 +220,7 @@ def twofold_server(db_url: str, key_file: Path, workers: int, logs: Path) -> Ite
         # load shedding are measured on their own by bench/flood.py.
         "TWOFOLD_RATE_LIMITS": "off",
         "TWOFOLD_ARGON2_MAX_QUEUE": "64",
+        **(extra_env or {}),
     }
     logs.mkdir(parents=True, exist_ok=True)
     fh = (logs / f"twofold-{port}.log").open("wb")

@@ -17,6 +17,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from tests.live import free_port
+from tests.sms_gateway import SECRET as SMS_SECRET
+from tests.sms_gateway import Gateway, running_gateway
 from tests.support import Api, FakeClock
 from twofold.bootstrap import build_runtime
 from twofold.config import Settings
@@ -27,7 +29,7 @@ from twofold.web.app import create_app
 PG_ADMIN_URL = os.environ.get("TWOFOLD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 OUTPUT = Path(os.environ.get("TWOFOLD_TEST_OUTPUT", "test-output"))
 TABLES = (
-    "signing_keys, oauth_refresh_tokens, oauth_tokens, oauth_codes, applications, "
+    "signing_keys, oauth_refresh_tokens, oauth_tokens, oauth_codes, applications, sms_codes, "
     "throttle_counters, audit_events, remembered_browsers, email_codes, login_challenges, "
     "sessions, recovery_codes, mfa_devices, principals, accounts"
 )
@@ -111,6 +113,19 @@ def inbox(smtp_server: tuple[Inbox, int]) -> Inbox:
     return smtp_server[0]
 
 
+@pytest.fixture(scope="session")
+def sms_server() -> Iterator[Gateway]:
+    with running_gateway() as gateway:
+        yield gateway
+
+
+@pytest.fixture
+def gateway(sms_server: Gateway) -> Gateway:
+    """The SMS gateway every test app sends to, emptied and answering 200."""
+    sms_server.reset()
+    return sms_server
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     c = FakeClock()
@@ -119,7 +134,9 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def settings(db_url: str, tmp_path: Path, smtp_server: tuple[Inbox, int]) -> Settings:
+def settings(
+    db_url: str, tmp_path: Path, smtp_server: tuple[Inbox, int], sms_server: Gateway
+) -> Settings:
     return Settings(
         env="test",
         database_url=db_url,
@@ -129,6 +146,11 @@ def settings(db_url: str, tmp_path: Path, smtp_server: tuple[Inbox, int]) -> Set
         argon2_time_cost=1,
         rate_limits="off",  # flood limits are tested on their own (tests/web/api/test_flood.py)
         argon2_max_queue=64,  # parallel tests must not be shed; test_flood.py sheds on purpose
+        sms_provider="webhook",
+        sms_webhook_url=sms_server.url,
+        sms_webhook_secret=SMS_SECRET,
+        sms_webhook_timeout=2.0,
+        sms_webhook_retries=1,
     )
 
 

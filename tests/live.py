@@ -66,8 +66,10 @@ def start_server(
     extra_env: dict[str, str] | None = None,
     port: int | None = None,
     argv_prefix: list[str] | None = None,
+    startup: float = 30,
 ) -> LiveServer:
-    """Start `twofold serve` in its own process and wait until /healthz answers."""
+    """Start `twofold serve` in its own process and wait (up to `startup` seconds) until
+    /healthz answers."""
     port = port or free_port()
     env = {
         **os.environ,
@@ -91,7 +93,7 @@ def start_server(
         stderr=subprocess.STDOUT,
     )
     server = LiveServer(f"http://127.0.0.1:{port}", proc, log_path, env)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + startup
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited early:\n{server.log()}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -16,13 +16,29 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from twofold.config import ConfigError, Settings
 from twofold.domain.passwords import HashParams, Passwords
-from twofold.domain.ports import Clock, Mailer, SystemClock
+from twofold.domain.ports import NULL_OBSERVER, Clock, Mailer, Observer, SmsSender, SystemClock
 from twofold.domain.sealing import KeyRing
+from twofold.logs import SecurityLog
+from twofold.metrics import Metrics
+from twofold.services.audit import publish_on_commit
 from twofold.services.context import Context
 from twofold.services.mail import build_mailer
+from twofold.services.sms import build_sms
 from twofold.storage import keyfile
 from twofold.storage.db import Timeouts, make_engine, make_session_factory
 from twofold.storage.sealed import sealed_key_ids
+
+
+class Observers:
+    """The Observer the services see: counts go to the metrics, audit events to the security
+    log (bound methods, so a report costs one call)."""
+
+    def __init__(self, metrics: Observer, security_log: SecurityLog) -> None:
+        self.login = metrics.login
+        self.mfa_check = metrics.mfa_check
+        self.lockout = metrics.lockout
+        self.session_created = metrics.session_created
+        self.audited = security_log.audited
 
 
 @dataclass
@@ -37,6 +53,12 @@ class Runtime:
     mailer: Mailer
     clock: Clock
     trusted: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
+    sms: SmsSender | None = None
+    metrics: Metrics | None = None  # None: TWOFOLD_METRICS=false
+    metrics_networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = field(
+        default_factory=list
+    )
+    observer: Observer = NULL_OBSERVER
 
     def context(self, db: Session, client_addr: str | None, agent: str | None) -> Context:
         """The Context of one request or command, over the database session `db`."""
@@ -49,6 +71,8 @@ class Runtime:
             mailer=self.mailer,
             client_addr=client_addr,
             user_agent=agent,
+            sms=self.sms,
+            observer=self.observer,
         )
 
     @contextmanager
@@ -75,7 +99,11 @@ def _needed_key_ids(engine: Engine) -> set[str]:
 
 
 def build_runtime(
-    settings: Settings, *, clock: Clock | None = None, mailer: Mailer | None = None
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    mailer: Mailer | None = None,
+    sms: SmsSender | None = None,
 ) -> Runtime:
     """Open the database and key file, or fail with a one-line ConfigError."""
     engine = make_engine(
@@ -88,14 +116,19 @@ def build_runtime(
         ),
     )
     try:
+        sms = sms if sms is not None else build_sms(settings)
         keys = keyfile.open_or_create(settings.key_file, lambda: _needed_key_ids(engine))
     except ConfigError:
         engine.dispose()
         raise
+    metrics = Metrics() if settings.metrics else None
+    observer = Observers(metrics or NULL_OBSERVER, SecurityLog())
+    sessions = make_session_factory(engine)
+    publish_on_commit(sessions, observer)
     return Runtime(
         settings=settings,
         engine=engine,
-        sessions=make_session_factory(engine),
+        sessions=sessions,
         keys=keys,
         passwords=Passwords(
             HashParams(
@@ -108,5 +141,13 @@ def build_runtime(
         ),
         mailer=mailer or build_mailer(settings),
         clock=clock or SystemClock(),
-        trusted=[ipaddress.ip_network(n, strict=False) for n in settings.trusted_proxies],
+        trusted=_networks(settings.trusted_proxies),
+        sms=sms,
+        metrics=metrics,
+        metrics_networks=_networks(settings.metrics_networks),
+        observer=observer,
     )
+
+
+def _networks(cidrs: list[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return [ipaddress.ip_network(n, strict=False) for n in cidrs]

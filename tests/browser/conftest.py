@@ -15,6 +15,8 @@ from sqlalchemy import select, update
 
 from tests.conftest import Inbox
 from tests.live import LiveServer, free_port, start_server
+from tests.sms_gateway import SECRET as SMS_SECRET
+from tests.sms_gateway import Gateway
 from tests.support import PASSWORD, oathtool
 from twofold.storage.db import make_engine, make_session_factory
 from twofold.storage.models import AuthSession, LoginChallenge, Principal
@@ -58,8 +60,11 @@ class Authenticator:
 class Site:
     """The live server, its database (to age sessions as time would) and its mail."""
 
-    def __init__(self, server: LiveServer, db_url: str, inbox: Inbox, shots: Path) -> None:
+    def __init__(
+        self, server: LiveServer, db_url: str, inbox: Inbox, shots: Path, sms: Gateway
+    ) -> None:
         self.server, self.url, self.inbox, self.shots = server, server.url, inbox, shots
+        self.sms = sms
         self.engine = make_engine(db_url, pool_size=1)
         self.db = make_session_factory(self.engine)
 
@@ -117,7 +122,10 @@ class Site:
 
 @pytest.fixture(scope="session")
 def site(
-    tmp_path_factory: pytest.TempPathFactory, output_dir: Path, smtp_server: tuple[Inbox, int]
+    tmp_path_factory: pytest.TempPathFactory,
+    output_dir: Path,
+    smtp_server: tuple[Inbox, int],
+    sms_server: Gateway,
 ) -> Iterator[Site]:
     base = tmp_path_factory.mktemp("browser")
     db_url = f"sqlite:///{base / 'twofold.db'}"
@@ -130,11 +138,14 @@ def site(
         extra_env={
             "TWOFOLD_SMTP_URL": f"smtp://127.0.0.1:{smtp_server[1]}",
             "TWOFOLD_PUBLIC_URL": f"http://127.0.0.1:{port}",  # the links in mails
+            "TWOFOLD_SMS_PROVIDER": "webhook",
+            "TWOFOLD_SMS_WEBHOOK_URL": sms_server.url,
+            "TWOFOLD_SMS_WEBHOOK_SECRET": SMS_SECRET,
         },
     )
     shots = output_dir / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
-    s = Site(server, db_url, smtp_server[0], shots)
+    s = Site(server, db_url, smtp_server[0], shots, sms_server)
     try:
         yield s
     finally:

@@ -30,6 +30,17 @@ MATRIX: list[tuple[str, str, Any, dict[str, Any]]] = [
     ("POST", "/verify", {"method": "password", "password": "not-the-password"},
      {**dict.fromkeys(ROLES, (401, "InvalidCredentials")), "anonymous": U401}),
     ("POST", "/verify/email", None, {**dict.fromkeys(ROLES, 202), "anonymous": U401}),
+    # Phone (issue 17): nobody has one yet; a bad number is refused before anything is sent.
+    ("POST", "/verify/sms", None,
+     {**dict.fromkeys(ROLES, (400, "ValidationError")), "anonymous": U401}),
+    ("GET", "/me/phone", None,
+     {**dict.fromkeys(ROLES, 200), "anonymous": U401, "restricted": SETUP}),
+    ("PUT", "/me/phone", {"phone": "13800138000"},
+     {**dict.fromkeys(ROLES, (400, "ValidationError")), "anonymous": U401, "restricted": SETUP}),
+    ("POST", "/me/phone/verify", {"code": "000000"},
+     {**dict.fromkeys(ROLES, (401, "InvalidMFACode")), "anonymous": U401, "restricted": SETUP}),
+    ("DELETE", "/me/phone", None,
+     {**dict.fromkeys(ROLES, NF), "anonymous": U401, "restricted": SETUP}),
     ("POST", "/me/mfa-device", None, {**dict.fromkeys(ROLES, 201), "anonymous": U401}),
     ("POST", "/me/mfa-device/bind", NOPE,
      {**dict.fromkeys(ROLES, (409, "NoPendingDevice")), "anonymous": U401}),
@@ -262,7 +273,8 @@ def test_a_challenge_is_single_use_and_expires(api: Api, mfa_owner: Principal) -
 # --- issue 13: the forced password change gate, on every route of the OpenAPI document ---
 
 PASSWORD_CHANGE_REACHES = {("GET", "/me"), ("POST", "/me/password"), ("POST", "/verify"),
-                           ("POST", "/verify/email"), ("POST", "/logout")}
+                           ("POST", "/verify/email"), ("POST", "/verify/sms"),
+                           ("POST", "/logout")}
 ANONYMOUS_ROUTES = {("POST", "/accounts"), ("POST", "/login"), ("POST", "/login/mfa"),
                     ("POST", "/password-reset"), ("POST", "/password-reset/confirm")}
 

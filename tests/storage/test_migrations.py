@@ -31,6 +31,7 @@ TABLES = {
     "oauth_codes",
     "oauth_tokens",
     "signing_keys",
+    "sms_codes",
 }
 
 

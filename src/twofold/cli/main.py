@@ -53,6 +53,9 @@ def _die(message: str, code: int = 2) -> None:
 
 
 def _runtime(settings: Settings) -> Runtime:
+    # Commands count nothing: with PROMETHEUS_MULTIPROC_DIR set, metrics objects would leave
+    # files of this short-lived process for the servers to add up.
+    settings = settings.model_copy(update={"metrics": False})
     try:
         return build_runtime(settings)
     except ConfigError as exc:
@@ -115,6 +118,9 @@ def serve(
     import uvicorn
 
     settings = _settings()
+    from twofold.logs import configure as configure_logging
+
+    configure_logging(settings.log_format)  # before the migrations: every line in one format
     if settings.is_sqlite:
         _upgrade(settings)
     else:
@@ -125,20 +131,28 @@ def serve(
         rt.engine.dispose()
         if not current:
             _die("migrations are pending: run `twofold db upgrade` first")
-    uvicorn.run(
-        "twofold.web.asgi:app",
-        host=host,
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
+    options = {
+        "host": host,
+        "port": port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "access_log": False,
         # Scheme and client address from X-Forwarded-Proto/-For, believed only from the
         # trusted proxies (the load balancer terminating TLS); from anyone else ignored.
-        proxy_headers=bool(settings.trusted_proxies),
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-        timeout_graceful_shutdown=10,
-    )
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
+        "timeout_graceful_shutdown": 10,
+        # Logging is ours (twofold.logs): uvicorn's lines in the same format as the app's.
+        "log_config": None,
+    }
+    from twofold.cli.workers import metrics_directory, run_workers, serves_multiprocess
+
+    with metrics_directory(serves_multiprocess(settings.metrics, workers)) as path:
+        if workers == 1:
+            uvicorn.run("twofold.web.asgi:app", **options)  # type: ignore[arg-type]
+        else:
+            config = uvicorn.Config("twofold.web.asgi:app", workers=workers, **options)  # type: ignore[arg-type]
+            run_workers(config, path)
 
 
 @account_app.command("create")
@@ -222,6 +236,14 @@ def user_set_password(
         Lifecycle(ctx).operator_set_password(login, password, must_change)
         suffix = "; it must change it at next sign-in" if must_change else ""
         typer.echo(f"{login}: password set; sessions ended{suffix}")
+
+
+@user_app.command("phone")
+def user_phone(login: str) -> None:
+    """Show LOGIN's verified phone number, masked (`twofold mfa reset` leaves it alone)."""
+    with _context() as ctx:
+        phone = Principals(ctx).status(login).phone
+        typer.echo(f"{login}: phone {phone} (verified)" if phone else f"{login}: no phone number")
 
 
 @mfa_app.command("status")

@@ -212,6 +212,18 @@ class SecretUnavailable(TwofoldError):
     )
 
 
+class SMSUnavailable(TwofoldError):
+    """The SMS gateway did not take the message (refused, failed or did not answer in time),
+    or no gateway is configured. Nothing was changed; the send did not count."""
+
+    code, status, default_message = (
+        "SMSUnavailable",
+        503,
+        "The text message could not be sent: the SMS gateway is unavailable. Nothing was "
+        "changed; try again in a moment.",
+    )
+
+
 class KeyFileMismatch(TwofoldError):
     """The key file does not open every stored secret: a rotation would lose them."""
 

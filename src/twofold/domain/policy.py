@@ -28,6 +28,8 @@ BACKOFF_CAP = timedelta(hours=1)
 CHALLENGE_LIFETIME = timedelta(minutes=5)
 PENDING_DEVICE_LIFETIME = timedelta(minutes=10)
 EMAIL_CODE_LIFETIME = timedelta(minutes=10)
+SMS_CODE_LIFETIME = timedelta(minutes=10)
+SMS_SENDS_PER_HOUR = 5  # per principal and per destination number
 RESET_LINK_LIFETIME = timedelta(minutes=30)
 RESET_MAILS_PER_LOGIN = 3  # "forgot password" mails per login and hour (more are dropped)
 RESET_REQUESTS_PER_CLIENT = 10  # reset requests per client address and hour

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from twofold.domain import errors, policy
 from twofold.domain.passwords import check_new_password
+from twofold.domain.phones import masked_phone
 from twofold.services.audit import Audit
 from twofold.services.codes import SecondFactor
 from twofold.services.context import Context
@@ -121,6 +122,7 @@ class Principals:
             restricted=auth.session.restricted,
             password_change_required=auth.must_change_password,
             verified_until=verified + self.ctx.settings.fresh_window if verified else None,
+            phone=masked_phone(p.phone) if p.phone else None,
         )
 
     def status(self, login: str) -> PrincipalStatus:
@@ -132,6 +134,7 @@ class Principals:
         return PrincipalStatus(
             login=principal.login, kind=principal.kind, mfa=mfa,
             mfa_required=principal.mfa_required,
+            phone=masked_phone(principal.phone) if principal.phone else None,
         )
 
 
@@ -247,6 +250,7 @@ class Users:
             created_at=user.created_at,
             password_reset_required=bool(user.password_reset_required),
             disabled=bool(user.disabled),
+            phone_verified=user.phone is not None,
         )
 
     def create(

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, event, insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from twofold.domain import errors
+from twofold.domain.ports import Observer
 from twofold.services.context import Context
 from twofold.services.counters import Counters
 from twofold.services.views import AuditEventView, AuditPage
@@ -20,6 +22,23 @@ _INSERT = insert(AuditEvent).execution_options(render_nulls=True)
 
 
 MAX_EVENT_ID = 2**31 - 1
+# Events of the open transaction, told to the observer once it commits (dropped on rollback):
+# the security log never reports what did not happen.
+_PENDING = "twofold_audit_pending"
+
+
+def publish_on_commit(sessions: sessionmaker[Session], observer: Observer) -> None:
+    """Tell `observer` each audit event of the sessions `sessions` makes, after its commit."""
+
+    def committed(session: Session) -> None:
+        for row in session.info.pop(_PENDING, ()):
+            observer.audited(row)
+
+    def rolled_back(session: Session) -> None:
+        session.info.pop(_PENDING, None)
+
+    event.listen(sessions, "after_commit", committed)
+    event.listen(sessions, "after_rollback", rolled_back)
 
 
 class Audit:
@@ -39,21 +58,25 @@ class Audit:
         target_name: str | None = None,
         detail: dict[str, Any] | None = None,
     ) -> None:
-        self.ctx.db.execute(
-            _INSERT, self._row(action, result, actor, target, account_id, target_name, detail)
-        )
+        row = self._row(action, result, actor, target, account_id, target_name, detail)
+        self.ctx.db.execute(_INSERT, row)
+        self._pending(row)
+
+    def _pending(self, row: dict[str, Any]) -> None:
+        self.ctx.db.info.setdefault(_PENDING, []).append(row)
 
     def record_tally(
         self, action: str, *, result: str, ref: int | None, detail: dict[str, Any]
     ) -> int:
         """One row standing for many like events: inserted when `ref` is None (returns its
         id), else that row's detail (the count) is rewritten."""
+        row = self._row(action, result, None, None, None, None, detail)
+        self._pending(row)  # each event is a line of the security log, tallied or not
         if ref is not None:
             self.ctx.db.execute(
                 update(AuditEvent).where(AuditEvent.id == ref).values(detail=detail)
             )
             return ref
-        row = self._row(action, result, None, None, None, None, detail)
         stmt = insert(AuditEvent).values(row).returning(AuditEvent.id)
         return int(self.ctx.db.execute(stmt).scalar_one())
 

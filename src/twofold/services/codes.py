@@ -8,6 +8,9 @@ conditional UPDATE of `used_at`. The row count decides, never a prior read.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import bindparam, delete, func, select, update
 
@@ -37,8 +40,54 @@ _ACCEPT_STEP = (
 )
 
 
+def consume_single_use(
+    ctx: Context, model: Any, digest: str, principal_id: int, *where: Any
+) -> int | None:
+    """Use up the principal's live code (a row of EmailCode or SmsCode) whose hash is
+    `digest`, compared in constant time; its id, or None. The conditional UPDATE of
+    `used_at` decides, so a code is accepted once also under parallel requests."""
+    now = ctx.clock.now()
+    rows = ctx.db.execute(
+        select(model.id, model.code_hash).where(
+            model.principal_id == principal_id,
+            model.used_at.is_(None),
+            model.expires_at > now,
+            *where,
+        )
+    ).all()
+    for row_id, stored in rows:
+        if hmac.compare_digest(stored, digest):
+            used = affected(
+                ctx.db.execute(
+                    update(model)
+                    .where(model.id == row_id, model.used_at.is_(None))
+                    .values(used_at=now)
+                )
+            )
+            if used == 1:
+                return int(row_id)
+    return None
+
+
 def device_context(serial: str) -> str:
     return f"mfa-device:{serial}"
+
+
+ResultTable = tuple[tuple[type[errors.TwofoldError], str], ...]
+
+# The metrics' result label of a failed code check (first match wins: subclasses first).
+CHECK_RESULTS: ResultTable = (
+    (errors.ReplayedMFACode, "replay"),
+    (errors.OutOfSyncMFACode, "out_of_sync"),
+    (errors.InvalidMFACode, "invalid"),
+    (errors.TooManyAttempts, "locked"),
+    (errors.MFANotEnabled, "no_device"),
+)
+
+
+def result_of(exc: errors.TwofoldError, table: ResultTable) -> str:
+    """The label `table` gives the error `exc`; `error` for any other."""
+    return next((label for kind, label in table if isinstance(exc, kind)), "error")
 
 
 class SecondFactor:
@@ -49,6 +98,16 @@ class SecondFactor:
         self.throttle = Throttle(ctx, CODES)
         self.recovery = Throttle(ctx, RECOVERY)
         self.audit = Audit(ctx)
+
+    @contextmanager
+    def reported(self, method: str) -> Iterator[None]:
+        """Tell the observer how the check inside ended."""
+        try:
+            yield
+        except errors.TwofoldError as exc:
+            self.ctx.observer.mfa_check(method, result_of(exc, CHECK_RESULTS))
+            raise
+        self.ctx.observer.mfa_check(method, "accepted")
 
     def active_device(self, principal_id: int) -> MfaDevice | None:
         return self.ctx.db.scalar(_ACTIVE_DEVICE, {"principal_id": principal_id})
@@ -62,6 +121,10 @@ class SecondFactor:
 
     def check_totp(self, principal: Principal, raw_code: object, *, purpose: str) -> MfaDevice:
         """Accept `raw_code` from the principal's active device once, or raise."""
+        with self.reported("totp"):
+            return self._check_totp(principal, raw_code, purpose)
+
+    def _check_totp(self, principal: Principal, raw_code: object, purpose: str) -> MfaDevice:
         self.throttle.ensure_open(principal)
         device = self.active_device(principal.id)
         if device is None:
@@ -90,30 +153,17 @@ class SecondFactor:
         raise self.fail(principal, failure, purpose=purpose, method="mfa")
 
     def check_email_code(self, principal: Principal, raw_code: object) -> None:
+        with self.reported("email"):
+            self._check_email_code(principal, raw_code)
+
+    def _check_email_code(self, principal: Principal, raw_code: object) -> None:
         self.throttle.ensure_open(principal)
         code = totp.parse_code(raw_code)
-        now = self.ctx.clock.now()
         if code is not None:
             digest = self.ctx.keys.keyed_hash(f"email:{principal.id}:{code}")
-            rows = self.ctx.db.execute(
-                select(EmailCode.id, EmailCode.code_hash).where(
-                    EmailCode.principal_id == principal.id,
-                    EmailCode.used_at.is_(None),
-                    EmailCode.expires_at > now,
-                )
-            ).all()
-            for row_id, stored in rows:
-                if hmac.compare_digest(stored, digest):
-                    used = affected(
-                        self.ctx.db.execute(
-                            update(EmailCode)
-                            .where(EmailCode.id == row_id, EmailCode.used_at.is_(None))
-                            .values(used_at=now)
-                        )
-                    )
-                    if used == 1:
-                        self.throttle.record_success(principal.id)
-                        return
+            if consume_single_use(self.ctx, EmailCode, digest, principal.id) is not None:
+                self.throttle.record_success(principal.id)
+                return
         raise self.fail(
             principal,
             errors.InvalidMFACode("The email code is wrong, expired or already used."),
@@ -125,6 +175,10 @@ class SecondFactor:
         """Consume one recovery code; returns how many remain.
 
         Its own throttle: a lock of the code checks must not stop the way out."""
+        with self.reported("recovery_code"):
+            return self._check_recovery_code(principal, raw_code)
+
+    def _check_recovery_code(self, principal: Principal, raw_code: object) -> int:
         self.recovery.ensure_open(principal)
         code = normalize_recovery_code(raw_code) if isinstance(raw_code, str) else None
         if code is not None:
@@ -210,6 +264,7 @@ class SecondFactor:
             detail={"method": method, "consecutive_failures": count},
         )
         if count >= limit:
+            self.ctx.observer.lockout("recovery_code" if throttle is self.recovery else "mfa")
             self.audit.record(
                 "mfa.locked",
                 result="locked",

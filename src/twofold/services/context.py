@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from twofold.config import Settings
 from twofold.domain.passwords import Passwords
-from twofold.domain.ports import Clock, Mailer
+from twofold.domain.ports import NULL_OBSERVER, Clock, Mailer, Observer, SmsSender
 from twofold.domain.sealing import KeyRing
 from twofold.storage.db import begin_read_only
 
@@ -25,6 +25,8 @@ class Context:
     mailer: Mailer
     client_addr: str | None = None
     user_agent: str | None = None
+    sms: SmsSender | None = None  # None: no SMS gateway is configured
+    observer: Observer = NULL_OBSERVER
 
     @contextmanager
     def reading(self) -> Iterator[Session]:

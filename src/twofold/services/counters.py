@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import case, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from twofold.domain import policy
+from twofold.domain import errors, policy
 from twofold.services.context import Context
 from twofold.storage.db import affected
 from twofold.storage.models import ThrottleCounter
@@ -101,6 +101,27 @@ class Counters:
         ).returning(T.key, T.count, T.started_at, T.locked_until, T.ref)
         row = self.ctx.db.execute(stmt).one()
         return CounterRow(*row)
+
+    def limit_sends(self, channel: str, principal_id: int, to: str, per_window: int) -> list[str]:
+        """Count one send of `channel` ("mail", "sms") for the principal and for the
+        destination, refusing past `per_window` in SEND_WINDOW (TooManyAttempts with the
+        wait). A refused send rolls back with the request, so it does not count. Returns the
+        keys counted (`take_back` them when the send then fails)."""
+        now = self.ctx.clock.now()
+        keys = [
+            self.key(f"{channel}-send-principal", str(principal_id)),
+            self.key(f"{channel}-send-to", to.strip().lower()),
+        ]
+        for key in keys:
+            row = self.bump(key, policy.SEND_WINDOW)
+            if row.count > per_window:
+                seconds = policy.retry_after_seconds(row.started_at + policy.SEND_WINDOW, now)
+                raise errors.TooManyAttempts.after("Too many codes were sent", seconds)
+        return keys
+
+    def take_back(self, keys: list[str]) -> None:
+        """Undo one `bump` of each key (a send that did not happen)."""
+        self.ctx.db.execute(update(T).where(T.key.in_(keys), T.count > 0).values(count=T.count - 1))
 
     def set_ref(self, key: str, ref: int) -> None:
         self.ctx.db.execute(update(T).where(T.key == key).values(ref=ref))

@@ -11,7 +11,7 @@ from twofold.domain import errors, policy
 from twofold.domain.policy import network_allowed
 from twofold.domain.tokens import MAX_TOKEN_LENGTH, new_token, token_digest
 from twofold.services.audit import Audit
-from twofold.services.codes import SecondFactor
+from twofold.services.codes import ResultTable, SecondFactor, result_of
 from twofold.services.context import Context
 from twofold.services.mail import notify, notify_later
 from twofold.services.password_guard import PasswordGuard
@@ -53,6 +53,19 @@ def network_allowed_for(found: tuple[Principal, Account], client_addr: str | Non
     return principal.kind != "user" or network_allowed(client_addr, account.login_networks or [])
 
 
+# The metrics' result label of a sign-in step that failed (first match wins).
+LOGIN_RESULTS: ResultTable = (
+    (errors.InvalidCredentials, "invalid"),
+    (errors.InvalidMFACode, "invalid_code"),
+    (errors.Overloaded, "shed"),
+    (errors.RateLimited, "shed"),
+    (errors.TooManyAttempts, "locked"),
+    (errors.AccountDisabled, "disabled"),
+    (errors.NetworkNotAllowed, "network_not_allowed"),
+    (errors.ChallengeExpired, "challenge_expired"),
+)
+
+
 class Login:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -73,6 +86,15 @@ class Login:
         self, login: str, password: str, *, remember_token: str | None = None
     ) -> LoginResult:
         """Check the password; answer with a session, a challenge, or a setup-only session."""
+        try:
+            result = self._password_step(login, password, remember_token)
+        except errors.TwofoldError as exc:
+            self.ctx.observer.login(result_of(exc, LOGIN_RESULTS))
+            raise
+        self.ctx.observer.login(result.state)
+        return result
+
+    def _password_step(self, login: str, password: str, remember_token: str | None) -> LoginResult:
         login = login[:200]
         found = self._load(login) if len(login) <= 80 else None
         if found is not None and not network_allowed_for(found, self.ctx.client_addr):
@@ -102,6 +124,7 @@ class Login:
                     "login.failed", result="wrong_password", actor=found[0], target=found[0]
                 )
                 for lock in first_locks:
+                    self.ctx.observer.lockout("password")
                     self.audit.record(
                         "login.locked", result="locked", actor=found[0], target=found[0],
                         detail={"scope": lock},
@@ -189,6 +212,17 @@ class Login:
         remember: bool = False,
     ) -> LoginResult:
         """Finish a login with a code (or a recovery code) and the challenge it answers."""
+        try:
+            result = self._code_step(challenge, code, recovery_code, remember)
+        except errors.TwofoldError as exc:
+            self.ctx.observer.login(result_of(exc, LOGIN_RESULTS))
+            raise
+        self.ctx.observer.login(result.state)
+        return result
+
+    def _code_step(
+        self, challenge: object, code: object, recovery_code: object, remember: bool
+    ) -> LoginResult:
         if not isinstance(challenge, str) or not challenge or len(challenge) > MAX_TOKEN_LENGTH:
             raise errors.ChallengeExpired()
         now = self.ctx.clock.now()

@@ -94,6 +94,7 @@ class Sessions:
             amr=amr.merged((), *methods),
         )
         self.ctx.db.add(row)
+        self.ctx.observer.session_created()
         return token, row
 
     def authenticate(self, token: str | None) -> Auth:

@@ -17,6 +17,7 @@ from twofold.services.counters import Counters
 from twofold.services.lifecycle import Lifecycle, refuse_reuse, remember_former, reuse_hashes
 from twofold.services.login import forget_browsers
 from twofold.services.mail import notify
+from twofold.services.phones import Phones
 from twofold.services.sessions import Auth, Sessions
 from twofold.services.throttle import CODES, PASSWORDS, Throttle
 from twofold.storage.models import EmailCode, Principal
@@ -37,6 +38,9 @@ class Verification:
         if method == "mfa":
             self.factor.check_totp(principal, code, purpose="verify")
         else:
+            # API.md: a principal with MFA enabled verifies with `mfa`; the password, an
+            # email code or an SMS code serve one without (a lost device is the operator's
+            # `twofold mfa reset` or the primary's, never a weaker factor's).
             if self.factor.active_device(principal.id) is not None:
                 raise errors.ValidationFailed(
                     'MFA is enabled: verify with a code from the device (method "mfa").',
@@ -46,11 +50,13 @@ class Verification:
                 self._check_password(principal, password)
             elif method == "email":
                 self.factor.check_email_code(principal, code)
+            elif method == "sms":
+                Phones(self.ctx).check_verify_code(principal, code)
             else:
-                raise errors.ValidationFailed(fields={"method": "password, mfa or email"})
+                raise errors.ValidationFailed(fields={"method": "password, mfa, email or sms"})
         until = self.sessions.mark_verified(auth.session)
-        # An email code has no RFC 8176 value: only the code and the password are recorded.
-        recorded = {"mfa": "otp", "password": "pwd"}.get(method)
+        # RFC 8176 has no value for an email code: it alone is not recorded.
+        recorded = {"mfa": "otp", "password": "pwd", "sms": "sms"}.get(method)
         if recorded:
             self.sessions.record_methods(auth.session, recorded)
         self.audit.record(
@@ -86,7 +92,9 @@ class Verification:
                 fields={"email": "none on file"},
             )
         Throttle(self.ctx, CODES).ensure_open(principal)
-        self._count_send(principal.id, principal.email)
+        Counters(self.ctx).limit_sends(
+            "mail", principal.id, principal.email, policy.EMAIL_SENDS_PER_HOUR
+        )
         now = self.ctx.clock.now()
         code = new_email_code()
         # Only the newest code is valid.
@@ -106,20 +114,6 @@ class Verification:
             f"Your verification code is {code}. It works once, within 10 minutes.\n"
             "If you did not ask for it, someone may know your password.",
         )
-
-    def _count_send(self, principal_id: int, to: str) -> None:
-        """At most EMAIL_SENDS_PER_HOUR mails per principal and per destination address.
-        A refused send rolls back with the request, so it does not count."""
-        counters = Counters(self.ctx)
-        now = self.ctx.clock.now()
-        for key in (
-            counters.key("mail-send-principal", str(principal_id)),
-            counters.key("mail-send-to", to.strip().lower()),
-        ):
-            row = counters.bump(key, policy.SEND_WINDOW)
-            if row.count > policy.EMAIL_SENDS_PER_HOUR:
-                seconds = policy.retry_after_seconds(row.started_at + policy.SEND_WINDOW, now)
-                raise errors.TooManyAttempts.after("Too many codes were sent", seconds)
 
     def change_password(self, auth: Auth, current: str | None, new: str) -> None:
         """Change one's own password: freshly verified and with the current one; or, in

@@ -33,6 +33,16 @@ class MfaStatus:
 
 
 @dataclass(frozen=True)
+class PhoneView:
+    """A principal's phone as it is shown: masked (`+86 138****8000`), never in full.
+    `pending` is a new number waiting for its code."""
+
+    phone: str | None
+    verified: bool
+    pending: str | None = None
+
+
+@dataclass(frozen=True)
 class AccountView:
     name: str
     email: str
@@ -49,6 +59,7 @@ class MeView:
     restricted: bool
     verified_until: datetime | None
     password_change_required: bool = False
+    phone: str | None = None  # masked; only a verified number
 
 
 @dataclass(frozen=True)
@@ -59,6 +70,7 @@ class PrincipalStatus:
     kind: str
     mfa: MfaStatus
     mfa_required: bool
+    phone: str | None = None  # masked; a verified number only
 
 
 @dataclass(frozen=True)
@@ -71,6 +83,7 @@ class UserView:
     created_at: datetime | None
     password_reset_required: bool = False
     disabled: bool = False
+    phone_verified: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         view = asdict(self)

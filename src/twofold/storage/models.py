@@ -103,6 +103,9 @@ class Principal(Base):
     # set a password for it must choose its own at the next sign-in.
     disabled: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     password_reset_required: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # A verified phone number (E.164), for identity verification by SMS (never a login factor).
+    phone: Mapped[str | None] = mapped_column(String(20))
+    phone_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class MfaDevice(Base):
@@ -184,6 +187,26 @@ class EmailCode(Base):
     )
     code_hash: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SmsCode(Base):
+    """A code sent by SMS (stored hashed): `confirm` proves a new number (`phone`) before it
+    is the principal's; `verify` is identity verification to the verified number. Usable only
+    once the gateway took it (`sent_at`), once, until `expires_at`."""
+
+    __tablename__ = "sms_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    principal_id: Mapped[int] = mapped_column(
+        ForeignKey("principals.id", ondelete="CASCADE"), index=True
+    )
+    purpose: Mapped[str] = mapped_column(String(8))
+    phone: Mapped[str] = mapped_column(String(20))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 

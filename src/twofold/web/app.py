@@ -25,6 +25,7 @@ from twofold.services.oidc import SigningKeys
 from twofold.web.api.applications import router as applications_router
 from twofold.web.api.deps import API_PREFIX
 from twofold.web.api.password_reset import router as reset_router
+from twofold.web.api.phone import router as phone_router
 from twofold.web.api.routes import router as api_router
 from twofold.web.console.mount import install as install_console
 from twofold.web.docs import ApiHeaders, install_docs
@@ -33,6 +34,8 @@ from twofold.web.health import install_health
 from twofold.web.sso.forward_auth import router as forward_auth_router
 from twofold.web.sso.oidc import router as oidc_router
 from twofold.web.sso.return_page import router as sso_return_router
+from twofold.web.telemetry import Telemetry
+from twofold.web.telemetry import router as metrics_router
 
 log = logging.getLogger("twofold")
 DB_RETRY_AFTER = 2  # seconds: a locked, busy or hung database, or a dropped connection
@@ -213,6 +216,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(api_router, prefix=API_PREFIX)
     app.include_router(reset_router, prefix=API_PREFIX)
+    app.include_router(phone_router, prefix=API_PREFIX)
     app.include_router(applications_router, prefix=API_PREFIX)
 
     install_health(app, rt)
@@ -225,4 +229,9 @@ def create_app(
     app.include_router(oidc_router)
     app.add_middleware(ApiHeaders)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    if rt.metrics is not None:
+        app.include_router(metrics_router)
+    app.add_middleware(  # last added: outermost
+        Telemetry, metrics=rt.metrics, trusted=rt.trusted, access_log=settings.access_log
+    )
     return app

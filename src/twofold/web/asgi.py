@@ -4,6 +4,7 @@ import ctypes
 import ctypes.util
 
 from twofold.config import ConfigError, load_settings
+from twofold.logs import configure as configure_logging
 from twofold.web.app import create_app
 
 
@@ -24,6 +25,8 @@ def _limit_malloc_arenas(arenas: int = 2) -> None:
 _limit_malloc_arenas()
 
 try:
-    app = create_app(load_settings())
+    _settings = load_settings()
+    configure_logging(_settings.log_format)  # each worker (uvicorn's, gunicorn's) in one format
+    app = create_app(_settings)
 except ConfigError as exc:
     raise SystemExit(f"twofold: {exc}") from None

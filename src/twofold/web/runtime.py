@@ -19,31 +19,38 @@ def runtime_of(request: Request) -> Runtime:
     return rt
 
 
-def _is_trusted(addr: str, trusted: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+def in_networks(addr: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    """Whether `addr` is an IP address inside one of `networks`."""
     try:
         ip = ipaddress.ip_address(addr)
     except ValueError:
         return False
-    return any(ip in net for net in trusted)
+    return any(ip in net for net in networks)
 
 
 def is_trusted_peer(request: Request) -> bool:
     """Whether the request came straight from one of TWOFOLD_TRUSTED_PROXIES."""
     rt = runtime_of(request)
     peer = request.client.host if request.client else None
-    return peer is not None and _is_trusted(peer, rt.trusted)
+    return peer is not None and in_networks(peer, rt.trusted)
 
 
 def client_address(request: Request, rt: Runtime) -> str | None:
     """The peer address, or the nearest untrusted hop of X-Forwarded-For when the peer is a
     trusted proxy. A header from anyone else is ignored, so it cannot be spoofed."""
     peer = request.client.host if request.client else None
-    if peer is None or not rt.trusted or not _is_trusted(peer, rt.trusted):
+    return forwarded_client(peer, request.headers.get("x-forwarded-for", ""), rt.trusted)
+
+
+def forwarded_client(
+    peer: str | None, forwarded: str, trusted: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
+) -> str | None:
+    """`client_address` from the peer and the X-Forwarded-For header's value."""
+    if peer is None or not trusted or not in_networks(peer, trusted):
         return peer
-    forwarded = request.headers.get("x-forwarded-for", "")
     hops = [h.strip() for h in forwarded.split(",") if h.strip()]
     for hop in reversed(hops):
-        if not _is_trusted(hop, rt.trusted):
+        if not in_networks(hop, trusted):
             try:
                 return str(ipaddress.ip_address(hop))
             except ValueError:

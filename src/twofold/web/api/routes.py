@@ -100,7 +100,8 @@ def me(auth: CurrentAuth, ctx: Ctx) -> s.MeOut:
 
 @router.post("/verify", response_model=s.VerifyOut, tags=["verification"])
 def verify(body: s.VerifyIn, auth: CurrentAuth, ctx: Ctx) -> s.VerifyOut:
-    """Step-up: mark this session freshly verified (mfa, password or email code)."""
+    """Step-up: mark this session freshly verified (mfa while a device is bound; else the
+    password, an email code or an SMS code)."""
     until = Verification(ctx).verify(auth, body.method, password=body.password, code=body.code)
     return s.VerifyOut(verified_until=until.isoformat())
 

@@ -106,10 +106,11 @@ class MeOut(Out):
     restricted: bool
     verified_until: IsoTime | None
     password_change_required: bool = False
+    phone: str | None = None
 
 
 class VerifyIn(Body):
-    method: Literal["password", "mfa", "email"]
+    method: Literal["password", "mfa", "email", "sms"]
     password: str | None = Field(None, max_length=1024)
     code: str | None = Field(None, max_length=64)
 
@@ -191,6 +192,7 @@ class UserOut(Out):
     created_at: IsoTime | None = None
     password_reset_required: bool = False
     disabled: bool = False
+    phone_verified: bool = False
 
 
 class UsersOut(Out):
@@ -255,6 +257,26 @@ class SecurityPreferencesPatch(Body):
     password_min_length: StrictInt | None = None
     password_max_age_days: StrictInt | None = None
     password_reuse_prevention: StrictInt | None = None
+
+
+class PhoneIn(Body):
+    phone: str = Field(max_length=40)
+
+
+class PhoneCodeIn(Body):
+    code: str = Field(max_length=64)
+
+
+class PhoneOut(Out):
+    """A phone as it is shown: masked (`+86 138****8000`)."""
+
+    phone: str | None
+    verified: bool
+    pending: str | None = None
+
+
+class PhoneSentOut(Out):
+    sent_to: str
 
 
 class ErrorDetail(BaseModel):

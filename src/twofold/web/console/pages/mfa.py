@@ -11,6 +11,7 @@ from markupsafe import Markup
 
 from twofold.domain import errors
 from twofold.services.mfa import BoundDevice, Devices, PendingDevice
+from twofold.services.phones import Phones
 from twofold.services.sessions import Auth
 from twofold.web.console import security as sec
 from twofold.web.console.auth import Csrf, Ctx, Page, SetupPage, console_auth, fresh_page
@@ -69,6 +70,7 @@ def _security(
         request,
         "security.html",
         mfa=mfa,
+        phone=Phones(ctx).view(auth.principal),
         principal=auth.principal,
         recovery_codes=recovery_codes,
         continue_to=continue_to,

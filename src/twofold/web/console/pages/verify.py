@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from twofold.domain import errors
 from twofold.services.mfa import Devices
+from twofold.services.phones import Phones
 from twofold.services.sessions import Auth, Sessions
 from twofold.services.verification import Verification
 from twofold.web.console.auth import Csrf, Ctx, VerifyPage
@@ -55,6 +56,7 @@ def verify_page(
     *,
     error: errors.TwofoldError | None = None,
     email_sent: bool = False,
+    sms_sent: bool = False,
 ) -> HTMLResponse:
     purposes: Mapping[str, str] = request.app.state.console_purposes
     has_device = Devices(ctx).status(auth, auth.principal).enabled
@@ -68,8 +70,10 @@ def verify_page(
         purpose=purposes.get(purpose, "continue"),
         has_device=has_device,
         email=_masked(auth.principal.email),
+        phone=Phones(ctx).view(auth.principal).phone,
         error=shown(error) if error else None,
         email_sent=email_sent,
+        sms_sent=sms_sent,
     )
 
 
@@ -81,7 +85,7 @@ def verify_form(
     next: str | None = None,  # noqa: A002
     purpose: Annotated[str, Query(alias="for", max_length=64)] = "",
 ) -> Response:
-    """Confirm it is you (a password, a code from the device, or a mailed code)."""
+    """Confirm it is you (a password, a code from the device, a mailed or texted code)."""
     if Sessions(ctx).may_step_up(auth.session):
         return redirect(safe_next(next))
     return verify_page(request, auth, ctx, next or "/", purpose)
@@ -108,20 +112,33 @@ def verify_submit(
     return redirect(_back(next))
 
 
+Next = Annotated[str, Form(max_length=400)]
+Purpose = Annotated[str, Form(alias="for", max_length=64)]
+_SEND_FAILURES = (errors.ValidationFailed, errors.TooManyAttempts, errors.SMSUnavailable)
+
+
 @router.post("/verify/email", dependencies=[flood_limited("email"), Csrf])
 def verify_email(
-    request: Request,
-    ctx: Ctx,
-    auth: VerifyPage,
-    next: Annotated[str, Form(max_length=400)] = "/",  # noqa: A002
-    purpose: Annotated[str, Form(alias="for", max_length=64)] = "",
+    request: Request, ctx: Ctx, auth: VerifyPage, next: Next = "/", purpose: Purpose = ""  # noqa: A002
 ) -> Response:
     """Mail a verification code, then ask for it."""
     try:
         Verification(ctx).send_email_code(auth)
-    except (errors.ValidationFailed, errors.TooManyAttempts) as exc:
+    except _SEND_FAILURES as exc:
         return verify_page(request, auth, ctx, next, purpose, error=exc)
     return verify_page(request, auth, ctx, next, purpose, email_sent=True)
 
 
-form_homes(router, {"/verify/email": "/"})
+@router.post("/verify/sms", dependencies=[Csrf])
+def verify_sms(
+    request: Request, ctx: Ctx, auth: VerifyPage, next: Next = "/", purpose: Purpose = ""  # noqa: A002
+) -> Response:
+    """Text a verification code to the verified phone, then ask for it."""
+    try:
+        Phones(ctx).send_verify_code(auth)
+    except _SEND_FAILURES as exc:
+        return verify_page(request, auth, ctx, next, purpose, error=exc)
+    return verify_page(request, auth, ctx, next, purpose, sms_sent=True)
+
+
+form_homes(router, {"/verify/email": "/", "/verify/sms": "/"})
