@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import urlencode
 
 from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request, grants
@@ -372,7 +373,14 @@ class Provider:
             again = auth is not None and self._sign_in_again(dict(req.query), auth)
             user = None
             if auth is not None and not again:
-                allowed_into(self.ctx, auth, client)
+                try:
+                    allowed_into(self.ctx, auth, client)
+                except (errors.MFASetupRequired, errors.PasswordChangeRequired):
+                    if "none" in dict(req.query).get("prompt", "").split():
+                        # Pages are due first, and prompt=none forbids showing any.
+                        due = _error_to(client, req, "interaction_required")
+                        return AuthorizeOutcome(redirect=due)
+                    raise
                 principal = auth.principal
                 # `amr`: what this session's sign-in (and its step-ups) actually used.
                 user = _SignedIn(auth, end_user(self.ctx, principal), amr_claim(auth.session.amr))
@@ -472,6 +480,14 @@ class Provider:
         finally:
             if db.in_transaction():
                 db.rollback()
+
+
+def _error_to(client: Client, req: OAuthRequest, error: str) -> str:
+    """An OAuth error at the request's (registered, already checked) redirect URI."""
+    params = dict(req.query)
+    uri = params.get("redirect_uri") or client.redirect_uris[0]
+    answer = {"error": error, **({"state": params["state"]} if "state" in params else {})}
+    return uri + ("&" if "?" in uri else "?") + urlencode(answer)
 
 
 def _location(response: OAuthResponse) -> str:

@@ -7,11 +7,12 @@ from __future__ import annotations
 import html
 import re
 import secrets
+from urllib.parse import parse_qs, quote, urlsplit
 
 from tests.support import USER_PASSWORD, Api
 from tests.web.console.conftest import Console
 from tests.web.console.test_flows import bind_on_page
-from tests.web.sso.inproc import authorize, code_of, exchange, id_claims, register
+from tests.web.sso.inproc import REDIRECT, authorize, code_of, exchange, id_claims, register
 
 RESUME = "/oauth/authorize/resume"
 
@@ -58,3 +59,36 @@ def test_a_setup_only_sign_in_also_returns(api: Api, console: Console) -> None:
     _, r = bind_on_page(console, r.text, "/mfa/bind")
     code = _resume_to_code(console, r.text)
     assert exchange(console, client, code, verifier).status_code == 200
+
+
+def test_prompt_none_answers_interaction_required(api: Api, console: Console) -> None:
+    owner = api.signup()
+    client = register(api, owner, require_mfa=True)
+    api.add_user(owner, "alice")
+    console.login("alice@acme", USER_PASSWORD)
+    r = authorize(console, client[0], secrets.token_urlsafe(48), prompt="none")
+    assert r.status_code == 302, r.text
+    query = parse_qs(urlsplit(r.headers["location"]).query)
+    assert r.headers["location"].startswith(REDIRECT + "?")
+    assert query["error"] == ["interaction_required"] and query["state"] == ["st"]
+
+
+def test_forward_auth_sign_in_binds_then_returns(api: Api, console: Console) -> None:
+    owner = api.signup()
+    site = "https://wiki.example.com/page?x=1"
+    r = api.call("POST", "/applications", owner, json={
+        "name": "Wiki", "redirect_uris": ["https://wiki.example.com/"], "require_mfa": True})
+    app = r.json()["client_id"]
+    api.add_user(owner, "alice")
+    console.login("alice@acme", USER_PASSWORD)
+    back = f"/sso/return?rd={quote(site, safe='')}&app={app}"
+    r = console.get(back)  # where the sign-in sends the proxy's visitor
+    assert r.status_code == 303 and r.headers["location"] == "/mfa/setup?done=app-requires-mfa"
+    r = console.post("/mfa/device", {}, page="/mfa/setup")
+    _, r = bind_on_page(console, r.text, "/mfa/bind")
+    link = re.search(r'id="continue-to-application"[^>]*href="([^"]+)"', r.text)
+    assert link and html.unescape(link.group(1)) == back
+    r = console.get(back)
+    assert r.status_code == 200 and f'href="{html.escape(site)}"' in r.text
+    r = console.client.get("/api/v1/authz/auth-request", params={"app": app})
+    assert r.status_code == 200 and r.headers["remote-user"] == "alice@acme"

@@ -20,6 +20,10 @@ CHALLENGE = "twofold_challenge"  # the MFA challenge between the password and th
 # device an application requires), and where it resumes.
 AUTHORIZE = "twofold_authorize"
 AUTHORIZE_RESUME = "/oauth/authorize/resume"
+# Where the MFA binding an application asked for goes on to (a path here): the waiting
+# authorization request, or forward-auth's way back to the application.
+AFTER_MFA = "twofold_after_mfa"
+AFTER_MFA_SECONDS = 15 * 60
 REMEMBER = "twofold_remember"  # "remember this browser" (remember_mfa_days): skips the code step
 
 CSP = (

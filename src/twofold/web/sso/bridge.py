@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from html import escape
 
-from fastapi.responses import HTMLResponse
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from twofold.web.console import security as sec
+
+
+def bind_first(request: Request, back: str) -> RedirectResponse:
+    """To the MFA setup an application requires; the binding's last page leads to `back`."""
+    response = RedirectResponse("/mfa/setup?done=app-requires-mfa", status_code=303)
+    sec.set_cookie(request, response, sec.AFTER_MFA, back[:2500], sec.AFTER_MFA_SECONDS)
+    return response
 
 
 def continue_page(target: str) -> HTMLResponse:

@@ -77,12 +77,17 @@ def original_url(request: Request) -> str | None:
     return url
 
 
-def login_url(request: Request, back: str | None) -> str:
+def return_path(back: str, app: str) -> str:
+    """The way back to `back` after a sign-in (or an MFA binding) for the application."""
+    return f"{RETURN_PATH}?rd={quote(back, safe='')}&app={quote(app, safe='')}"
+
+
+def login_url(request: Request, back: str | None, app: str) -> str:
     """The console's sign-in, which returns through RETURN_PATH to `back` (when allowed)."""
     base = runtime_of(request).settings.public_url
     if not back:
         return f"{base}/login"
-    after = f"{RETURN_PATH}?rd={quote(back, safe='')}"
+    after = return_path(back, app)
     return f"{base}/login?next={quote(after, safe='/')}"
 
 
@@ -106,5 +111,5 @@ def forward_auth(request: Request, app: str = Query(max_length=48)) -> Response:
     sign-in, which comes back to the original URL (403 while the application is disabled)."""
     identity = _identity(request, app)
     if identity is None:
-        return RedirectResponse(login_url(request, original_url(request)), status_code=302)
+        return RedirectResponse(login_url(request, original_url(request), app), status_code=302)
     return _passed(identity)

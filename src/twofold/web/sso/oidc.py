@@ -22,7 +22,7 @@ from twofold.web.api.deps import Ctx
 from twofold.web.console import security as sec
 from twofold.web.routing import EndingRoute
 from twofold.web.runtime import runtime_of
-from twofold.web.sso.bridge import continue_page
+from twofold.web.sso.bridge import bind_first, continue_page
 
 router = APIRouter(route_class=EndingRoute, include_in_schema=False)
 PENDING = sec.AUTHORIZE  # the authorization request waiting for the sign-in
@@ -101,7 +101,7 @@ def authorize(request: Request, ctx: Ctx) -> Response:
     try:
         outcome = Provider(ctx).authorize(_oauth_request(request), _signed_in(ctx, request))
     except errors.MFASetupRequired:
-        response = RedirectResponse("/mfa/setup?done=app-requires-mfa", status_code=303)
+        response = bind_first(request, RESUME)
         sec.set_cookie(request, response, PENDING, _after_sign_in(request)[:3000], 15 * 60)
         return response
     if outcome.sign_in:
@@ -110,11 +110,14 @@ def authorize(request: Request, ctx: Ctx) -> Response:
         # asked for (a slow sign-in may take longer than `max_age` itself).
         response = RedirectResponse(f"/login?next={quote(RESUME, safe='/')}", status_code=303)
         sec.set_cookie(request, response, PENDING, _after_sign_in(request)[:3000], 15 * 60)
+        # Should the sign-in lead to an MFA setup, its binding comes back here too.
+        sec.set_cookie(request, response, sec.AFTER_MFA, RESUME, sec.AFTER_MFA_SECONDS)
         if outcome.session_ended:
             sec.clear_cookie(request, response, sec.SESSION)
         return response
     response = RedirectResponse(outcome.redirect or "/", status_code=302)
     sec.clear_cookie(request, response, PENDING)
+    sec.clear_cookie(request, response, sec.AFTER_MFA)
     return response
 
 

@@ -16,7 +16,7 @@ from twofold.services.sessions import Auth
 from twofold.web.console import security as sec
 from twofold.web.console.auth import Csrf, Ctx, Page, SetupPage, console_auth, fresh_page
 from twofold.web.console.errors import retry_headers, shown
-from twofold.web.console.render import form_homes, redirect, render, signed_in_as
+from twofold.web.console.render import form_homes, redirect, render, safe_next, signed_in_as
 from twofold.web.routing import EndingRoute
 
 router = APIRouter(include_in_schema=False, route_class=EndingRoute)
@@ -149,11 +149,13 @@ def mfa_bind(
                          error=exc)
     signed_in_as(request, auth)  # a setup-only session was just lifted: the full header now
     # A sign-in to an application waits for this binding: the way back (after the codes).
-    waiting = bool(request.cookies.get(sec.cookie_name(request, sec.AUTHORIZE)))
-    return _security(
+    back = safe_next(request.cookies.get(sec.cookie_name(request, sec.AFTER_MFA)))
+    response = _security(
         request, auth, ctx, recovery_codes=bound.recovery_codes, notice=_bound_notice(bound),
-        continue_to=sec.AUTHORIZE_RESUME if waiting else None,
+        continue_to=back if back != "/" else None,
     )
+    sec.clear_cookie(request, response, sec.AFTER_MFA)
+    return response
 
 
 def _bound_notice(bound: BoundDevice) -> str:
