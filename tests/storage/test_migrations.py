@@ -30,6 +30,7 @@ TABLES = {
     "applications",
     "oauth_codes",
     "oauth_tokens",
+    "oauth_refresh_tokens",
     "signing_keys",
     "sms_codes",
 }
