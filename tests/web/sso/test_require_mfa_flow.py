@@ -10,6 +10,7 @@ import secrets
 from urllib.parse import parse_qs, quote, urlsplit
 
 from tests.support import USER_PASSWORD, Api
+from tests.web.api.prefs import verify
 from tests.web.console.conftest import Console
 from tests.web.console.test_flows import bind_on_page
 from tests.web.sso.inproc import REDIRECT, authorize, code_of, exchange, id_claims, register
@@ -92,3 +93,31 @@ def test_forward_auth_sign_in_binds_then_returns(api: Api, console: Console) -> 
     assert r.status_code == 200 and f'href="{html.escape(site)}"' in r.text
     r = console.client.get("/api/v1/authz/auth-request", params={"app": app})
     assert r.status_code == 200 and r.headers["remote-user"] == "alice@acme"
+
+
+def test_a_forced_password_change_returns_to_the_application(
+    api: Api, console: Console
+) -> None:
+    owner = api.signup()
+    client = register(api, owner)
+    api.add_user(owner, "alice")
+    verify(api, owner)
+    r = api.call("PATCH", "/users/alice", owner, json={"password_reset_required": True})
+    assert r.status_code == 200, r.text
+    verifier = secrets.token_urlsafe(48)
+    r = authorize(console, client[0], verifier)
+    assert r.headers["location"].startswith("/login")
+    r = console.login("alice@acme", USER_PASSWORD)
+    assert r.headers["location"] == "/password/change"
+    r = console.post("/password/change", {"new_password": "a brand new passphrase 7"})
+    assert r.status_code == 303 and r.headers["location"] == RESUME
+    page = console.get(RESUME)
+    bridge = re.search(r'<a id="continue" href="([^"]+)"', page.text)
+    assert bridge
+    code = code_of(console.get(html.unescape(bridge.group(1))))
+    assert exchange(console, client, code, verifier).status_code == 200
+    # Signed in and then made to change it: the authorization endpoint sends there first.
+    r = api.call("PATCH", "/users/alice", owner, json={"password_reset_required": True})
+    assert r.status_code == 200, r.text
+    r = authorize(console, client[0], verifier)
+    assert r.status_code == 303 and r.headers["location"] == "/password/change"

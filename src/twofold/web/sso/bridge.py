@@ -15,9 +15,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from twofold.web.console import security as sec
 
 
-def bind_first(request: Request, back: str) -> RedirectResponse:
-    """To the MFA setup an application requires; the binding's last page leads to `back`."""
-    response = RedirectResponse("/mfa/setup?done=app-requires-mfa", status_code=303)
+def bind_first(
+    request: Request, back: str, page: str = "/mfa/setup?done=app-requires-mfa"
+) -> RedirectResponse:
+    """To the MFA setup an application requires (or the forced password change before it);
+    the binding's last page, or the change, leads to `back`."""
+    response = RedirectResponse(page, status_code=303)
     sec.set_cookie(request, response, sec.AFTER_MFA, back[:2500], sec.AFTER_MFA_SECONDS)
     return response
 

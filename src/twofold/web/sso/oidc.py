@@ -100,8 +100,12 @@ def authorize(request: Request, ctx: Ctx) -> Response:
     MFA setup, whose last page leads back here."""
     try:
         outcome = Provider(ctx).authorize(_oauth_request(request), _signed_in(ctx, request))
-    except errors.MFASetupRequired:
-        response = bind_first(request, RESUME)
+    except (errors.MFASetupRequired, errors.PasswordChangeRequired) as exc:
+        # What is due first (a new password, a device), then back here.
+        if isinstance(exc, errors.PasswordChangeRequired):
+            response = bind_first(request, RESUME, "/password/change")
+        else:
+            response = bind_first(request, RESUME)
         sec.set_cookie(request, response, PENDING, _after_sign_in(request)[:3000], 15 * 60)
         return response
     if outcome.sign_in:
