@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -48,6 +49,16 @@ def oathtool(secret: str, epoch: int) -> str:
     return out.stdout.strip()
 
 
+CONFIRM_LINK = re.compile(r"(http://\S+/email/confirm\?token=([A-Za-z0-9_-]+))")
+
+
+def confirmation_token(bodies: list[str]) -> str:
+    """The token of the newest "confirm your address" link among these mail bodies."""
+    links = [m for body in bodies for m in CONFIRM_LINK.findall(body)]
+    assert links, "no confirmation link in the mail"
+    return str(links[-1][1])
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
@@ -92,6 +103,11 @@ class Api:
         p = Principal(name, PASSWORD)
         self.login(p)
         return p
+
+    def confirm_email(self, bodies: list[str]) -> None:
+        """Follow the newest confirmation link mailed (the mails of one address)."""
+        r = self.call("POST", "/email/confirm", json={"token": confirmation_token(bodies)})
+        assert r.status_code == 200, r.text
 
     def login(self, p: Principal, *, code: str | None = None) -> Any:
         r = self.call("POST", "/login", json={"login": p.login, "password": p.password})

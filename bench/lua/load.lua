@@ -1,12 +1,12 @@
 -- One wrk script for every Twofold bench load.
 --   wrk -t T -c C -d D -s bench/lua/load.lua URL -- MODE FILE THREADS EXPECT
--- MODE: bare | verify | login | full | pi
+-- MODE: bare | verify | me | login | full | pi
 -- FILE: tab-separated lines, split between threads (line i goes to thread i % THREADS).
---   verify: token<TAB>code    login: login<TAB>password    full: login<TAB>password<TAB>code
+--   verify: token<TAB>code    me: token    login: login<TAB>password    full: login<TAB>password<TAB>code
 --   pi:     serial<TAB>code
 -- Lines of verify, full and pi are used once each (a TOTP step is accepted once per device):
 -- a thread that runs out stops, and the rate is computed from the thread's own clock, since
--- wrk divides by the full duration. bare and login cycle through their lines.
+-- wrk divides by the full duration. bare, me and login cycle through their lines.
 -- EXPECT: the HTTP status that counts as the expected answer (pi: body says "value": true).
 local ffi = require("ffi")
 ffi.cdef [[
@@ -46,7 +46,7 @@ function init(args)
       i = i + 1
     end
   end
-  cycle = (mode == "bare" or mode == "login")
+  cycle = (mode == "bare" or mode == "login" or mode == "me")
   pos = 0
   ok, bad, stopped = 0, 0, false
   t0, t1 = 0, 0
@@ -83,6 +83,8 @@ function request()
     return wrk.format("POST", "/api/v1/verify",
       { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. item[1] },
       '{"method":"mfa","code":"' .. item[2] .. '"}')
+  elseif mode == "me" then
+    return wrk.format("GET", "/api/v1/me", { ["Authorization"] = "Bearer " .. item[1] })
   elseif mode == "login" or mode == "full" then
     login_started = now()
     return wrk.format("POST", "/api/v1/login", json,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -120,14 +121,16 @@ class Site:
         return path
 
 
-@pytest.fixture(scope="session")
-def site(
-    tmp_path_factory: pytest.TempPathFactory,
+@contextmanager
+def running_site(
+    base: Path,
     output_dir: Path,
     smtp_server: tuple[Inbox, int],
     sms_server: Gateway,
+    host: str = "127.0.0.1",
 ) -> Iterator[Site]:
-    base = tmp_path_factory.mktemp("browser")
+    """A server on a fresh SQLite database, its console reached at http://HOST:PORT (the
+    public URL too: the links in mails, and the WebAuthn relying party id)."""
     db_url = f"sqlite:///{base / 'twofold.db'}"
     port = free_port()
     server = start_server(
@@ -137,7 +140,7 @@ def site(
         port=port,
         extra_env={
             "TWOFOLD_SMTP_URL": f"smtp://127.0.0.1:{smtp_server[1]}",
-            "TWOFOLD_PUBLIC_URL": f"http://127.0.0.1:{port}",  # the links in mails
+            "TWOFOLD_PUBLIC_URL": f"http://{host}:{port}",
             "TWOFOLD_SMS_PROVIDER": "webhook",
             "TWOFOLD_SMS_WEBHOOK_URL": sms_server.url,
             "TWOFOLD_SMS_WEBHOOK_SECRET": SMS_SECRET,
@@ -146,11 +149,24 @@ def site(
     shots = output_dir / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
     s = Site(server, db_url, smtp_server[0], shots, sms_server)
+    s.url = f"http://{host}:{port}"
     try:
         yield s
     finally:
         s.engine.dispose()
         server.kill()
+
+
+@pytest.fixture(scope="session")
+def site(
+    tmp_path_factory: pytest.TempPathFactory,
+    output_dir: Path,
+    smtp_server: tuple[Inbox, int],
+    sms_server: Gateway,
+) -> Iterator[Site]:
+    base = tmp_path_factory.mktemp("browser")
+    with running_site(base, output_dir, smtp_server, sms_server) as s:
+        yield s
 
 
 @pytest.fixture(scope="session")

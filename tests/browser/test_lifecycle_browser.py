@@ -1,4 +1,5 @@
-"""Issue 13 in Chromium: "Forgot password?" on the login page, the link read from the mail
+"""Issue 13 in Chromium: the overview's nudge to confirm the address and the mailed
+confirmation link; "Forgot password?" on the login page, the link read from the mail
 the real SMTP server received, a new password, and the code still asked at the next sign-in;
 and the primary's "Reset password" leading the user through "Change your password"."""
 
@@ -17,23 +18,33 @@ from tests.support import USER_PASSWORD
 pytestmark = pytest.mark.browser
 NEW_PW = "chosen after a mailed link 31"
 _LINK = re.compile(r"http://\S+/password-reset/confirm\?token=[A-Za-z0-9_-]+")
+_CONFIRM = re.compile(r"http://\S+/email/confirm\?token=[A-Za-z0-9_-]+")
 
 
-def _mailed_link(site: Site, to: str) -> str:
+def _mailed_link(site: Site, to: str, pattern: re.Pattern[str] = _LINK) -> str:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         for body in site.inbox.bodies_to(to):
-            found = _LINK.search(body)
+            found = pattern.search(body)
             if found:
                 return found.group(0)
         time.sleep(0.05)
-    raise AssertionError(f"no reset link mailed to {to}")
+    raise AssertionError(f"no link mailed to {to}")
 
 
 def test_forgot_password_by_mail_keeps_mfa(site: Site, context: BrowserContext) -> None:
     account = site.signup(f"fp-{uuid.uuid4().hex[:8]}")
     page = new_page(context)
     sign_in(page, account)
+    # Reset links go to a confirmed address only: the overview asks to confirm it.
+    expect(page.locator("#email-nudge")).to_be_visible()
+    site.shot(page, "issue13-confirm-email-nudge")
+    page.goto(_mailed_link(site, f"owner@{account}.example", _CONFIRM))
+    page.click("#confirm-email")
+    expect(page.locator("#email-confirmed")).to_be_visible()
+    page.goto("/")
+    expect(page.locator("#email-state")).to_have_text("Confirmed")
+    expect(page.locator("#email-nudge")).to_have_count(0)
     page.goto("/mfa/setup")
     page.click("form[action='/mfa/device'] button[type=submit]")
     phone = bind_here(page)

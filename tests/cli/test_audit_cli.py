@@ -111,7 +111,9 @@ def test_prune_forgets_throttle_counters_past_every_window_but_not_a_lock(
         r = run("audit", "prune", "--before", date.today().isoformat())
         assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
         with engine.connect() as conn:
-            left = sorted(conn.execute(select(ThrottleCounter.key)).scalars())
+            # (the sign-up's confirmation mail counted too, in the current window)
+            mine = ThrottleCounter.key.in_(["stale", "stale-locked", "in-window"])
+            left = sorted(conn.execute(select(ThrottleCounter.key).where(mine)).scalars())
     finally:
         engine.dispose()
     assert left == ["in-window", "stale-locked"]

@@ -11,7 +11,9 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from tests.support import PASSWORD, Api
+from tests.conftest import Inbox
+from tests.soft_authenticator import SoftAuthenticator
+from tests.support import PASSWORD, Api, bearer
 from twofold.cli.main import app as cli
 from twofold.config import Settings
 from twofold.storage.db import make_engine
@@ -38,13 +40,19 @@ def run(settings: Settings) -> Callable[..., object]:
     return invoke
 
 
-def test_account_create_with_password_stdin(run: Callable[..., object], api: Api) -> None:
+def test_account_create_with_password_stdin(
+    run: Callable[..., object], api: Api, inbox: Inbox
+) -> None:
     r = run("account", "create", "acme", "--email", "o@acme.test", "--password-stdin",
             input=PASSWORD + "\n")
     assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
     assert "created account acme" in r.output  # type: ignore[attr-defined]
     login = api.call("POST", "/login", json={"login": "acme", "password": PASSWORD})
     assert login.json()["state"] == "authenticated"
+    # The address is confirmed by the holder of the mailbox, not by the operator's command.
+    me = api.call("GET", "/me", headers=bearer(login.json()["token"])).json()
+    assert me["email_verified"] is False
+    api.confirm_email(inbox.bodies_to("o@acme.test"))
     again = run("account", "create", "acme", "--email", "o@acme.test", "--password-stdin",
                 input=PASSWORD + "\n")
     assert again.exit_code == 1  # type: ignore[attr-defined]
@@ -86,6 +94,23 @@ def test_mfa_status_and_reset(run: Callable[..., object], api: Api) -> None:
     assert any(e["action"] == "mfa.operator_reset" for e in events)
     r = run("mfa", "status", "nobody")
     assert r.exit_code == 1 and "NotFound" in r.output  # type: ignore[attr-defined]
+
+
+def test_mfa_reset_removes_security_keys(run: Callable[..., object], api: Api) -> None:
+    owner = api.signup()
+    authn = SoftAuthenticator()
+    options = api.call("POST", "/me/security-keys/options", owner).json()["public_key"]
+    r = api.call(
+        "POST", "/me/security-keys/verify", owner,
+        json={"name": "key", "credential": authn.create(options)},
+    )
+    assert r.status_code == 201, r.text
+    out = run("mfa", "status", "acme").output  # type: ignore[attr-defined]
+    assert "acme: MFA enabled" in out and "security keys: 1" in out
+    r = run("mfa", "reset", "acme")
+    assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
+    login = api.call("POST", "/login", json={"login": "acme", "password": PASSWORD})
+    assert login.json()["state"] == "authenticated"  # no key asked for
 
 
 def test_keys_rotate_reseals_and_codes_still_verify(

@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import Inbox
 from tests.live import start_server
-from tests.support import PASSWORD, USER_PASSWORD, oathtool
+from tests.support import PASSWORD, USER_PASSWORD, confirmation_token, oathtool
 
 pytestmark = pytest.mark.multiprocess
 
@@ -44,6 +44,10 @@ def test_json_lines_with_security_events_and_no_secrets(
             r = c.post(f"{api}/accounts", json={"name": "acme", "email": "owner@acme.example",
                                                "password": PASSWORD})
             assert r.status_code == 201, r.text
+            # Reset links go to a confirmed address: follow the sign-up's confirmation link.
+            confirm = confirmation_token(inbox.bodies_to("owner@acme.example"))
+            r = c.post(f"{api}/email/confirm", json={"token": confirm})
+            assert r.status_code == 200, r.text
             r = c.post(f"{api}/login", json={"login": "acme", "password": PASSWORD})
             token = r.json()["token"]
             auth = {"Authorization": f"Bearer {token}"}
@@ -84,7 +88,7 @@ def test_json_lines_with_security_events_and_no_secrets(
             r = c.get(server.url + "/healthz")  # no proxy id: a new one, answered
             assert re.fullmatch(r"[0-9a-f]{32}", r.headers["x-request-id"])
             secrets += [dev["secret"], *codes, wrong, recovery[0], token, second,
-                        ch["challenge"], link, reset_token]
+                        ch["challenge"], link, reset_token, confirm]
     finally:
         server.kill(signal.SIGTERM)
 
@@ -116,6 +120,7 @@ def test_json_lines_with_security_events_and_no_secrets(
     assert ("mfa.device_bound", "acme", "success") in security
     assert ("mfa.login.failed", "acme", "wrong_code") in security
     assert ("password.reset_requested", "acme", "success") in security
+    assert ("email.confirmed", "acme", "success") in security
     disabled = [r for r in lines if r["event"] == "user.disabled"]
     assert disabled and disabled[0]["login"] == "acme" and disabled[0]["target"] == "alice@acme"
 

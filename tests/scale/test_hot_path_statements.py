@@ -31,13 +31,18 @@ def recorded(app: Any) -> Iterator[list[str]]:
 
 
 def _kinds(statements: list[str]) -> list[str]:
-    return [s.split(" ", 1)[0].upper() for s in statements]
+    return [
+        "BEGIN IMMEDIATE" if s.upper().startswith("BEGIN IMMEDIATE") else s.split(" ", 1)[0].upper()
+        for s in statements
+    ]
 
 
-def _begin(db_url: str) -> list[str]:
-    # SQLite: each transaction opens with our own BEGIN (IMMEDIATE for writers), sent as a
-    # statement; PostgreSQL's driver begins implicitly.
-    return ["BEGIN"] if db_url.startswith("sqlite") else []
+def _begin(db_url: str, *, write: bool = False) -> list[str]:
+    # SQLite: each transaction opens with our own BEGIN (IMMEDIATE for writers: the write
+    # lock), sent as a statement; PostgreSQL's driver begins implicitly.
+    if not db_url.startswith("sqlite"):
+        return []
+    return ["BEGIN IMMEDIATE"] if write else ["BEGIN"]
 
 
 @pytest.fixture
@@ -58,9 +63,12 @@ def test_verify_mfa_is_a_few_indexed_statements(app, api: Api, mfa_owner, db_url
     assert _kinds(statements) == [
         *_begin(db_url),  # read-only: on SQLite a plain BEGIN, no write lock
         "SELECT",  # sessions JOIN principals JOIN accounts by sessions.token_hash (unique index)
-        # the lookup's transaction ends: the write lock covers only the use case below
-        *_begin(db_url),
+        # the lookup's transaction ends
+        *_begin(db_url),  # read-only too
         "SELECT",  # mfa_devices by (principal_id, state) (unique index)
+        # unsealing and the TOTP arithmetic run here, with no transaction open; the write
+        # lock covers the conditional UPDATEs and the audit INSERT alone
+        *_begin(db_url, write=True),
         "UPDATE",  # mfa_devices.last_step < step, by primary key: replay protection
         "UPDATE",  # principals: reset the code failure count, by primary key
         "UPDATE",  # sessions.verified_at, by primary key
@@ -77,6 +85,7 @@ def test_wrong_code_is_a_few_indexed_statements(app, api: Api, mfa_owner, db_url
         "SELECT",  # sessions JOIN principals JOIN accounts by token hash
         *_begin(db_url),
         "SELECT",  # mfa_devices by (principal_id, state)
+        *_begin(db_url, write=True),
         "UPDATE",  # principals: count the failure (RETURNING the count), by primary key
         "INSERT",  # audit_events
     ], statements
@@ -90,13 +99,13 @@ def test_password_login_is_a_few_indexed_statements(app, api: Api, mfa_owner, db
     assert r.status_code == 200, r.text
     assert r.json()["state"] == "mfa_required"
     assert _kinds(statements) == [
-        *_begin(db_url),
+        *_begin(db_url),  # read-only: no write lock
         "SELECT",  # principals JOIN accounts by principals.login (unique index)
         "SELECT",  # throttle_counters: the (login, client) and login runs, by primary key
-        # the transaction ends here: argon2 runs with no lock held
-        *_begin(db_url),
+        "SELECT",  # EXISTS mfa_devices (principal_id, state), EXISTS security_keys (principal_id)
+        # the read-only transaction ends here: argon2 runs with no transaction open
+        *_begin(db_url, write=True),
         # no write when there was no run of failures to end (was: UPDATE principals)
-        "SELECT",  # mfa_devices by (principal_id, state)
         "INSERT",  # login_challenges
         "INSERT",  # audit_events
     ], statements

@@ -94,6 +94,11 @@ MATRIX: list[tuple[str, str, Any, dict[str, Any]]] = [
     ("POST", "/password-reset", {"login": "nobody@acme"}, dict.fromkeys(ROLES, 202)),
     ("POST", "/password-reset/confirm", {"token": "A" * 43, "new_password": NEW_PW},
      dict.fromkeys(ROLES, (400, "ValidationError"))),
+    # Every caller here has an address not yet confirmed (carol, bob: restricted, has none).
+    ("POST", "/me/email/confirmation", None,
+     {**dict.fromkeys(ROLES, 202), "anonymous": U401, "restricted": SETUP}),
+    ("POST", "/email/confirm", {"token": "A" * 43},
+     dict.fromkeys(ROLES, (400, "ValidationError"))),
     ("GET", "/applications", None,
      {"anonymous": U401, "restricted": SETUP, "subuser": FORB, "other": 200, "primary": 200}),
     ("POST", "/applications", {"name": "App", "redirect_uris": ["https://app.example/cb"]},
@@ -106,6 +111,26 @@ MATRIX: list[tuple[str, str, Any, dict[str, Any]]] = [
      {"anonymous": U401, "restricted": SETUP, "subuser": FORB, "other": NF, "primary": NF}),
     ("DELETE", "/applications/{client_id}", None,
      {"anonymous": U401, "restricted": SETUP, "subuser": FORB, "other": NF, "primary": NF}),
+    # Security keys: a setup-only session may add its first key (options and verify only).
+    ("GET", "/me/security-keys", None,
+     {**dict.fromkeys(ROLES, 200), "anonymous": U401, "restricted": SETUP}),
+    ("POST", "/me/security-keys/options", None, {**dict.fromkeys(ROLES, 200), "anonymous": U401}),
+    ("POST", "/me/security-keys/verify", {"name": "key", "credential": {}},
+     {**dict.fromkeys(ROLES, (401, "ChallengeExpired")), "anonymous": U401}),
+    ("PATCH", "/me/security-keys/{key_id}", {"name": "key"},
+     {**dict.fromkeys(ROLES, NF), "anonymous": U401, "restricted": SETUP}),
+    ("DELETE", "/me/security-keys/{key_id}", None,
+     {**dict.fromkeys(ROLES, NF), "anonymous": U401, "restricted": SETUP}),
+    ("GET", "/users/{name}/security-keys", None,  # carol was deleted above
+     {"anonymous": U401, "restricted": SETUP, "subuser": FORB, "other": NF, "primary": NF}),
+    ("DELETE", "/users/{name}/security-keys/{key_id}", None,
+     {"anonymous": U401, "restricted": SETUP, "subuser": FORB, "other": NF, "primary": NF}),
+    ("POST", "/login/webauthn/options", {"challenge": "A" * 43},
+     dict.fromkeys(ROLES, (401, "ChallengeExpired"))),
+    ("POST", "/login/passkey/options", None, dict.fromkeys(ROLES, 200)),
+    ("POST", "/login/passkey", {"credential": {}}, dict.fromkeys(ROLES, (401, "ChallengeExpired"))),
+    ("POST", "/verify/webauthn/options", None,
+     {**dict.fromkeys(ROLES, (409, "MFANotEnabled")), "anonymous": U401}),
     # Without `app=`: a validation error for everyone (tests/web/sso covers the rest).
     ("GET", "/authz/auth-request", None, dict.fromkeys(ROLES, (400, "ValidationError"))),
     ("GET", "/authz/forward-auth", None, dict.fromkeys(ROLES, (400, "ValidationError"))),
@@ -141,6 +166,7 @@ def test_access_matrix(api: Api, callers: dict[str, Principal | None]) -> None:
         for role in ROLES:
             who = callers[role]
             path = template.format(name="carol", session_id="0123456789abcdef",
+                                   key_id="sk-0000000000000000",
                                    client_id="app-000000000000000000000000")
             if body == "signup":
                 payload: Any = {"name": f"new-{role}", "email": f"{role}@new.example",
@@ -274,9 +300,12 @@ def test_a_challenge_is_single_use_and_expires(api: Api, mfa_owner: Principal) -
 
 PASSWORD_CHANGE_REACHES = {("GET", "/me"), ("POST", "/me/password"), ("POST", "/verify"),
                            ("POST", "/verify/email"), ("POST", "/verify/sms"),
-                           ("POST", "/logout")}
+                           ("POST", "/logout"), ("POST", "/verify/webauthn/options")}
 ANONYMOUS_ROUTES = {("POST", "/accounts"), ("POST", "/login"), ("POST", "/login/mfa"),
-                    ("POST", "/password-reset"), ("POST", "/password-reset/confirm")}
+                    ("POST", "/password-reset"), ("POST", "/password-reset/confirm"),
+                    ("POST", "/login/webauthn/options"), ("POST", "/login/passkey/options"),
+                    ("POST", "/login/passkey"),
+                    ("POST", "/email/confirm")}
 
 
 def test_a_forced_password_change_session_reaches_only_the_allowed_routes(
@@ -297,7 +326,7 @@ def test_a_forced_password_change_session_reaches_only_the_allowed_routes(
         if template.startswith("/authz/"):  # answers 200 or 401 for an app: checked below
             continue
         path = template.format(name="carol", session_id="0123456789abcdef",
-                               client_id="nope", id="nope")
+                               key_id="sk-0000000000000000", client_id="nope", id="nope")
         r = api.call(method, path, dave, json={})
         code = r.json()["error"]["code"] if r.status_code >= 400 else None
         refused = r.status_code == 403 and code == "PasswordChangeRequired"

@@ -13,8 +13,15 @@ from sqlalchemy import inspect, select, text
 
 from tests.conftest import PG_ADMIN_URL, _pg_url
 from twofold.config import ConfigError
+from twofold.storage import schema_version
 from twofold.storage.db import SQLITE_BUSY_TIMEOUT_MS, make_engine, make_session_factory
-from twofold.storage.migrate import current_revision, head_revision, is_current, upgrade
+from twofold.storage.migrate import (
+    alembic_head,
+    current_revision,
+    head_revision,
+    is_current,
+    upgrade,
+)
 from twofold.storage.models import Account, Base
 
 TABLES = {
@@ -32,6 +39,7 @@ TABLES = {
     "oauth_tokens",
     "oauth_refresh_tokens",
     "signing_keys",
+    "email_confirmations",
     "sms_codes",
 }
 
@@ -54,9 +62,15 @@ def test_upgrade_creates_the_schema_and_is_idempotent(empty_db_url: str) -> None
     engine = make_engine(empty_db_url, pool_size=1)
     try:
         assert current_revision(engine) is None
+        with engine.connect() as conn:  # what servers read, without Alembic
+            assert schema_version.current_revision(conn) is None
         assert not is_current(engine)
         upgrade(empty_db_url, engine)
         assert current_revision(engine) == head_revision()
+        # The server's reading of the migration files agrees with Alembic's.
+        assert head_revision() == alembic_head() is not None
+        with engine.connect() as conn:
+            assert schema_version.current_revision(conn) == alembic_head()
         assert is_current(engine)
         assert set(inspect(engine).get_table_names()) >= TABLES
         upgrade(empty_db_url, engine)  # a second run changes nothing and does not fail

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -91,6 +92,17 @@ def _context(settings: Settings | None = None) -> Iterator[Context]:
         rt.close()
 
 
+def _schema_current(settings: Settings) -> bool:
+    from twofold.storage.schema_version import current_revision, head_revision
+
+    rt = _runtime(settings)
+    try:
+        with rt.engine.connect() as conn:
+            return current_revision(conn) == head_revision()
+    finally:
+        rt.engine.dispose()
+
+
 def _upgrade(settings: Settings) -> None:
     from twofold.storage.migrate import upgrade
 
@@ -121,16 +133,13 @@ def serve(
     from twofold.logs import configure as configure_logging
 
     configure_logging(settings.log_format)  # before the migrations: every line in one format
-    if settings.is_sqlite:
-        _upgrade(settings)
-    else:
-        from twofold.storage.migrate import is_current
-
-        rt = _runtime(settings)
-        current = is_current(rt.engine)
-        rt.engine.dispose()
-        if not current:
+    if not _schema_current(settings):
+        if not settings.is_sqlite:
             _die("migrations are pending: run `twofold db upgrade` first")
+        # SQLite migrates itself, in a child process: Alembic (with Mako and Pygments, some
+        # 25 MiB) never loads into the process that goes on to serve.
+        if subprocess.run([sys.executable, "-m", "twofold", "db", "upgrade"]).returncode:
+            raise typer.Exit(2)
     options = {
         "host": host,
         "port": port,
@@ -253,8 +262,11 @@ def mfa_status(login: str) -> None:
         status = Principals(ctx).status(login)
         mfa = status.mfa
         typer.echo(f"{login}: MFA {'enabled' if mfa.enabled else 'not enabled'}")
-        if mfa.enabled:
+        if mfa.totp:
             typer.echo(f"  serial: {mfa.serial}\n  bound at: {iso(mfa.bound_at)}")
+        if mfa.security_keys:
+            typer.echo(f"  security keys: {mfa.security_keys}")
+        if mfa.enabled:
             typer.echo(f"  recovery codes left: {mfa.recovery_codes_left}")
         typer.echo(f"  MFA must be enabled: {'yes' if status.mfa_required else 'no'}")
 

@@ -163,6 +163,14 @@ class MFANotEnabled(TwofoldError):
     code, status, default_message = "MFANotEnabled", 409, "No virtual MFA device is bound."
 
 
+class EmailAlreadyVerified(TwofoldError):
+    code, status, default_message = (
+        "EmailAlreadyVerified",
+        409,
+        "This email address is confirmed already.",
+    )
+
+
 class PayloadTooLarge(TwofoldError):
     code, status, default_message = "PayloadTooLarge", 413, "The request body is too large."
 

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from zxcvbn import zxcvbn
 
 from twofold.domain.errors import Overloaded, ValidationFailed
 
@@ -148,6 +147,10 @@ def check_new_password(
             "The password must not be your login, name or email.",
             fields={field: "equal to the login, name or email"},
         )
+    # Imported here: its dictionaries hold some 12 MiB, resident in every worker from the
+    # first new password on, not from start-up (sign-in and code checks never need them).
+    from zxcvbn import zxcvbn
+
     estimate = zxcvbn(password[:_ESTIMATE_LENGTH], user_inputs=sorted(derived))
     if estimate["guesses"] < MIN_GUESSES:
         raise ValidationFailed(

@@ -33,12 +33,16 @@ SMS_SENDS_PER_HOUR = 5  # per principal and per destination number
 RESET_LINK_LIFETIME = timedelta(minutes=30)
 RESET_MAILS_PER_LOGIN = 3  # "forgot password" mails per login and hour (more are dropped)
 RESET_REQUESTS_PER_CLIENT = 10  # reset requests per client address and hour
+EMAIL_CONFIRM_LIFETIME = timedelta(hours=24)  # a mailed "confirm your address" link
+CONFIRM_MAILS_PER_HOUR = 5  # confirmation mails per principal and per destination address
 SESSION_TOUCH_INTERVAL = timedelta(seconds=60)
 
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9-]{2,31}", re.ASCII)
 
 # A setup-only session reaches these API paths (relative to /api/v1) and nothing else.
-_RESTRICTED_ALLOWED = re.compile(r"/(me|me/mfa-device(/.*)?|verify(/.*)?|logout)", re.ASCII)
+_RESTRICTED_ALLOWED = re.compile(
+    r"/(me|me/mfa-device(/.*)?|me/security-keys/(options|verify)|verify(/.*)?|logout)", re.ASCII
+)
 
 
 # A session whose principal must choose a new password reaches these and nothing else.

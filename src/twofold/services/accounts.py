@@ -13,11 +13,16 @@ from twofold.domain.phones import masked_phone
 from twofold.services.audit import Audit
 from twofold.services.codes import SecondFactor
 from twofold.services.context import Context
+from twofold.services.email_confirmation import (
+    ConfirmationMail,
+    forget_confirmation,
+    issue_confirmation,
+)
 from twofold.services.emails import checked_email
 from twofold.services.lifecycle import Lifecycle, check_password_for
 from twofold.services.sessions import Auth, Sessions
 from twofold.services.views import AccountView, MeView, MfaStatus, PrincipalStatus, UserView
-from twofold.storage.models import Account, AuthSession, MfaDevice, Principal
+from twofold.storage.models import Account, AuthSession, MfaDevice, Principal, SecurityKey
 
 MAX_USERS_PAGE = 1000
 
@@ -65,8 +70,17 @@ class Accounts:
                 f"The account name {name!r} is taken.", fields={"name": "taken"}
             ) from exc
         self.audit.record("account.created", actor=primary, target=primary, detail={"via": via})
+        mail = issue_confirmation(self.ctx, primary)
+        view = AccountView(name=account.name, email=account.email)
         self.ctx.db.commit()
-        return AccountView(name=account.name, email=account.email)
+        if mail is not None:
+            mail.send(self.ctx)
+        return view
+
+
+def email_verified(principal: Principal) -> bool:
+    """Whether the principal's address on file was confirmed by its holder."""
+    return bool(principal.email) and principal.email_verified_at is not None
 
 
 def account_of(ctx: Context, principal: Principal) -> Account:
@@ -77,13 +91,17 @@ def account_of(ctx: Context, principal: Principal) -> Account:
     return account
 
 
-def mfa_status(device: MfaDevice | None, recovery_left: int | None = None) -> MfaStatus:
+def mfa_status(
+    device: MfaDevice | None, recovery_left: int | None = None, keys: int = 0
+) -> MfaStatus:
     """The one MFA status shape, for every face."""
     return MfaStatus(
-        enabled=device is not None,
+        enabled=device is not None or keys > 0,
         serial=device.serial if device else None,
         bound_at=device.bound_at if device else None,
         recovery_codes_left=recovery_left,
+        totp=device is not None,
+        security_keys=keys,
     )
 
 
@@ -104,7 +122,9 @@ class Principals:
     def own_mfa(self, principal_id: int) -> MfaStatus:
         """The principal's MFA status as it may see it: with its recovery codes left."""
         device = self.factor.active_device(principal_id)
-        return mfa_status(device, self.factor.recovery_codes_left(principal_id) if device else 0)
+        keys = self.factor.security_key_count(principal_id)
+        left = self.factor.recovery_codes_left(principal_id) if device or keys else 0
+        return mfa_status(device, left, keys)
 
     def me(self, auth: Auth) -> MeView:
         """Who is signed in, and the state of its MFA."""
@@ -117,6 +137,7 @@ class Principals:
             kind=p.kind,
             account=p.login.rpartition("@")[2],
             email=p.email,
+            email_verified=email_verified(p),
             mfa=mfa,
             mfa_required=p.mfa_required,
             restricted=auth.session.restricted,
@@ -130,7 +151,11 @@ class Principals:
         with self.ctx.reading():
             principal = self.by_login(login)
             device = self.factor.active_device(principal.id)
-            mfa = mfa_status(device, self.factor.recovery_codes_left(principal.id))
+            mfa = mfa_status(
+                device,
+                self.factor.recovery_codes_left(principal.id),
+                self.factor.security_key_count(principal.id),
+            )
         return PrincipalStatus(
             login=principal.login, kind=principal.kind, mfa=mfa,
             mfa_required=principal.mfa_required,
@@ -139,11 +164,24 @@ class Principals:
 
 
 def _without_device() -> Any:
-    """The principal (in a query over principals) has no active MFA device."""
-    return ~(
-        select(MfaDevice.id)
-        .where(MfaDevice.principal_id == Principal.id, MfaDevice.state == "active")
-        .exists()
+    """The principal (in a query over principals) has no second factor: no active MFA
+    device and no security key."""
+    return (
+        ~(
+            select(MfaDevice.id)
+            .where(MfaDevice.principal_id == Principal.id, MfaDevice.state == "active")
+            .exists()
+        )
+        & ~select(SecurityKey.id).where(SecurityKey.principal_id == Principal.id).exists()
+    )
+
+
+def _key_count() -> Any:
+    """How many security keys the principal (in a query over principals) has."""
+    return (
+        select(func.count(SecurityKey.id))
+        .where(SecurityKey.principal_id == Principal.id)
+        .scalar_subquery()
     )
 
 
@@ -217,7 +255,7 @@ class Users:
         self.require_primary(auth)
         with self.ctx.reading():
             rows = self.ctx.db.execute(
-                select(Principal, MfaDevice)
+                select(Principal, MfaDevice, _key_count())
                 .outerjoin(
                     MfaDevice,
                     (MfaDevice.principal_id == Principal.id) & (MfaDevice.state == "active"),
@@ -228,7 +266,13 @@ class Users:
                 .order_by(Principal.name)
                 .limit(MAX_USERS_PAGE)
             ).all()
-            return [self._view(user, device) for user, device in rows]
+            return [self._view(user, device, keys) for user, device, keys in rows]
+
+    def look_up(self, auth: Auth, name: str) -> Principal:
+        """find() for a page that only shows: a read-only transaction (no write lock) unless
+        one is open already."""
+        with self.ctx.reading():
+            return self.find(auth, name)
 
     def details(self, auth: Auth, name: str) -> tuple[UserView, list[AuthSession]]:
         """A sub-user and its live sessions, for its details page (one read)."""
@@ -237,19 +281,21 @@ class Users:
             return self._describe(user), Sessions(self.ctx).list_for(user.id)
 
     def _describe(self, user: Principal) -> UserView:
-        return self._view(user, SecondFactor(self.ctx).active_device(user.id))
+        factor = SecondFactor(self.ctx)
+        return self._view(user, factor.active_device(user.id), factor.security_key_count(user.id))
 
     @staticmethod
-    def _view(user: Principal, device: MfaDevice | None) -> UserView:
+    def _view(user: Principal, device: MfaDevice | None, keys: int = 0) -> UserView:
         return UserView(
             name=user.name,
             login=user.login,
             email=user.email,
-            mfa=mfa_status(device),
+            mfa=mfa_status(device, keys=keys),
             mfa_required=user.mfa_required,
             created_at=user.created_at,
             password_reset_required=bool(user.password_reset_required),
             disabled=bool(user.disabled),
+            email_verified=email_verified(user),
             phone_verified=user.phone is not None,
         )
 
@@ -298,7 +344,10 @@ class Users:
         self.audit.record(
             "user.created", actor=auth.principal, target=user, detail={"mfa_required": mfa_required}
         )
+        mail = issue_confirmation(self.ctx, user)
         self.ctx.db.commit()
+        if mail is not None:
+            mail.send(self.ctx)
         return user
 
     def update(self, auth: Auth, name: str, changes: dict[str, Any]) -> Principal:
@@ -341,11 +390,15 @@ class Users:
         if disabled is not None:
             life.apply_disabled(auth.principal, user, bool(disabled))
         applied: dict[str, Any] = {}
+        mail: ConfirmationMail | None = None
         if required is not None:
             user.mfa_required = bool(required)
             applied["mfa_required"] = user.mfa_required
-        if "email" in changes:
+        if new_email:
+            # A new address is unconfirmed until its holder follows the link mailed to it.
             user.email = changes["email"]
+            forget_confirmation(self.ctx, user)
+            mail = issue_confirmation(self.ctx, user)
             applied["email"] = "changed"
         if applied:
             self.audit.record("user.updated", actor=auth.principal, target=user, detail=applied)
@@ -358,6 +411,8 @@ class Users:
                 reason="mfa_required",
             )
         self.ctx.db.commit()
+        if mail is not None:
+            mail.send(self.ctx)
         return user
 
     def delete(self, auth: Auth, name: str) -> None:

@@ -13,12 +13,12 @@ from twofold.domain.ports import Observer
 from twofold.services.context import Context
 from twofold.services.counters import Counters
 from twofold.services.views import AuditEventView, AuditPage
-from twofold.storage.db import affected
+from twofold.storage.db import affected, run, table_of
 from twofold.storage.models import AuditEvent, Principal
 
 # Built once: an event is written on every sign-in and code check (a Core INSERT, no ORM
 # unit of work).
-_INSERT = insert(AuditEvent).execution_options(render_nulls=True)
+_INSERT = insert(table_of(AuditEvent))
 
 
 MAX_EVENT_ID = 2**31 - 1
@@ -59,7 +59,7 @@ class Audit:
         detail: dict[str, Any] | None = None,
     ) -> None:
         row = self._row(action, result, actor, target, account_id, target_name, detail)
-        self.ctx.db.execute(_INSERT, row)
+        run(self.ctx.db, _INSERT, row)
         self._pending(row)
 
     def _pending(self, row: dict[str, Any]) -> None:

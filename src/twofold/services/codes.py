@@ -21,22 +21,30 @@ from twofold.services.audit import Audit
 from twofold.services.context import Context
 from twofold.services.mail import notify_later
 from twofold.services.throttle import CODES, RECOVERY, Throttle
-from twofold.storage.db import affected
-from twofold.storage.models import EmailCode, MfaDevice, Principal, RecoveryCode
+from twofold.storage.db import affected, run, table_of
+from twofold.storage.models import (
+    Account,
+    EmailCode,
+    MfaDevice,
+    Principal,
+    RecoveryCode,
+    SecurityKey,
+)
 
 _ACTIVE_DEVICE = select(MfaDevice).where(
     MfaDevice.principal_id == bindparam("principal_id"), MfaDevice.state == "active"
 )
+_DEVICES = table_of(MfaDevice)
 # Replay protection: the step is accepted only if it is later than the last accepted one.
+# A Core statement on the table, run on the connection: the write lock is held for it alone.
 _ACCEPT_STEP = (
-    update(MfaDevice)
+    update(_DEVICES)
     .where(
-        MfaDevice.id == bindparam("device_id"),
-        MfaDevice.state == "active",
-        MfaDevice.last_step < bindparam("step"),
+        _DEVICES.c.id == bindparam("device_id"),
+        _DEVICES.c.state == "active",
+        _DEVICES.c.last_step < bindparam("step"),
     )
     .values(last_step=bindparam("step"))
-    .execution_options(synchronize_session=False)
 )
 
 
@@ -112,6 +120,43 @@ class SecondFactor:
     def active_device(self, principal_id: int) -> MfaDevice | None:
         return self.ctx.db.scalar(_ACTIVE_DEVICE, {"principal_id": principal_id})
 
+    def may_manage(self, actor: Principal, target: Principal) -> bool:
+        """Whether `actor` may add, replace or remove `target`'s second factors: a sub-user
+        its own only while its account allows it (`allow_users_to_manage_mfa`, Alibaba RAM
+        AllowUserToManageMFADevices); a primary those of its users."""
+        if actor.id != target.id or target.kind != "user":
+            return True
+        account = self.ctx.db.get(Account, target.account_id)
+        # Fail closed: with no account row to say so, a sub-user manages nothing.
+        return account is not None and bool(account.allow_users_to_manage_mfa)
+
+    def security_key_count(self, principal_id: int) -> int:
+        return int(
+            self.ctx.db.scalar(
+                select(func.count())
+                .select_from(SecurityKey)
+                .where(SecurityKey.principal_id == principal_id)
+            )
+            or 0
+        )
+
+    def factor_kinds(self, principal_id: int) -> list[str]:
+        """The kinds of second factor the principal has, "totp" and "webauthn", in one
+        statement (two indexed EXISTS): the password step's hot path."""
+        row = self.ctx.db.execute(
+            select(
+                select(MfaDevice.id)
+                .where(MfaDevice.principal_id == principal_id, MfaDevice.state == "active")
+                .exists(),
+                select(SecurityKey.id).where(SecurityKey.principal_id == principal_id).exists(),
+            )
+        ).one()
+        return [kind for kind, has in zip(("totp", "webauthn"), row, strict=True) if has]
+
+    def has_factor(self, principal_id: int) -> bool:
+        """Whether the principal has a second factor: a bound device or a security key."""
+        return bool(self.factor_kinds(principal_id))
+
     def secret_of(self, device: MfaDevice) -> str:
         try:
             return self.ctx.keys.unseal(device.sealed_secret, device_context(device.serial))
@@ -120,13 +165,20 @@ class SecondFactor:
             raise errors.SecretUnavailable() from exc
 
     def check_totp(self, principal: Principal, raw_code: object, *, purpose: str) -> MfaDevice:
-        """Accept `raw_code` from the principal's active device once, or raise."""
+        """Accept `raw_code` from the principal's active device once, or raise.
+
+        The device is read and the code computed before any write: with no transaction
+        open, the read is a read-only one (SQLite: no write lock), and the write
+        transaction that follows holds only the conditional UPDATEs and the audit INSERT.
+        The row count of `last_step < step` decides, so a read that is stale by then
+        cannot let a code through twice."""
         with self.reported("totp"):
             return self._check_totp(principal, raw_code, purpose)
 
     def _check_totp(self, principal: Principal, raw_code: object, purpose: str) -> MfaDevice:
         self.throttle.ensure_open(principal)
-        device = self.active_device(principal.id)
+        with self.ctx.reading():
+            device = self.active_device(principal.id)
         if device is None:
             raise errors.MFANotEnabled()
         code = totp.parse_code(raw_code)
@@ -140,7 +192,7 @@ class SecondFactor:
             step = totp.match_step(secret, code, current, policy.CODE_WINDOW)
             if step is not None:
                 accepted = affected(
-                    self.ctx.db.execute(_ACCEPT_STEP, {"device_id": device.id, "step": step})
+                    run(self.ctx.db, _ACCEPT_STEP, {"device_id": device.id, "step": step})
                 )
                 if accepted == 1:
                     self.throttle.record_success(principal.id)

@@ -28,7 +28,7 @@ def allowed_into(ctx: Context, auth: Auth, client: Client) -> None:
         raise errors.PasswordChangeRequired()
     if auth.session.restricted:
         raise errors.MFASetupRequired()
-    if client.require_mfa and SecondFactor(ctx).active_device(principal.id) is None:
+    if client.require_mfa and not SecondFactor(ctx).has_factor(principal.id):
         raise errors.MFASetupRequired("This application requires MFA: bind a device first.")
 
 

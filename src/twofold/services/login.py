@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 
 from twofold.domain import errors, policy
 from twofold.domain.policy import network_allowed
@@ -15,14 +15,18 @@ from twofold.services.codes import ResultTable, SecondFactor, result_of
 from twofold.services.context import Context
 from twofold.services.mail import notify, notify_later
 from twofold.services.password_guard import PasswordGuard
+from twofold.services.security_keys import SecurityKeys
 from twofold.services.sessions import Sessions
-from twofold.storage.db import affected
+from twofold.storage.db import affected, run, table_of
 from twofold.storage.models import (
     Account,
     LoginChallenge,
     Principal,
     RememberedBrowser,
 )
+
+# The password step's write, built once: a Core INSERT on the connection.
+_NEW_CHALLENGE = insert(table_of(LoginChallenge))
 
 
 @dataclass
@@ -33,6 +37,7 @@ class LoginResult:
     challenge: str | None = None
     remember_token: str | None = None  # set when the browser asked to be remembered
     recovery_codes_left: int | None = None
+    methods: list[str] | None = None  # the second factors on offer: "totp", "webauthn"
 
     def session_token(self) -> str:
         """The new session's token; a result without one signs nobody in (fail closed)."""
@@ -96,21 +101,33 @@ class Login:
 
     def _password_step(self, login: str, password: str, remember_token: str | None) -> LoginResult:
         login = login[:200]
-        found = self._load(login) if len(login) <= 80 else None
-        if found is not None and not network_allowed_for(found, self.ctx.client_addr):
+        # Everything before the hash only reads: a read-only transaction (SQLite: no write
+        # lock), the second factors too, so the write transaction after it holds only the writes.
+        with self.ctx.reading():
+            found = self._load(login) if len(login) <= 80 else None
+            refused = (
+                found[0]
+                if found is not None and not network_allowed_for(found, self.ctx.client_addr)
+                else None
+            )
+            gate = (
+                self.guard.open(
+                    login,
+                    may_pass_ceiling=lambda: found is not None
+                    and self._usual_client(found[0], found[1], remember_token),
+                )
+                if refused is None
+                else None
+            )
+            methods = self.factor.factor_kinds(found[0].id) if found and gate else []
+        if refused is not None or gate is None:
             # Before the password: the same answer whether it was right or wrong.
             self.audit.record(
-                "login.failed", result="network_not_allowed", actor=found[0], target=found[0]
+                "login.failed", result="network_not_allowed", actor=refused, target=refused
             )
             self.ctx.db.commit()
             raise errors.NetworkNotAllowed()
-        gate = self.guard.open(
-            login,
-            may_pass_ceiling=lambda: found is not None
-            and self._usual_client(found[0], found[1], remember_token),
-        )
         # Hash with no transaction open: other processes keep writing meanwhile.
-        self.ctx.db.commit()
         ok = self.ctx.passwords.verify(found[0].password_hash if found else None, password)
         if not ok or found is None:  # an unknown login fails even were the dummy hash to match
             first_locks = self.guard.failed(gate)
@@ -149,8 +166,7 @@ class Login:
             self.ctx.db.execute(
                 update(Principal).where(Principal.id == principal.id).values(password_hash=new_hash)
             )
-        device = self.factor.active_device(principal.id)
-        if device is not None:
+        if methods:
             if remember_token and self._remembered(principal, account, remember_token):
                 # The code was not asked for: the sign-in used the password alone.
                 token, _ = self.sessions.create(
@@ -167,17 +183,19 @@ class Login:
                 self._new_client_notice(principal, new_client)
                 return LoginResult(self._signed_in_state(principal, account), token=token)
             challenge = new_token()
-            self.ctx.db.add(
-                LoginChallenge(
-                    token_hash=token_digest(challenge),
-                    principal_id=principal.id,
-                    expires_at=self.ctx.clock.now() + policy.CHALLENGE_LIFETIME,
-                    client_addr=self.ctx.client_addr,
-                )
+            run(
+                self.ctx.db,
+                _NEW_CHALLENGE,
+                {
+                    "token_hash": token_digest(challenge),
+                    "principal_id": principal.id,
+                    "expires_at": self.ctx.clock.now() + policy.CHALLENGE_LIFETIME,
+                    "client_addr": self.ctx.client_addr,
+                },
             )
             self.audit.record("login.password_ok", actor=principal, target=principal)
             self.ctx.db.commit()
-            return LoginResult("mfa_required", challenge=challenge)
+            return LoginResult("mfa_required", challenge=challenge, methods=methods)
         setup_required = policy.mfa_setup_due(
             principal.kind, principal.mfa_required, account.mfa_for_login
         )
@@ -209,11 +227,13 @@ class Login:
         *,
         code: object = None,
         recovery_code: object = None,
+        webauthn: object = None,
         remember: bool = False,
     ) -> LoginResult:
-        """Finish a login with a code (or a recovery code) and the challenge it answers."""
+        """Finish a login with a code (a recovery code, a security key's answer) and the
+        challenge it answers."""
         try:
-            result = self._code_step(challenge, code, recovery_code, remember)
+            result = self._code_step(challenge, code, recovery_code, webauthn, remember)
         except errors.TwofoldError as exc:
             self.ctx.observer.login(result_of(exc, LOGIN_RESULTS))
             raise
@@ -221,26 +241,23 @@ class Login:
         return result
 
     def _code_step(
-        self, challenge: object, code: object, recovery_code: object, remember: bool
+        self,
+        challenge: object,
+        code: object,
+        recovery_code: object,
+        webauthn: object,
+        remember: bool,
     ) -> LoginResult:
-        if not isinstance(challenge, str) or not challenge or len(challenge) > MAX_TOKEN_LENGTH:
-            raise errors.ChallengeExpired()
+        ch, principal, account = self._open_challenge(challenge)
         now = self.ctx.clock.now()
-        row = self.ctx.db.execute(
-            select(LoginChallenge, Principal, Account)
-            .join(Principal, Principal.id == LoginChallenge.principal_id)
-            .join(Account, Account.id == Principal.account_id)
-            .where(LoginChallenge.token_hash == token_digest(challenge))
-        ).first()
-        if row is None or row[0].used_at is not None or row[0].expires_at <= now:
-            raise errors.ChallengeExpired()
-        ch, principal, account = row
-        if ch.client_addr != self.ctx.client_addr:
-            # A challenge answers only from the address it was issued to.
-            raise errors.ChallengeExpired()
         left: int | None = None
         method = "mfa"
-        if recovery_code is not None and code is None:
+        if webauthn is not None:
+            SecurityKeys(self.ctx).check_assertion(
+                principal, webauthn, "login", fail_purpose="login", login_challenge_id=ch.id
+            )
+            method = "webauthn"
+        elif recovery_code is not None and code is None:
             left = self.factor.check_recovery_code(principal, recovery_code)
             method = "recovery_code"
         else:
@@ -255,8 +272,10 @@ class Login:
         if consumed != 1:
             self.ctx.db.rollback()
             raise errors.ChallengeExpired()
-        # A recovery code is a one-time password too (RFC 4949), held apart from the device.
-        token, _ = self.sessions.create(principal, account, methods=("pwd", "otp"))
+        # RFC 8176: a security key is `hwk`; a recovery code is a one-time password too
+        # (RFC 4949), held apart from the device.
+        second = "hwk" if method == "webauthn" else "otp"
+        token, _ = self.sessions.create(principal, account, methods=("pwd", second))
         result = LoginResult(
             self._signed_in_state(principal, account), token=token, recovery_codes_left=left
         )
@@ -286,6 +305,73 @@ class Login:
                 "and bind a new MFA device at once.",
             )
         return result
+
+    def _open_challenge(self, challenge: object) -> tuple[LoginChallenge, Principal, Account]:
+        """The live login challenge `challenge` names, issued to this client address."""
+        if not isinstance(challenge, str) or not challenge or len(challenge) > MAX_TOKEN_LENGTH:
+            raise errors.ChallengeExpired()
+        row = self.ctx.db.execute(
+            select(LoginChallenge, Principal, Account)
+            .join(Principal, Principal.id == LoginChallenge.principal_id)
+            .join(Account, Account.id == Principal.account_id)
+            .where(LoginChallenge.token_hash == token_digest(challenge))
+        ).first()
+        now = self.ctx.clock.now()
+        if row is None or row[0].used_at is not None or row[0].expires_at <= now:
+            raise errors.ChallengeExpired()
+        if row[0].client_addr != self.ctx.client_addr:
+            # A challenge answers only from the address it was issued to.
+            raise errors.ChallengeExpired()
+        return row[0], row[1], row[2]
+
+    def challenge_methods(self, challenge: object) -> list[str]:
+        """The second factors a live login challenge may be answered with."""
+        with self.ctx.reading():
+            _, principal, _ = self._open_challenge(challenge)
+            return self.factor.factor_kinds(principal.id)
+
+    def key_options(self, challenge: object) -> dict[str, object]:
+        """Options for a security key's answer to this login challenge; they expire with it."""
+        ch, principal, _ = self._open_challenge(challenge)
+        return SecurityKeys(self.ctx).request_options(
+            principal, "login", login_challenge_id=ch.id, expires_at=ch.expires_at
+        )
+
+    def passkey_options(self) -> dict[str, object]:
+        """Options for signing in with a passkey alone (discoverable, user-verified)."""
+        return SecurityKeys(self.ctx).request_options(None, "passkey", user_verification=True)
+
+    def passkey_step(self, credential: object) -> LoginResult:
+        """Sign in with a passkey and no password: the authenticator verified its user."""
+        key, principal = SecurityKeys(self.ctx).check_assertion(
+            None, credential, "passkey", fail_purpose="login", require_user_verification=True
+        )
+        account = self.ctx.db.get(Account, principal.account_id)
+        if account is None:
+            raise errors.InvalidCredentials()
+        if not network_allowed_for((principal, account), self.ctx.client_addr):
+            self.audit.record(
+                "login.failed", result="network_not_allowed", actor=principal, target=principal
+            )
+            self.ctx.db.commit()
+            raise errors.NetworkNotAllowed()
+        if principal.disabled:
+            self.audit.record("login.failed", result="disabled", actor=principal, target=principal)
+            self.ctx.db.commit()
+            raise errors.AccountDisabled()
+        # The key, and its user's presence; which verification (PIN, biometric) the
+        # authenticator used is not known here, so no `pin`/`fpt` is claimed.
+        token, _ = self.sessions.create(principal, account, methods=("hwk", "user"))
+        self.audit.record(
+            "login.succeeded",
+            actor=principal,
+            target=principal,
+            detail={"second_factor": "passkey", "key": key.public_id},
+        )
+        new_client = self._note_client(principal)
+        self.ctx.db.commit()
+        self._new_client_notice(principal, new_client)
+        return LoginResult(self._signed_in_state(principal, account), token=token)
 
     def _change_due(self, principal: Principal, account: Account) -> bool:
         """The primary set this password, or the account's policy says it expired."""

@@ -8,7 +8,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-import segno
 from sqlalchemy import delete, select, update
 
 from twofold.domain import errors, policy, totp
@@ -22,7 +21,7 @@ from twofold.services.sessions import Auth, Sessions
 from twofold.services.throttle import CODES, Throttle
 from twofold.services.views import Resynced
 from twofold.storage.db import affected
-from twofold.storage.models import Account, MfaDevice, Principal
+from twofold.storage.models import Account, MfaDevice, Principal, SecurityKey
 
 
 @dataclass(frozen=True)
@@ -35,6 +34,12 @@ class DeviceStatus:
     bound_at: datetime | None
     recovery_left: int
     may_manage: bool
+    security_keys: int = 0
+
+    @property
+    def protected(self) -> bool:
+        """Whether the principal has a second factor of either kind."""
+        return self.enabled or self.security_keys > 0
 
 
 @dataclass
@@ -58,6 +63,10 @@ class BoundDevice:
 
 
 def render_qr(uri: str) -> tuple[str, str]:
+    # Imported here: a QR code is drawn at enrolment only, and segno (with its PNG writer)
+    # would otherwise stay resident in every worker (README, "Memory").
+    import segno
+
     qr = segno.make(uri, error="m")
     svg = io.BytesIO()
     qr.save(svg, kind="svg", scale=5, xmldecl=False, svgns=True, title="MFA QR code")
@@ -92,17 +101,14 @@ class Devices:
             )
 
     def may_manage(self, auth: Auth, target: Principal) -> bool:
-        if auth.principal.id != target.id or target.kind != "user":
-            return True
-        account = self.ctx.db.get(Account, target.account_id)
-        # Fail closed: with no account row to say so, a sub-user manages nothing.
-        return account is not None and bool(account.allow_users_to_manage_mfa)
+        return self.factor.may_manage(auth.principal, target)
 
     def status(self, auth: Auth, target: Principal) -> DeviceStatus:
         """The target's device and recovery codes left (a read of its own)."""
         with self.ctx.reading():
             device = self.factor.active_device(target.id)
-            left = self.factor.recovery_codes_left(target.id) if device else 0
+            keys = self.factor.security_key_count(target.id)
+            left = self.factor.recovery_codes_left(target.id) if device or keys else 0
             may_manage = self.may_manage(auth, target)
         return DeviceStatus(
             enabled=device is not None,
@@ -110,6 +116,7 @@ class Devices:
             bound_at=device.bound_at if device else None,
             recovery_left=left,
             may_manage=may_manage,
+            security_keys=keys,
         )
 
     def create_pending(self, auth: Auth, target: Principal) -> PendingDevice:
@@ -233,11 +240,12 @@ class Devices:
         device = self.factor.active_device(target.id)
         if device is None:
             raise errors.MFANotEnabled()
-        self._remove_devices(target)
+        keys = self.factor.security_key_count(target.id)
+        self._remove_devices(target, keep_recovery_codes=keys > 0)
         keep = auth.session.id if auth.principal.id == target.id else None
         self.sessions.revoke_all(target.id, except_id=keep)
         account = self.ctx.db.get(Account, target.account_id)
-        if keep is not None and (
+        if (keep is not None and not keys) and (
             account is None
             or policy.mfa_setup_due(target.kind, target.mfa_required, account.mfa_for_login)
         ):
@@ -263,7 +271,9 @@ class Devices:
         the principal that logs in as `login`. Returns whether it had a device."""
         target = Principals(self.ctx).by_login(login)
         device = self.factor.active_device(target.id)
+        keys = self.factor.security_key_count(target.id)
         self._remove_devices(target)
+        self.ctx.db.execute(delete(SecurityKey).where(SecurityKey.principal_id == target.id))
         self.sessions.revoke_all(target.id)
         self.ctx.db.execute(
             update(Principal)
@@ -279,22 +289,28 @@ class Devices:
             "mfa.operator_reset",
             actor=None,
             target=target,
-            detail={"serial": device.serial if device else None, "via": "cli"},
+            detail={
+                "serial": device.serial if device else None,
+                "security_keys": keys,
+                "via": "cli",
+            },
         )
         self.ctx.db.commit()
         notify(
             self.ctx.mailer,
             target.email,
             "Virtual MFA reset by an operator",
-            f"An operator removed the virtual MFA device of {target.login}.",
+            f"An operator removed the virtual MFA device and the security keys of {target.login}.",
         )
-        return device is not None
+        return device is not None or keys > 0
 
-    def _remove_devices(self, target: Principal) -> None:
-        """Every device of `target` (a pending one too), its recovery codes and remembered
-        browsers: nothing of the old binding is left to use."""
+    def _remove_devices(self, target: Principal, *, keep_recovery_codes: bool = False) -> None:
+        """Every device of `target` (a pending one too), its recovery codes (unless a
+        security key still needs them) and remembered browsers: nothing of the old binding
+        is left to use."""
         self.ctx.db.execute(delete(MfaDevice).where(MfaDevice.principal_id == target.id))
-        self.factor.clear_recovery_codes(target.id)
+        if not keep_recovery_codes:
+            self.factor.clear_recovery_codes(target.id)
         forget_browsers(self.ctx, target.id)
 
     def resync(self, auth: Auth, code1: object, code2: object) -> Resynced:
@@ -342,7 +358,7 @@ class Devices:
 
     def regenerate_recovery_codes(self, auth: Auth) -> list[str]:
         self.ensure_may_manage(auth, auth.principal)
-        if self.factor.active_device(auth.principal.id) is None:
+        if not self.factor.has_factor(auth.principal.id):
             raise errors.MFANotEnabled()
         codes = self.factor.issue_recovery_codes(auth.principal)
         self.audit.record(

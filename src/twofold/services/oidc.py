@@ -53,6 +53,7 @@ class EndUser:
     login: str
     name: str
     email: str | None
+    email_verified: bool = False
 
     def get_user_id(self) -> str:  # Authlib's user protocol
         return self.sub
@@ -123,6 +124,7 @@ def end_user(ctx: Context, principal: Principal) -> EndUser:
         login=principal.login,
         name=principal.name,
         email=principal.email,
+        email_verified=bool(principal.email) and principal.email_verified_at is not None,
     )
 
 
@@ -193,11 +195,15 @@ class SigningKeys:
         return count
 
     def ensure(self) -> None:
-        """Make the first key if there is none (the first use after start-up)."""
+        """Make the first key if there is none (the first use after start-up). The look
+        runs read-only (JWKS is a GET: no write lock); only a missing key takes the write
+        transaction, which looks again, since another process may have made it meanwhile."""
+        with self.ctx.reading():
+            if self._live():
+                return
         if not self._live():
             self._make()
-        if self.ctx.db.in_transaction():
-            self.ctx.db.commit()
+        self.ctx.db.commit()
 
     def verified_claims(self, token: str) -> dict[str, Any] | None:
         """The claims of an ID token signed by one of the provider's keys (expired or not:
@@ -467,4 +473,5 @@ def claims_for(user: EndUser, scope: str) -> dict[str, Any]:
         claims["name"] = user.name
     if "email" in scopes and user.email:
         claims["email"] = user.email
+        claims["email_verified"] = user.email_verified
     return claims

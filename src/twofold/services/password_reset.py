@@ -1,5 +1,6 @@
 """Forgot password by mail (issue 13): a single-use link, stored hashed, valid 30 minutes,
-mailed only to the principal's own address; the answer never tells whether a login exists.
+mailed only to the principal's own address and only once that address is confirmed
+(`email_confirmation.py`); the answer never tells whether a login exists.
 
 A reset ends every session and never touches MFA: the next sign-in still asks for the code."""
 
@@ -34,6 +35,21 @@ def _invalid() -> errors.ValidationFailed:
     )
 
 
+def _why_not_sent(principal: Principal | None, allowed: bool) -> str | None:
+    """Why no link is mailed to this principal (for the audit log), or None: send it."""
+    if principal is None:
+        return "unknown"
+    if not allowed:
+        return "throttled"
+    if principal.disabled:
+        return "disabled"
+    if not principal.email:
+        return "no_email"
+    if principal.email_verified_at is None:
+        return "email_not_confirmed"
+    return None
+
+
 class PasswordReset:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -41,9 +57,9 @@ class PasswordReset:
 
     def request(self, login: str) -> None:
         """Mail a reset link to the principal that logs in as `login`, if there is one with
-        an address, it is not disabled, and neither the login nor the client asked too often.
-        Returns the same (nothing) in every case; the mail goes out on a thread of its own,
-        so the answer takes the same time too."""
+        a confirmed address, it is not disabled, and neither the login nor the client asked
+        too often. Returns the same (nothing) in every case; the mail goes out on a thread of
+        its own, so the answer takes the same time too."""
         login = login.strip()[:200]
         counters = Counters(self.ctx)
         by_client = counters.bump(
@@ -59,13 +75,17 @@ class PasswordReset:
             by_client.count <= policy.RESET_REQUESTS_PER_CLIENT
             and by_login.count <= policy.RESET_MAILS_PER_LOGIN
         )
-        if principal is None or not principal.email or principal.disabled or not allowed:
+        # A link goes to a confirmed address only: an address nobody proved may be a typo,
+        # or someone else's.
+        unsent = _why_not_sent(principal, allowed)
+        if principal is None or unsent is not None:
             if principal is not None:
                 self.audit.record(
                     "password.reset_requested",
                     result="throttled" if not allowed else "not_sent",
                     target=principal,
                     account_id=principal.account_id,
+                    detail=None if not allowed else {"reason": unsent},
                 )
             self.ctx.db.commit()
             return
@@ -86,7 +106,7 @@ class PasswordReset:
         self.audit.record(
             "password.reset_requested", target=principal, account_id=principal.account_id
         )
-        email, who = principal.email, principal.login
+        email, who = principal.email or "", principal.login
         self.ctx.db.commit()
         link = f"{self.ctx.settings.public_url.rstrip('/')}{RESET_PATH}?token={token}"
         notify_later(

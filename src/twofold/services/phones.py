@@ -141,10 +141,11 @@ class Phones:
                 "There is no verified phone number to send a code to.",
                 fields={"phone": "none verified"},
             )
-        if self.factor.active_device(principal.id) is not None:
+        if self.factor.has_factor(principal.id):
             raise errors.ValidationFailed(
-                'MFA is enabled: verify with a code from the device (method "mfa").',
-                fields={"method": "must be mfa while a device is bound"},
+                'MFA is enabled: verify with a code from the device (method "mfa") '
+                'or a security key (method "webauthn").',
+                fields={"method": "must be mfa or webauthn while a factor is bound"},
             )
         self._send_code(principal, VERIFY, principal.phone)
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from twofold.domain import amr, errors, policy
 from twofold.domain.tokens import MAX_TOKEN_LENGTH, new_token, token_digest
 from twofold.services.context import Context
-from twofold.storage.db import affected, begin_read_only
+from twofold.storage.db import affected, begin_read_only, run, table_of
 from twofold.storage.models import (
     AccessToken,
     Account,
@@ -32,11 +32,11 @@ _BY_TOKEN = (
     .join(Account, Account.id == Principal.account_id)
     .where(AuthSession.token_hash == bindparam("token_hash"))
 )
+_SESSIONS = table_of(AuthSession)
 _MARK_VERIFIED = (
-    update(AuthSession)
-    .where(AuthSession.id == bindparam("session_id"))
+    update(_SESSIONS)
+    .where(_SESSIONS.c.id == bindparam("session_id"))
     .values(verified_at=bindparam("now"))
-    .execution_options(synchronize_session=False)
 )
 
 
@@ -144,7 +144,7 @@ class Sessions:
 
     def mark_verified(self, session: AuthSession) -> datetime:
         now = self.ctx.clock.now()
-        self.ctx.db.execute(_MARK_VERIFIED, {"session_id": session.id, "now": now})
+        run(self.ctx.db, _MARK_VERIFIED, {"session_id": session.id, "now": now})
         set_committed_value(session, "verified_at", now)  # written above: not dirty
         return now + self.ctx.settings.fresh_window
 

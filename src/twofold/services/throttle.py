@@ -18,7 +18,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from twofold.domain import policy
 from twofold.domain.errors import TooManyAttempts
 from twofold.services.context import Context
-from twofold.storage.db import affected
+from twofold.storage.db import affected, run, table_of
 from twofold.storage.models import Principal
 
 
@@ -42,31 +42,32 @@ PASSWORDS = Counter(
 
 
 def _statements(c: Counter) -> tuple[Any, Any]:
-    """The failure and success UPDATEs of a counter, built once (values come as parameters)."""
-    unlocked = c.locked_until.is_(None) | (c.locked_until <= bindparam("now"))
-    new_count = c.failures + 1
+    """The failure and success UPDATEs of a counter, built once (values come as parameters):
+    Core statements on the table, run on the connection (no ORM work under the write lock)."""
+    table = table_of(Principal)
+    failures, locked_until = table.c[c.failures.key], table.c[c.locked_until.key]
+    unlocked = locked_until.is_(None) | (locked_until <= bindparam("now"))
+    new_count = failures + 1
     steps = range(c.limit, c.limit + _DOUBLINGS)
     fail = (
-        update(Principal)
-        .where(Principal.id == bindparam("principal_id"), unlocked)
+        update(table)
+        .where(table.c.id == bindparam("principal_id"), unlocked)
         .values(
             {
-                c.failures: new_count,
-                c.locked_until: case(
+                failures: new_count,
+                locked_until: case(
                     (new_count < c.limit, None),
                     *[(new_count == n, bindparam(f"lock_{n}")) for n in steps],
                     else_=bindparam("lock_cap"),
                 ),
             }
         )
-        .returning(c.failures)
-        .execution_options(synchronize_session=False)
+        .returning(failures)
     )
     succeed = (
-        update(Principal)
-        .where(Principal.id == bindparam("principal_id"), unlocked)
-        .values({c.failures: 0, c.locked_until: None})
-        .execution_options(synchronize_session=False)
+        update(table)
+        .where(table.c.id == bindparam("principal_id"), unlocked)
+        .values({failures: 0, locked_until: None})
     )
     return fail, succeed
 
@@ -106,7 +107,7 @@ class Throttle:
         for n in range(self.c.limit, self.c.limit + _DOUBLINGS):
             params[f"lock_{n}"] = now + policy.backoff(n - self.c.limit)
         params["lock_cap"] = now + policy.BACKOFF_CAP
-        count = self.ctx.db.execute(self._fail, params).scalar_one_or_none()
+        count = run(self.ctx.db, self._fail, params).scalar_one_or_none()
         if count is None:
             raise self._current_lock(principal_id, now)
         return int(count)
@@ -115,7 +116,7 @@ class Throttle:
         """Reset the count; raises TooManyAttempts if a lock was set meanwhile."""
         now = self.ctx.clock.now()
         if (
-            affected(self.ctx.db.execute(self._succeed, {"principal_id": principal_id, "now": now}))
+            affected(run(self.ctx.db, self._succeed, {"principal_id": principal_id, "now": now}))
             != 1
         ):
             raise self._current_lock(principal_id, now)

@@ -18,6 +18,7 @@ from twofold.services.lifecycle import Lifecycle, refuse_reuse, remember_former,
 from twofold.services.login import forget_browsers
 from twofold.services.mail import notify
 from twofold.services.phones import Phones
+from twofold.services.security_keys import SecurityKeys
 from twofold.services.sessions import Auth, Sessions
 from twofold.services.throttle import CODES, PASSWORDS, Throttle
 from twofold.storage.models import EmailCode, Principal
@@ -31,20 +32,32 @@ class Verification:
         self.sessions = Sessions(ctx)
 
     def verify(
-        self, auth: Auth, method: str, *, password: object = None, code: object = None
+        self,
+        auth: Auth,
+        method: str,
+        *,
+        password: object = None,
+        code: object = None,
+        credential: object = None,
     ) -> datetime:
         """Mark the session freshly verified; returns until when."""
         principal = auth.principal
         if method == "mfa":
             self.factor.check_totp(principal, code, purpose="verify")
+        elif method == "webauthn":
+            SecurityKeys(self.ctx).check_assertion(
+                principal, credential, "verify", fail_purpose="verify", session_id=auth.session.id
+            )
         else:
-            # API.md: a principal with MFA enabled verifies with `mfa`; the password, an
-            # email code or an SMS code serve one without (a lost device is the operator's
-            # `twofold mfa reset` or the primary's, never a weaker factor's).
-            if self.factor.active_device(principal.id) is not None:
+            # API.md: a principal with MFA enabled verifies with `mfa` (or a security key,
+            # `webauthn`); the password, an email code or an SMS code serve one without (a
+            # lost factor is the operator's `twofold mfa reset` or the primary's, never a
+            # weaker factor's).
+            if self.factor.has_factor(principal.id):
                 raise errors.ValidationFailed(
-                    'MFA is enabled: verify with a code from the device (method "mfa").',
-                    fields={"method": "must be mfa while a device is bound"},
+                    'MFA is enabled: verify with a code from the device (method "mfa") '
+                    'or a security key (method "webauthn").',
+                    fields={"method": "must be mfa or webauthn while a factor is bound"},
                 )
             if method == "password":
                 self._check_password(principal, password)
@@ -53,10 +66,12 @@ class Verification:
             elif method == "sms":
                 Phones(self.ctx).check_verify_code(principal, code)
             else:
-                raise errors.ValidationFailed(fields={"method": "password, mfa, email or sms"})
+                raise errors.ValidationFailed(
+                    fields={"method": "password, mfa, webauthn, email or sms"}
+                )
         until = self.sessions.mark_verified(auth.session)
         # RFC 8176 has no value for an email code: it alone is not recorded.
-        recorded = {"mfa": "otp", "password": "pwd", "sms": "sms"}.get(method)
+        recorded = {"mfa": "otp", "webauthn": "hwk", "password": "pwd", "sms": "sms"}.get(method)
         if recorded:
             self.sessions.record_methods(auth.session, recorded)
         self.audit.record(
@@ -64,6 +79,12 @@ class Verification:
         )
         self.ctx.db.commit()
         return until
+
+    def key_options(self, auth: Auth) -> dict[str, object]:
+        """Options for a step-up with a security key, bound to this session."""
+        return SecurityKeys(self.ctx).request_options(
+            auth.principal, "verify", session_id=auth.session.id
+        )
 
     def _check_password(self, principal: Principal, password: object) -> None:
         throttle = Throttle(self.ctx, PASSWORDS)

@@ -12,13 +12,16 @@ from typing import Any
 
 @dataclass(frozen=True)
 class MfaStatus:
-    """A principal's virtual MFA: bound or not, and when. `recovery_codes_left` is told to
-    the principal itself only (None for a primary's view of a sub-user)."""
+    """A principal's second factors: `enabled` when it has any, `totp` for the virtual MFA
+    device (bound or not, and when), `security_keys` how many keys. `recovery_codes_left`
+    is told to the principal itself only (None for a primary's view of a sub-user)."""
 
     enabled: bool
     serial: str | None
     bound_at: datetime | None
     recovery_codes_left: int | None = None
+    totp: bool = False
+    security_keys: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON-ready shape (times as ISO text), without an unknown recovery count."""
@@ -26,6 +29,8 @@ class MfaStatus:
             "enabled": self.enabled,
             "serial": self.serial,
             "bound_at": iso(self.bound_at),
+            "totp": self.totp,
+            "security_keys": self.security_keys,
         }
         if self.recovery_codes_left is not None:
             view["recovery_codes_left"] = self.recovery_codes_left
@@ -59,6 +64,7 @@ class MeView:
     restricted: bool
     verified_until: datetime | None
     password_change_required: bool = False
+    email_verified: bool = False
     phone: str | None = None  # masked; only a verified number
 
 
@@ -83,6 +89,7 @@ class UserView:
     created_at: datetime | None
     password_reset_required: bool = False
     disabled: bool = False
+    email_verified: bool = False
     phone_verified: bool = False
 
     def as_dict(self) -> dict[str, Any]:

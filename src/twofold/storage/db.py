@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import CursorResult, Engine, Result, create_engine, event
+from sqlalchemy import CursorResult, Engine, Executable, Result, Table, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -310,6 +310,20 @@ def begin_read_only(db: Session) -> None:
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+def table_of(model: type[Any]) -> Table:
+    """A mapped class's Table, for Core statements (no ORM layer on the hot paths)."""
+    table = model.__table__
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not mapped to a single table")
+    return table
+
+
+def run(db: Session, statement: Executable, params: dict[str, Any]) -> CursorResult[Any]:
+    """Execute a prebuilt Core statement on the session's connection, in its transaction:
+    the ORM's per-statement work skipped (it costs more than the statement on SQLite)."""
+    return db.connection().execute(statement, params)
 
 
 def affected(result: Result[Any]) -> int:

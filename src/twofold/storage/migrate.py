@@ -11,6 +11,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 from twofold.storage.db import normalize_url
+from twofold.storage.schema_version import head_revision
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -33,7 +34,8 @@ def upgrade(url: str, engine: Engine | None = None) -> None:
         command.upgrade(cfg, "head")
 
 
-def head_revision() -> str | None:
+def alembic_head() -> str | None:
+    """Alembic's own answer (the CLI and tests); servers use schema_version.head_revision."""
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 

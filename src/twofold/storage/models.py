@@ -103,6 +103,9 @@ class Principal(Base):
     # set a password for it must choose its own at the next sign-in.
     disabled: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     password_reset_required: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # When the holder of `email` proved it with a mailed link; None: not confirmed (a new
+    # address starts unconfirmed). Password reset links go to a confirmed address only.
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # A verified phone number (E.164), for identity verification by SMS (never a login factor).
     phone: Mapped[str | None] = mapped_column(String(20))
     phone_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -220,6 +223,23 @@ class PasswordResetToken(Base):
     principal_id: Mapped[int] = mapped_column(
         ForeignKey("principals.id", ondelete="CASCADE"), index=True
     )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class EmailConfirmation(Base):
+    """A mailed "confirm your address" link: only the SHA-256 of its token is stored, with the
+    address it was sent to (a link confirms that address, never a later one)."""
+
+    __tablename__ = "email_confirmations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    principal_id: Mapped[int] = mapped_column(
+        ForeignKey("principals.id", ondelete="CASCADE"), index=True
+    )
+    email: Mapped[str] = mapped_column(String(320))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -386,3 +406,49 @@ class SigningKey(Base):
     public_jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SecurityKey(Base):
+    """A WebAuthn credential of a principal (security key or passkey): its public key, the
+    authenticator's sign count (a count going backwards betrays a cloned key) and flags."""
+
+    __tablename__ = "security_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    principal_id: Mapped[int] = mapped_column(
+        ForeignKey("principals.id", ondelete="CASCADE"), index=True
+    )
+    credential_id: Mapped[str] = mapped_column(String(1400), unique=True)  # base64url
+    public_key: Mapped[str] = mapped_column(Text)  # COSE, base64url
+    sign_count: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    transports: Mapped[list[str]] = mapped_column(JSON, default=list)
+    aaguid: Mapped[str] = mapped_column(String(36))
+    discoverable: Mapped[bool | None] = mapped_column(Boolean)  # None: the browser did not say
+    user_verifying: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    name: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class WebAuthnChallenge(Base):
+    """A ceremony's challenge (stored as its SHA-256), single use, for one purpose:
+    "register" and "verify" bound to a session, "login" to a login challenge, "passkey" to
+    nobody yet."""
+
+    __tablename__ = "webauthn_challenges"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    challenge_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    principal_id: Mapped[int | None] = mapped_column(
+        ForeignKey("principals.id", ondelete="CASCADE"), index=True
+    )
+    session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), index=True
+    )
+    login_challenge_id: Mapped[int | None] = mapped_column(
+        ForeignKey("login_challenges.id", ondelete="CASCADE"), index=True
+    )
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

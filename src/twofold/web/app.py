@@ -24,9 +24,11 @@ from twofold.domain.sealing import SealingError
 from twofold.services.oidc import SigningKeys
 from twofold.web.api.applications import router as applications_router
 from twofold.web.api.deps import API_PREFIX
+from twofold.web.api.email_confirmation import router as confirmation_router
 from twofold.web.api.password_reset import router as reset_router
 from twofold.web.api.phone import router as phone_router
 from twofold.web.api.routes import router as api_router
+from twofold.web.api.security_keys import router as security_keys_router
 from twofold.web.console.mount import install as install_console
 from twofold.web.docs import ApiHeaders, install_docs
 from twofold.web.flood import FloodLimits
@@ -216,6 +218,8 @@ def create_app(
     install_error_handlers(app)
     app.include_router(api_router, prefix=API_PREFIX)
     app.include_router(reset_router, prefix=API_PREFIX)
+    app.include_router(security_keys_router, prefix=API_PREFIX)
+    app.include_router(confirmation_router, prefix=API_PREFIX)
     app.include_router(phone_router, prefix=API_PREFIX)
     app.include_router(applications_router, prefix=API_PREFIX)
 

@@ -8,16 +8,20 @@ from twofold.logs import configure as configure_logging
 from twofold.web.app import create_app
 
 
-def _limit_malloc_arenas(arenas: int = 2) -> None:
+def _limit_malloc_arenas(arenas: int = 2, mmap_threshold: int = 1 << 20) -> None:
     """glibc gives each thread its own malloc arena and keeps freed memory in it; with 19 MiB
     argon2 buffers hashed on several threads a worker grew past 500 MiB. Two arenas keep it
-    near the working set (same effect as MALLOC_ARENA_MAX=2)."""
+    near the working set (same effect as MALLOC_ARENA_MAX=2). A fixed mmap threshold keeps
+    every buffer of 1 MiB and more (argon2's) in a mapping of its own, returned to the system
+    when freed: glibc's sliding threshold would otherwise move up after the first one and
+    serve the next from the heap, where it stays resident (MALLOC_MMAP_THRESHOLD_)."""
     libc_name = ctypes.util.find_library("c")
     if not libc_name:
         return
     try:
         libc = ctypes.CDLL(libc_name)
         libc.mallopt(-8, arenas)  # M_ARENA_MAX
+        libc.mallopt(-3, mmap_threshold)  # M_MMAP_THRESHOLD
     except (OSError, AttributeError):  # not glibc: nothing to tune
         return
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import anyio
 import anyio.to_thread
-from alembic.runtime.migration import MigrationContext
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
@@ -14,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from twofold.bootstrap import Runtime
 from twofold.storage.db import DEADLINE, READ_ONLY, sqlite_writable
-from twofold.storage.migrate import head_revision
+from twofold.storage.schema_version import current_revision, head_revision
 from twofold.storage.sealed import key_ids_in
 
 
@@ -25,7 +24,7 @@ def readiness(rt: Runtime, head: str | None) -> tuple[int, str]:
     try:
         with rt.engine.connect().execution_options(**options) as conn:
             conn.execute(text("SELECT 1"))
-            current = MigrationContext.configure(conn).get_current_revision() == head
+            current = current_revision(conn) == head
             unknown = key_ids_in(conn, exclude=rt.keys.keys) if current else set()
     except SQLAlchemyError:
         return 503, "database unreachable"

@@ -48,7 +48,7 @@ def test_me_shape(api: Api) -> None:
     me = api.call("GET", "/me", owner).json()
     assert me["login"] == "acme" and me["kind"] == "primary" and me["account"] == "acme"
     assert me["mfa"] == {"enabled": False, "serial": None, "bound_at": None,
-                         "recovery_codes_left": 0}
+                         "recovery_codes_left": 0, "totp": False, "security_keys": 0}
     assert me["mfa_required"] is False
 
 

@@ -45,6 +45,7 @@ def _ask(api: Api, login: str) -> Any:
 
 def test_reset_by_mail_ends_sessions_and_keeps_mfa(api: Api, inbox: Inbox) -> None:
     owner = api.signup("acme")
+    api.confirm_email(inbox.bodies_to("owner@acme.example"))
     api.enable_mfa(owner)
     _ask(api, "acme")
     token = reset_token(inbox, "owner@acme.example")
@@ -74,6 +75,7 @@ def test_reset_by_mail_ends_sessions_and_keeps_mfa(api: Api, inbox: Inbox) -> No
 def test_unknown_logins_get_the_same_answer_and_no_mail(api: Api, inbox: Inbox) -> None:
     owner = api.signup("acme")
     api.add_user(owner, "nomail")
+    inbox.clear()
     for login in ("nobody", "nomail@acme", "x" * 150, ""):
         _ask(api, login)
     error(api.call("POST", "/password-reset", json={}), 400, "ValidationError")
@@ -84,6 +86,7 @@ def test_unknown_logins_get_the_same_answer_and_no_mail(api: Api, inbox: Inbox) 
 def test_link_expires_and_a_newer_one_voids_it(api: Api, inbox: Inbox) -> None:
     owner = api.signup("acme")
     alice = api.add_user(owner, "alice", email="alice@acme.example")
+    api.confirm_email(inbox.bodies_to("alice@acme.example"))
     _ask(api, "alice@acme")
     first = reset_token(inbox, "alice@acme.example")
     _ask(api, "alice@acme")
@@ -105,6 +108,7 @@ def test_no_link_for_a_disabled_user_and_a_disable_voids_a_sent_one(
 ) -> None:
     owner = api.signup("acme")
     api.add_user(owner, "alice", email="alice@acme.example")
+    api.confirm_email(inbox.bodies_to("alice@acme.example"))
     _ask(api, "alice@acme")
     token = reset_token(inbox, "alice@acme.example")
     assert api.call("PATCH", "/users/alice", owner, json={"disabled": True}).status_code == 200
@@ -116,13 +120,49 @@ def test_no_link_for_a_disabled_user_and_a_disable_voids_a_sent_one(
     assert inbox.messages == []
 
 
+def test_no_link_to_an_unconfirmed_address(api: Api, inbox: Inbox) -> None:
+    """Reset links go to a confirmed address only: the same 202 and nothing mailed until
+    the holder of the address followed the confirmation link; a new address starts over."""
+    owner = api.signup("acme")
+    api.add_user(owner, "alice", email="alice@acme.example")
+    to_owner, to_alice = inbox.bodies_to("owner@acme.example"), inbox.bodies_to(
+        "alice@acme.example"
+    )
+    inbox.clear()
+    for login in ("acme", "alice@acme"):
+        _ask(api, login)
+    time.sleep(0.3)
+    assert inbox.messages == []
+    events = api.call("GET", "/audit-events?limit=50", owner).json()["events"]
+    reasons = {e["detail"]["reason"] for e in events if e["action"] == "password.reset_requested"}
+    assert reasons == {"email_not_confirmed"}
+    api.confirm_email(to_owner)
+    api.confirm_email(to_alice)
+    _ask(api, "acme")
+    _ask(api, "alice@acme")
+    reset_token(inbox, "owner@acme.example")
+    reset_token(inbox, "alice@acme.example")
+    r = api.call("PATCH", "/users/alice", owner, json={"email": "alice2@acme.example"})
+    assert r.status_code == 200 and r.json()["email_verified"] is False, r.text
+    to_new = inbox.bodies_to("alice2@acme.example")
+    inbox.clear()
+    _ask(api, "alice@acme")
+    time.sleep(0.3)
+    assert inbox.messages == []
+    api.confirm_email(to_new)
+    api.clock.advance(3601)  # past the hour's three requests for alice@acme
+    _ask(api, "alice@acme")
+    reset_token(inbox, "alice2@acme.example")
+
+
 def test_mails_are_throttled_per_login(api: Api, inbox: Inbox) -> None:
     api.signup("acme")
+    api.confirm_email(inbox.bodies_to("owner@acme.example"))
     for _ in range(5):
         _ask(api, "acme")
     reset_token(inbox, "owner@acme.example", 3)
     time.sleep(0.3)
-    assert len([b for b in inbox.bodies_to("owner@acme.example") if "token=" in b]) == 3
+    assert len([b for b in inbox.bodies_to("owner@acme.example") if _LINK.search(b)]) == 3
     api.clock.advance(3601)
     _ask(api, "acme")
     reset_token(inbox, "owner@acme.example", 4)
@@ -142,6 +182,7 @@ def test_two_confirms_racing_with_one_link_one_wins(api: Api, inbox: Inbox) -> N
     import threading
 
     api.signup("acme")
+    api.confirm_email(inbox.bodies_to("owner@acme.example"))
     _ask(api, "acme")
     token = reset_token(inbox, "owner@acme.example")
     barrier = threading.Barrier(2)
@@ -167,6 +208,7 @@ def test_two_confirms_racing_with_one_link_one_wins(api: Api, inbox: Inbox) -> N
 def test_a_link_of_a_deleted_user_is_void(api: Api, inbox: Inbox) -> None:
     owner = api.signup("acme")
     api.add_user(owner, "alice", email="alice@acme.example")
+    api.confirm_email(inbox.bodies_to("alice@acme.example"))
     _ask(api, "alice@acme")
     token = reset_token(inbox, "alice@acme.example")
     assert api.call("DELETE", "/users/alice", owner).status_code == 204

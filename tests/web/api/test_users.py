@@ -17,7 +17,7 @@ def test_create_list_get_patch(api: Api) -> None:
     assert alice["login"] == "alice@acme"
     assert alice["email"] == "alice@acme.example"
     assert alice["mfa"] == {"enabled": False, "serial": None, "bound_at": None,
-                            "recovery_codes_left": None}
+                            "recovery_codes_left": None, "totp": False, "security_keys": 0}
     assert alice["mfa_required"] is False
     api.add_user(owner, "bob", mfa_required=True)
     users = api.call("GET", "/users", owner).json()["users"]

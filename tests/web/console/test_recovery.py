@@ -15,12 +15,14 @@ NEW_PW = "reset in the console 4711"
 
 def test_forgot_password_from_the_login_page(console: Console, owner: Any, api: Api,
                                              inbox: Inbox) -> None:
+    api.confirm_email(inbox.bodies_to("owner@acme.example"))
     login = console.get("/login")
     assert 'href="/password-reset"' in login.text and "Forgot password?" in login.text
     unknown = console.post("/password-reset", {"login": "nobody"})
     known = console.post("/password-reset", {"login": "acme"})
     assert unknown.status_code == known.status_code == 200
     assert 'id="reset-sent"' in known.text
+    assert "asks the account's primary to reset its password" in known.text
     strip = lambda t: t.replace(csrf_of(t), "")  # noqa: E731
     assert strip(unknown.text) == strip(known.text)
     token = reset_token(inbox, "owner@acme.example")

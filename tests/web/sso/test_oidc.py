@@ -107,6 +107,8 @@ def test_code_flow_with_pkce_and_totp(provider: Provider) -> None:
     assert claims["aud"] in (p.client_id, [p.client_id])
     assert claims["nonce"] == nonce
     assert claims["preferred_username"] == "acme" and claims["email"] == "o@acme.example"
+    assert claims["email_verified"] is False  # nobody followed the sign-up's link
+    assert "email_verified" in p.meta["claims_supported"]
     assert set(claims["amr"]) == {"pwd", "otp", "mfa"}
     assert abs(claims["auth_time"] - time.time()) < 120
     assert "acme" not in claims["sub"]

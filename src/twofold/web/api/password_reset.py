@@ -24,8 +24,9 @@ router = APIRouter(
     dependencies=[flood_limited("reset")],
 )
 def request_reset(body: s.ResetIn, ctx: Ctx) -> Response:
-    """Mail a single-use reset link (30 minutes) to the login's own address. The answer is
-    202 whether the login exists or not."""
+    """Mail a single-use reset link (30 minutes) to the login's own address, once that
+    address is confirmed. The answer is 202 whether the login exists (and a link was mailed)
+    or not."""
     PasswordReset(ctx).request(body.login)
     return Response(status_code=202)
 

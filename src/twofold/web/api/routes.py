@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from twofold.domain import errors
 from twofold.services.accounts import Accounts, Principals, Users
@@ -15,7 +15,7 @@ from twofold.services.security import AccountSecurity, SessionManagement
 from twofold.services.sessions import Auth
 from twofold.services.verification import Verification
 from twofold.web.api import schemas as s
-from twofold.web.api.deps import Ctx, CurrentAuth, FirstFactorAuth, FreshAuth
+from twofold.web.api.deps import Ctx, CurrentAuth, FirstFactorAuth, FreshAuth, current_auth
 from twofold.web.flood import flood_limited, hash_bounded
 from twofold.web.routing import EndingRoute
 
@@ -32,6 +32,11 @@ def _primary(auth: CurrentAuth) -> Auth:
 
 
 PrimaryAuth = Annotated[Auth, Depends(_primary)]
+
+# _HOT: the hot routes (GET /me, POST /verify) authenticate inside their own sync call, so a
+# request crosses into the thread pool once; as a sync dependency the lookup is a crossing
+# of its own, which costs more than the SQL. Measured against an async dependency with the
+# lookup inline on the event loop (slower: bench/README.md, "Issue 16").
 
 
 @router.post(
@@ -70,16 +75,19 @@ def login(body: s.LoginIn, ctx: Ctx) -> s.LoginOut:
     dependencies=[flood_limited("login_mfa")],
 )
 def login_mfa(body: s.LoginMfaIn, ctx: Ctx) -> s.LoginMfaOut:
-    """Code step: a TOTP code (or a recovery code) for the challenge of the password step."""
-    if (body.code is None) == (body.recovery_code is None):
+    """Second step: a TOTP code, a recovery code or a security key's answer (`webauthn`,
+    to the options of `POST /login/webauthn/options`) for the challenge of the password step."""
+    given = [x for x in (body.code, body.recovery_code, body.webauthn) if x is not None]
+    if len(given) != 1:
         raise errors.ValidationFailed(
-            "Send either code or recovery_code.",
-            fields={"code": "exactly one of code and recovery_code"},
+            "Send one of code, recovery_code and webauthn.",
+            fields={"code": "exactly one of code, recovery_code and webauthn"},
         )
     result = Login(ctx).code_step(
         body.challenge,
         code=body.code,
         recovery_code=body.recovery_code,
+        webauthn=body.webauthn,
         remember=body.remember_browser,
     )
     return s.LoginMfaOut.model_validate(result)
@@ -93,16 +101,21 @@ def logout(auth: CurrentAuth, ctx: Ctx) -> Response:
 
 
 @router.get("/me", response_model=s.MeOut, tags=["me"])
-def me(auth: CurrentAuth, ctx: Ctx) -> s.MeOut:
+def me(request: Request, ctx: Ctx) -> s.MeOut:
     """Who is signed in, and the state of its MFA."""
+    auth = current_auth(request, ctx)  # here, not a dependency: see _HOT above
     return s.MeOut.model_validate(Principals(ctx).me(auth))
 
 
 @router.post("/verify", response_model=s.VerifyOut, tags=["verification"])
-def verify(body: s.VerifyIn, auth: CurrentAuth, ctx: Ctx) -> s.VerifyOut:
-    """Step-up: mark this session freshly verified (mfa while a device is bound; else the
-    password, an email code or an SMS code)."""
-    until = Verification(ctx).verify(auth, body.method, password=body.password, code=body.code)
+def verify(body: s.VerifyIn, request: Request, ctx: Ctx) -> s.VerifyOut:
+    """Step-up: mark this session freshly verified (mfa while a device is bound, webauthn
+    with a security key; else the password, an email code or an SMS code). For webauthn,
+    `credential` answers the options of `POST /verify/webauthn/options`."""
+    auth = current_auth(request, ctx)  # here, not a dependency: see _HOT above
+    until = Verification(ctx).verify(
+        auth, body.method, password=body.password, code=body.code, credential=body.credential
+    )
     return s.VerifyOut(verified_until=until.isoformat())
 
 
@@ -225,7 +238,8 @@ def get_user(name: str, auth: PrimaryAuth, ctx: Ctx) -> s.UserOut:
 @router.patch("/users/{name}", response_model=s.UserOut, tags=["users"])
 def update_user(name: str, body: s.UserPatch, auth: PrimaryAuth, ctx: Ctx) -> s.UserOut:
     """Change a sub-user's email or its "MFA must be enabled" flag (turning it off or a
-    new email: freshly verified)."""
+    new email: freshly verified). A new address is unconfirmed until its holder follows the
+    link mailed to it."""
     users = Users(ctx)
     changes = body.model_dump(exclude_unset=True)
     if "email" in changes and changes["email"] is not None:

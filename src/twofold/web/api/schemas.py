@@ -72,6 +72,12 @@ class LoginOut(Out):
     ]
     token: str | None = None
     challenge: str | None = None
+    methods: list[Literal["totp", "webauthn"]] | None = None  # with mfa_required
+
+
+# A browser's PublicKeyCredential in its JSON form (PublicKeyCredential.toJSON()): checked by
+# the service (py_webauthn), never trusted here.
+Credential = dict[str, Any]
 
 
 class LoginMfaIn(Body):
@@ -79,7 +85,53 @@ class LoginMfaIn(Body):
     challenge: str
     code: str | None = Field(None, max_length=64)
     recovery_code: str | None = Field(None, max_length=64)
+    webauthn: Credential | None = None
     remember_browser: bool = False
+
+
+class ChallengeIn(Body):
+    challenge: str
+
+
+class PublicKeyOptionsOut(BaseModel):
+    """Options for navigator.credentials.create() or .get(), in their JSON form (binary
+    values base64url): `PublicKeyCredential.parseCreationOptionsFromJSON` and
+    `parseRequestOptionsFromJSON` take them as they are."""
+
+    public_key: dict[str, Any]
+
+
+class PasskeyLoginIn(Body):
+    credential: Credential
+
+
+class SecurityKeyOut(Out):
+    id: str
+    name: str
+    created_at: IsoTime
+    last_used_at: IsoTime | None
+    discoverable: bool | None
+    user_verifying: bool
+    transports: list[str]
+    aaguid: str
+
+
+class SecurityKeysOut(Out):
+    security_keys: list[SecurityKeyOut]
+
+
+class SecurityKeyIn(Body):
+    name: str = Field(max_length=200)
+    credential: Credential
+
+
+class SecurityKeyPatch(Body):
+    name: str = Field(max_length=200)
+
+
+class RegisteredKeyOut(Out):
+    security_key: SecurityKeyOut
+    recovery_codes: list[str] | None = None
 
 
 class LoginMfaOut(Out):
@@ -94,6 +146,8 @@ class MfaStatus(Out):
     serial: str | None
     bound_at: IsoTime | None
     recovery_codes_left: int | None = None
+    totp: bool = False  # a virtual MFA device is bound
+    security_keys: int = 0  # how many security keys and passkeys
 
 
 class MeOut(Out):
@@ -106,13 +160,15 @@ class MeOut(Out):
     restricted: bool
     verified_until: IsoTime | None
     password_change_required: bool = False
+    email_verified: bool = False
     phone: str | None = None
 
 
 class VerifyIn(Body):
-    method: Literal["password", "mfa", "email", "sms"]
+    method: Literal["password", "mfa", "email", "sms", "webauthn"]
     password: str | None = Field(None, max_length=1024)
     code: str | None = Field(None, max_length=64)
+    credential: Credential | None = None  # method webauthn
 
 
 class VerifyOut(Out):
@@ -168,6 +224,16 @@ class ResetConfirmIn(Body):
     new_password: str = Field(max_length=1024)
 
 
+class EmailConfirmIn(Body):
+    token: str = Field(max_length=MAX_TOKEN_LENGTH)
+
+
+class EmailConfirmedOut(Out):
+    login: str
+    email: str
+    email_verified: Literal[True] = True
+
+
 class UserIn(Body):
     name: str = Field(max_length=64)
     password: str = Field(max_length=1024)
@@ -192,6 +258,7 @@ class UserOut(Out):
     created_at: IsoTime | None = None
     password_reset_required: bool = False
     disabled: bool = False
+    email_verified: bool = False
     phone_verified: bool = False
 
 

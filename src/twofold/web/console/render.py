@@ -79,6 +79,19 @@ def render(
     )
 
 
+def anonymous_page(
+    request: Request, template: str, status: int = 200, **context: Any
+) -> HTMLResponse:
+    """A page with a form that needs no sign-in: its CSRF token is bound to the pre-session,
+    or to the session cookie when the browser has one (the check reads that first: a signed-in
+    person may open a mailed link too)."""
+    pre = sec.read_cookie(request, sec.PRE_SESSION) or sec.new_pre_session()
+    basis = sec.read_cookie(request, sec.SESSION) or pre
+    response = render(request, template, status, csrf=sec.csrf_token(request, basis), **context)
+    sec.set_cookie(request, response, sec.PRE_SESSION, pre)
+    return response
+
+
 def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 

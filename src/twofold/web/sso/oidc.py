@@ -57,7 +57,7 @@ def discovery(request: Request) -> JSONResponse:
             "scopes_supported": list(SCOPES),
             "claims_supported": [
                 "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr",
-                "preferred_username", "name", "email",
+                "preferred_username", "name", "email", "email_verified",
             ],
             "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": [

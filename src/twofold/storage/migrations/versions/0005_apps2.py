@@ -2,14 +2,14 @@
 tokens, the session an authorization code was issued to, disabled applications
 
 Revision ID: 0005_apps2
-Revises: 0008_phone
+Revises: 0006_verify
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_apps2"
-down_revision = "0008_phone"
+down_revision = "0006_verify"
 branch_labels = None
 depends_on = None
 

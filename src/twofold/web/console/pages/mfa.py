@@ -12,6 +12,7 @@ from markupsafe import Markup
 from twofold.domain import errors
 from twofold.services.mfa import BoundDevice, Devices, PendingDevice
 from twofold.services.phones import Phones
+from twofold.services.security_keys import SecurityKeys
 from twofold.services.sessions import Auth
 from twofold.web.console import security as sec
 from twofold.web.console.auth import Csrf, Ctx, Page, SetupPage, console_auth, fresh_page
@@ -52,10 +53,10 @@ BindPage = Annotated[Auth, Depends(console_auth("/me/mfa-device/bind"))]
 @router.get("/security")
 def security_page(request: Request, auth: Page, ctx: Ctx) -> Response:
     """Security settings: virtual MFA (Set / Replace / Disable), password, recovery codes."""
-    return _security(request, auth, ctx)
+    return security_view(request, auth, ctx)
 
 
-def _security(
+def security_view(
     request: Request,
     auth: Auth,
     ctx: Ctx,
@@ -63,17 +64,30 @@ def _security(
     recovery_codes: list[str] | None = None,
     notice: str | None = None,
     continue_to: str | None = None,
+    error: str | None = None,
+    status: int = 200,
 ) -> HTMLResponse:
+    """The security page (the setup page for a setup-only session), with what just
+    happened."""
     mfa = Devices(ctx).status(auth, auth.principal)
+    keys = SecurityKeys(ctx).views_of(auth.principal.id)
     extra: dict[str, Any] = {"notice": notice} if notice else {}
+    if auth.session.restricted:
+        return render(
+            request, "mfa_setup.html", status, mfa=mfa, keys=keys, restricted=True,
+            may_manage=mfa.may_manage, principal=auth.principal, error=error, **extra,
+        )
     return render(
         request,
         "security.html",
+        status,
         mfa=mfa,
+        keys=keys,
         phone=Phones(ctx).view(auth.principal),
         principal=auth.principal,
         recovery_codes=recovery_codes,
         continue_to=continue_to,
+        error=error,
         **extra,
     )
 
@@ -85,6 +99,7 @@ def mfa_setup_page(request: Request, auth: SetupPage, ctx: Ctx) -> Response:
     return render(
         request, "mfa_setup.html", mfa=mfa, restricted=auth.session.restricted,
         may_manage=mfa.may_manage, principal=auth.principal,
+        keys=SecurityKeys(ctx).views_of(auth.principal.id),
     )
 
 
@@ -150,7 +165,7 @@ def mfa_bind(
     signed_in_as(request, auth)  # a setup-only session was just lifted: the full header now
     # A sign-in to an application waits for this binding: the way back (after the codes).
     back = safe_next(request.cookies.get(sec.cookie_name(request, sec.AFTER_MFA)))
-    response = _security(
+    response = security_view(
         request, auth, ctx, recovery_codes=bound.recovery_codes, notice=_bound_notice(bound),
         continue_to=back if back != "/" else None,
     )
@@ -203,7 +218,7 @@ def recovery_regenerate(request: Request, auth: RegeneratePage, ctx: Ctx) -> Res
         codes = Devices(ctx).regenerate_recovery_codes(auth)
     except errors.MFANotEnabled:
         return redirect("/security")
-    return _security(
+    return security_view(
         request, auth, ctx, recovery_codes=codes,
         notice="New recovery codes were made; the old ones no longer work.",
     )

@@ -3,18 +3,17 @@ the page behind the link) and the sign-up page. Forms in, the same services as t
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 
 from twofold.domain import errors
 from twofold.services.accounts import Accounts
 from twofold.services.password_reset import PasswordReset
 from twofold.web.console import security as sec
 from twofold.web.console.auth import Csrf, Ctx
-from twofold.web.console.render import redirect, render
-from twofold.web.console.security import PRE_SESSION
+from twofold.web.console.render import anonymous_page, redirect
 from twofold.web.flood import flood_limited, hash_bounded
 from twofold.web.routing import EndingRoute
 
@@ -23,18 +22,9 @@ router = APIRouter(include_in_schema=False, route_class=EndingRoute)
 NOTICES = {
     "password-reset": "Your password was reset; every session was ended. Sign in with "
     "the new one (and your MFA code, if you use one).",
-    "signed-up": "Your account was created. Sign in with its name and your password.",
+    "signed-up": "Your account was created, and a link to confirm your email address is on "
+    "its way. Sign in with the account's name and your password.",
 }
-
-
-def _anonymous(request: Request, template: str, status: int = 200, **context: Any) -> Response:
-    """A page with a form before sign-in: its CSRF token is bound to the pre-session."""
-    pre = sec.read_cookie(request, PRE_SESSION) or sec.new_pre_session()
-    response: HTMLResponse = render(
-        request, template, status, csrf=sec.csrf_token(request, pre), **context
-    )
-    sec.set_cookie(request, response, PRE_SESSION, pre)
-    return response
 
 
 # ----------------------------------------------------------------------------- forgot password
@@ -43,7 +33,7 @@ def _anonymous(request: Request, template: str, status: int = 200, **context: An
 @router.get("/password-reset")
 def reset_page(request: Request) -> Response:
     """Forgot password: ask for a link by mail."""
-    return _anonymous(request, "reset_request.html")
+    return anonymous_page(request, "reset_request.html")
 
 
 @router.post("/password-reset", dependencies=[flood_limited("reset"), Csrf])
@@ -52,7 +42,7 @@ def reset_submit(
 ) -> Response:
     """The same page whatever the login: no one learns here which logins exist."""
     PasswordReset(ctx).request(login)
-    return _anonymous(request, "reset_request.html", sent=True)
+    return anonymous_page(request, "reset_request.html", sent=True)
 
 
 @router.get("/password-reset/confirm")
@@ -61,8 +51,8 @@ def reset_confirm_page(request: Request, ctx: Ctx, token: str = "") -> Response:
     try:
         login = PasswordReset(ctx).check(token)
     except errors.ValidationFailed as exc:
-        return _anonymous(request, "reset_confirm.html", exc.status, invalid=exc.message)
-    return _anonymous(request, "reset_confirm.html", token=token, login=login)
+        return anonymous_page(request, "reset_confirm.html", exc.status, invalid=exc.message)
+    return anonymous_page(request, "reset_confirm.html", token=token, login=login)
 
 
 @router.post("/password-reset/confirm", dependencies=[flood_limited("reset"), hash_bounded, Csrf])
@@ -77,9 +67,9 @@ def reset_confirm_submit(
         reset.confirm(token, new_password)
     except errors.ValidationFailed as exc:
         if exc.fields and "token" in exc.fields:
-            return _anonymous(request, "reset_confirm.html", exc.status, invalid=exc.message)
+            return anonymous_page(request, "reset_confirm.html", exc.status, invalid=exc.message)
         login = reset.check(token)
-        return _anonymous(
+        return anonymous_page(
             request, "reset_confirm.html", exc.status, token=token, login=login, error=exc.message
         )
     response = redirect("/login?done=password-reset")
@@ -95,7 +85,7 @@ def signup_page(request: Request, ctx: Ctx) -> Response:
     """Sign up: a new account and its primary (while sign-up is open)."""
     if not ctx.settings.signup_open:
         raise errors.Forbidden("Sign-up is closed on this server.")
-    return _anonymous(request, "signup.html", form={})
+    return anonymous_page(request, "signup.html", form={})
 
 
 @router.post("/signup", dependencies=[flood_limited("signup"), hash_bounded, Csrf])
@@ -113,7 +103,7 @@ def signup_submit(
     try:
         Accounts(ctx).create(name.strip(), email.strip(), password, via="console")
     except (errors.ValidationFailed, errors.AlreadyExists) as exc:
-        return _anonymous(
+        return anonymous_page(
             request, "signup.html", exc.status, form=form, error=exc.message,
             field_errors=exc.fields or {},
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from twofold.domain import errors
 from twofold.services.login import Login
@@ -94,11 +94,16 @@ def login_submit(
 
 
 @router.get("/login/mfa")
-def login_mfa_page(request: Request, next: str | None = None) -> Response:  # noqa: A002
+def login_mfa_page(request: Request, ctx: Ctx, next: str | None = None) -> Response:  # noqa: A002
     """The dynamic code step."""
-    if not sec.read_cookie(request, sec.CHALLENGE):
+    challenge = sec.read_cookie(request, sec.CHALLENGE)
+    if not challenge:
         return redirect("/login?done=challenge-expired")
-    return render(request, "login_mfa.html", next=safe_next(next))
+    try:
+        methods = Login(ctx).challenge_methods(challenge)
+    except errors.ChallengeExpired:
+        return redirect("/login?done=challenge-expired")
+    return render(request, "login_mfa.html", next=safe_next(next), methods=methods)
 
 
 @router.post("/login/mfa", dependencies=[flood_limited("login_mfa"), Csrf])
@@ -107,29 +112,33 @@ def login_mfa_submit(
     ctx: Ctx,
     code: Annotated[str | None, Form(max_length=64)] = None,
     recovery_code: Annotated[str | None, Form(max_length=64)] = None,
+    credential: Annotated[str | None, Form(max_length=16384)] = None,
     remember_browser: Annotated[str | None, Form(max_length=8)] = None,
     next: Annotated[str, Form(max_length=400)] = "/",  # noqa: A002
 ) -> Response:
-    """Finish signing in with a code from the device (or a recovery code)."""
+    """Finish signing in with a code from the device (a recovery code, a security key)."""
     target = safe_next(next)
     challenge = sec.read_cookie(request, sec.CHALLENGE)
     use_recovery = recovery_code is not None and code is None
+    use_key = credential is not None and code is None and recovery_code is None
     try:
         result = Login(ctx).code_step(
             challenge,
-            code=None if use_recovery else (code or "").strip(),
+            code=None if use_recovery or use_key else (code or "").strip(),
             recovery_code=(recovery_code or "").strip() if use_recovery else None,
+            webauthn=(credential or "") if use_key else None,
             remember=bool(remember_browser),
         )
     except errors.ChallengeExpired as exc:
         response = render(request, "login.html", exc.status, error=shown(exc), next=target)
         sec.clear_cookie(request, response, sec.CHALLENGE)
         return response
-    except (errors.InvalidMFACode, errors.TooManyAttempts) as exc:
+    except (errors.InvalidMFACode, errors.TooManyAttempts, errors.ValidationFailed) as exc:
         return render(
             request, "login_mfa.html", exc.status, headers=retry_headers(exc),
             error=shown(exc), next=target,
             out_of_sync=isinstance(exc, errors.OutOfSyncMFACode),
+            methods=_methods_or_none(ctx, challenge),
         )
     if result.state == "password_change_required":
         target = "/password/change"
@@ -138,6 +147,55 @@ def login_mfa_submit(
         # The server decides how long it stays valid (remember_mfa_days, at most 30).
         sec.set_cookie(request, done, sec.REMEMBER, result.remember_token, 30 * 86400)
     return done
+
+
+def _methods_or_none(ctx: Ctx, challenge: str | None) -> list[str]:
+    try:
+        return Login(ctx).challenge_methods(challenge)
+    except errors.ChallengeExpired:
+        return []
+
+
+@router.post("/login/mfa/key-options", dependencies=[flood_limited("login_mfa"), Csrf])
+def login_key_options(request: Request, ctx: Ctx) -> Response:
+    """Options for answering the login challenge with a security key (for console.js)."""
+    challenge = sec.read_cookie(request, sec.CHALLENGE)
+    return JSONResponse({"public_key": Login(ctx).key_options(challenge)})
+
+
+@router.post("/login/passkey/options", dependencies=[flood_limited("login"), Csrf])
+def passkey_options(ctx: Ctx) -> Response:
+    """Options for signing in with a passkey alone (for console.js)."""
+    return JSONResponse({"public_key": Login(ctx).passkey_options()})
+
+
+@router.post("/login/passkey", dependencies=[flood_limited("login"), Csrf])
+def passkey_submit(
+    request: Request,
+    ctx: Ctx,
+    credential: Annotated[str, Form(max_length=16384)] = "",
+    next: Annotated[str, Form(max_length=400)] = "/",  # noqa: A002
+) -> Response:
+    """Sign in with a passkey's answer: no password, the authenticator verified its user."""
+    target = safe_next(next)
+    try:
+        result = Login(ctx).passkey_step(credential)
+    except (
+        errors.InvalidCredentials,
+        errors.InvalidMFACode,
+        errors.ChallengeExpired,
+        errors.AccountDisabled,
+        errors.NetworkNotAllowed,
+        errors.TooManyAttempts,
+        errors.ValidationFailed,
+    ) as exc:
+        return render(
+            request, "login.html", exc.status, headers=retry_headers(exc), error=shown(exc),
+            login="", next=target, signup_open=ctx.settings.signup_open,
+        )
+    if result.state == "password_change_required":
+        target = "/password/change"
+    return _signed_in(request, redirect(target), result.session_token())
 
 
 @router.get("/logout")

@@ -13,6 +13,7 @@ from twofold.domain import errors
 from twofold.services.accounts import Users
 from twofold.services.mfa import Devices
 from twofold.services.security import SessionManagement
+from twofold.services.security_keys import SecurityKeys
 from twofold.services.sessions import Auth
 from twofold.web.console.auth import Csrf, Ctx, PrimaryPage, ensure_fresh, fresh_page
 from twofold.web.console.pages.mfa import BIND_ERRORS, bind_page
@@ -125,9 +126,10 @@ def _user(
     notice: str | None = None,
 ) -> HTMLResponse:
     user, sessions = Users(ctx).details(auth, name)
+    keys = SecurityKeys(ctx).views_of(Users(ctx).look_up(auth, name).id)
     extra: dict[str, Any] = {"notice": notice} if notice else {}
     return render(request, "user.html", user=user, recovery_codes=recovery_codes,
-                  sessions=sessions, **extra)
+                  sessions=sessions, keys=keys, **extra)
 
 
 @router.post("/users/{name}/delete", dependencies=[Csrf])
@@ -178,7 +180,7 @@ def user_mfa_bind(
 def user_mfa_disable_page(request: Request, name: str, auth: DisablePage, ctx: Ctx) -> Response:
     """Disable a sub-user's device: the warning and a confirmation."""
     user = Users(ctx).view(auth, name)
-    if not user.mfa.enabled:
+    if not user.mfa.totp:
         return redirect(f"/users/{name}")
     return render(request, "user_disable.html", user=user)
 

@@ -8,11 +8,12 @@ from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from twofold.domain import errors
 from twofold.services.mfa import Devices
 from twofold.services.phones import Phones
+from twofold.services.security_keys import SecurityKeys
 from twofold.services.sessions import Auth, Sessions
 from twofold.services.verification import Verification
 from twofold.web.console.auth import Csrf, Ctx, VerifyPage
@@ -60,6 +61,7 @@ def verify_page(
 ) -> HTMLResponse:
     purposes: Mapping[str, str] = request.app.state.console_purposes
     has_device = Devices(ctx).status(auth, auth.principal).enabled
+    has_keys = bool(SecurityKeys(ctx).views_of(auth.principal.id))
     return render(
         request,
         "verify.html",
@@ -69,6 +71,7 @@ def verify_page(
         purpose_key=purpose if purpose in purposes else "",
         purpose=purposes.get(purpose, "continue"),
         has_device=has_device,
+        has_keys=has_keys,
         email=_masked(auth.principal.email),
         phone=Phones(ctx).view(auth.principal).phone,
         error=shown(error) if error else None,
@@ -99,17 +102,25 @@ def verify_submit(
     method: Annotated[str, Form(max_length=16)] = "",
     password: Annotated[str | None, Form(max_length=1024)] = None,
     code: Annotated[str | None, Form(max_length=32)] = None,
+    credential: Annotated[str | None, Form(max_length=16384)] = None,
     next: Annotated[str, Form(max_length=400)] = "/",  # noqa: A002
     purpose: Annotated[str, Form(alias="for", max_length=64)] = "",
 ) -> Response:
     """Identity verification; on success, back to the page that asked for it."""
     try:
         Verification(ctx).verify(
-            auth, method, password=password, code=(code or "").strip() or None
+            auth, method, password=password, code=(code or "").strip() or None,
+            credential=credential,
         )
-    except _FAILURES as exc:
+    except (*_FAILURES, errors.ChallengeExpired) as exc:
         return verify_page(request, auth, ctx, next, purpose, error=exc)
     return redirect(_back(next))
+
+
+@router.post("/verify/key-options", dependencies=[Csrf])
+def verify_key_options(auth: VerifyPage, ctx: Ctx) -> Response:
+    """Options for a step-up with a security key (fetched by console.js)."""
+    return JSONResponse({"public_key": Verification(ctx).key_options(auth)})
 
 
 Next = Annotated[str, Form(max_length=400)]

@@ -28,3 +28,55 @@
     setInterval(tick, 1000);
   }
 })();
+// Security keys and passkeys: the WebAuthn ceremony, the one thing the console cannot do
+// without JavaScript. A button with data-webauthn="create" or "get" fetches its options
+// (data-options, a POST with the form's CSRF token), asks the browser's authenticator, puts
+// the answer into the form's "credential" field and submits the form.
+(function () {
+  "use strict";
+  var PKC = window.PublicKeyCredential;
+  document.querySelectorAll("[data-webauthn]").forEach(function (button) {
+    var form = button.form;
+    if (!form) { return; }
+    var shown = form.querySelector("[data-webauthn-error]");
+    var fail = function (message) {
+      if (shown) { shown.textContent = message; shown.className = "error"; shown.hidden = false; }
+      button.disabled = false;
+    };
+    button.addEventListener("click", function (event) {
+      event.preventDefault();
+      if (!PKC || !PKC.parseCreationOptionsFromJSON) {
+        fail("This browser cannot use security keys or passkeys.");
+        return;
+      }
+      if (!form.reportValidity()) { return; }
+      button.disabled = true;
+      var body = new FormData();
+      body.append("csrf", form.elements.csrf.value);
+      fetch(button.getAttribute("data-options"), {
+        method: "POST", body: body, credentials: "same-origin"
+      }).then(function (response) {
+        if (response.redirected) {  // a step-up or a new sign-in is due first
+          window.location.assign(response.url);
+          return Promise.reject(null);
+        }
+        if (!response.ok) { return Promise.reject(new Error("options")); }
+        return response.json();
+      }).then(function (data) {
+        if (button.getAttribute("data-webauthn") === "create") {
+          return navigator.credentials.create(
+            {publicKey: PKC.parseCreationOptionsFromJSON(data.public_key)});
+        }
+        return navigator.credentials.get(
+          {publicKey: PKC.parseRequestOptionsFromJSON(data.public_key)});
+      }).then(function (credential) {
+        form.elements.credential.value = JSON.stringify(credential.toJSON());
+        form.submit();
+      }).catch(function (error) {
+        if (error !== null) {
+          fail("The security key did not answer, or the request was cancelled. Try again.");
+        }
+      });
+    });
+  });
+})();

@@ -1,0 +1,167 @@
+"""The hot paths side by side in one run, as ratios to `/healthz` of the same server.
+
+    python -m bench.hot                       # SQLite, 1 and 2 workers, 3 s repetitions
+    python -m bench.hot --kinds sqlite,postgresql --duration 3 --reps 3
+
+A short run for before/after comparisons on a shared, noisy machine: absolute rates move
+with the other load, ratios to the bare endpoint measured moments apart move much less.
+Measures `/healthz`, the code check (`POST /verify`, fresh codes), `GET /me`, password
+login, and the RSS of each worker. bench/README.md ("Issue 16") has the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.run import (
+    LUA,
+    PG_ADMIN,
+    ROOT,
+    Options,
+    Result,
+    loadavg,
+    log,
+    twofold_server,
+    verify_lines,
+    wrk,
+)
+from bench.seed import PASSWORD, create_pg_database, login_of, reset_state, seed, token_of
+from twofold.config import Settings
+from twofold.domain.passwords import HashParams
+from twofold.storage import keyfile
+
+assert LUA.exists()
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[str]) -> float:
+    """User + system CPU time of the serving processes: CPU per request holds up on a
+    loaded machine, where rates and latencies move with the other load."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / _TICK
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--duration", type=float, default=3)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--principals", type=int, default=5000)
+    ap.add_argument("--kinds", default="sqlite")
+    ap.add_argument("--workers", default="1,2")
+    ap.add_argument("--no-login", action="store_true", help="skip password login (argon2)")
+    ap.add_argument("--no-wrong", action="store_true", help="skip the wrong-code check")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    a = ap.parse_args(argv)
+    n = a.principals
+    opts = Options(
+        duration=a.duration,
+        reps=a.reps,
+        connections=a.connections,
+        small=n,
+        big=n,
+        pool=n,
+        scale_pool=n,
+        peer_tokens=0,
+        out=a.out,
+        kinds=a.kinds.split(","),
+        skip_peer=True,
+    )
+    work = a.out / ("hot-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
+    work.mkdir(parents=True, exist_ok=True)
+    key_file = work / "twofold.key"
+    keys = keyfile.create(str(key_file))
+    s = Settings()
+    params = HashParams(s.argon2_memory_kib, s.argon2_time_cost, s.argon2_parallelism)
+    rows: list[dict[str, object]] = []
+    for kind in opts.kinds:
+        if kind == "sqlite":
+            url = f"sqlite:///{work / 'hot.db'}"
+        else:
+            url = create_pg_database(PG_ADMIN, "twofold_bench_hot")
+        seed(url, n, keys, params)
+        ids = list(range(1, n + 1))
+        random.Random(1).shuffle(ids)
+        me_lines = [token_of(i) for i in ids[:2000]]
+        login_lines = [f"{login_of(i)}\t{PASSWORD}" for i in ids[:2000]]
+        for workers in [int(w) for w in a.workers.split(",")]:
+            config = f"{kind}-{workers}w"
+            with twofold_server(url, key_file, workers, work / "logs") as srv:
+                measured: dict[str, Result] = {}
+                cpu: dict[str, float] = {}
+                pids = list(srv.rss_mib())
+
+                def run(name: str, mode: str, lines: object, expect: int = 200) -> None:
+                    res = Result(config, name)  # noqa: B023
+                    used, served = 0.0, 0
+                    for _ in range(opts.reps):
+                        time.sleep(0.5)
+                        reset_state(url)  # noqa: B023
+                        made = lines() if callable(lines) else lines
+                        before = cpu_seconds(pids)  # noqa: B023
+                        sample = wrk(srv.url, mode, made, work, opts, expect=expect)  # noqa: B023
+                        used += cpu_seconds(pids) - before  # noqa: B023
+                        served += sample.ok + sample.bad
+                        res.samples.append(sample)
+                    measured[name] = res  # noqa: B023
+                    cpu[name] = used / served * 1e6 if served else 0.0  # noqa: B023
+
+                run("bare", "bare", None)
+                run("code check", "verify", lambda: verify_lines(ids[: min(n, 20000)]))
+                run("GET /me", "me", me_lines)
+                if not a.no_wrong:
+                    run(
+                        "code check, wrong",
+                        "verify",
+                        lambda: verify_lines(ids[:5000], wrong=True),
+                        expect=401,
+                    )
+                if not a.no_login:
+                    run("password login", "login", login_lines)
+                bare = measured["bare"].median("rate")
+                rss = srv.rss_mib()
+                for name, res in measured.items():
+                    rate = res.median("rate")
+                    row = {
+                        "config": config,
+                        "name": name,
+                        "rate": round(rate),
+                        "ratio": round(rate / bare, 3) if bare else None,
+                        "p50_ms": round(res.median("p50_ms"), 1),
+                        "p99_ms": round(res.median("p99_ms"), 1),
+                        "unexpected": sum(x.bad for x in res.samples),
+                        "cpu_us": round(cpu[name]),
+                        "cpu_ratio": round(cpu[name] / cpu["bare"], 1) if cpu["bare"] else None,
+                    }
+                    rows.append(row)
+                    log(json.dumps(row))
+                rows.append({"config": config, "name": "rss MiB", "rss": rss})
+                log(f"{config} rss {rss} load {loadavg()}")
+    (work / "hot.json").write_text(json.dumps(rows, indent=2))
+    print(
+        "| config | measurement | rate /s | ratio to /healthz | p50 ms | p99 ms "
+        "| server CPU µs/request | CPU × /healthz |"
+    )
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        if "rss" in r:
+            print(f"| {r['config']} | RSS MiB per worker | {r['rss']} | | | | | |")
+        else:
+            print(
+                f"| {r['config']} | {r['name']} | {r['rate']:,} | {r['ratio']} | "
+                f"{r['p50_ms']} | {r['p99_ms']} | {r['cpu_us']} | {r['cpu_ratio']} |"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
