@@ -10,8 +10,8 @@ from typing import Any
 from tests.soft_authenticator import SoftAuthenticator
 from tests.support import Api, Principal
 from tests.web.api.prefs import set_prefs
-from tests.web.api.test_security_keys import add_key, key_login
 from tests.web.api.test_remember_browser import code_login, remembered_login
+from tests.web.api.test_security_keys import add_key, key_login
 from tests.web.console.conftest import Console
 from tests.web.sso.inproc import id_claims, register, sign_in_flow
 from twofold.web.console.security import SESSION
