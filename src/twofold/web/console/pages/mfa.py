@@ -162,11 +162,18 @@ def mfa_bind(
     except BIND_ERRORS as exc:
         return bind_page(request, None, action="/mfa/bind", target=None, serial=serial,
                          error=exc)
+    return first_factor_view(request, auth, ctx, bound.recovery_codes, _bound_notice(bound))
+
+
+def first_factor_view(
+    request: Request, auth: Auth, ctx: Ctx, recovery_codes: list[str] | None, notice: str
+) -> HTMLResponse:
+    """After a binding or a key's registration: the security page with its recovery codes,
+    and the way back to an application's sign-in that waits for this factor."""
     signed_in_as(request, auth)  # a setup-only session was just lifted: the full header now
-    # A sign-in to an application waits for this binding: the way back (after the codes).
     back = safe_next(request.cookies.get(sec.cookie_name(request, sec.AFTER_MFA)))
     response = security_view(
-        request, auth, ctx, recovery_codes=bound.recovery_codes, notice=_bound_notice(bound),
+        request, auth, ctx, recovery_codes=recovery_codes, notice=notice,
         continue_to=back if back != "/" else None,
     )
     sec.clear_cookie(request, response, sec.AFTER_MFA)
