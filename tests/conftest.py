@@ -30,7 +30,7 @@ PG_ADMIN_URL = os.environ.get("TWOFOLD_TEST_PG", "postgresql://postgres@127.0.0.
 OUTPUT = Path(os.environ.get("TWOFOLD_TEST_OUTPUT", "test-output"))
 TABLES = (
     "email_confirmations, webauthn_challenges, security_keys, signing_keys, oauth_tokens, "
-    "oauth_codes, applications, sms_codes, "
+    "oauth_refresh_tokens, oauth_codes, applications, sms_codes, "
     "throttle_counters, audit_events, remembered_browsers, email_codes, login_challenges, "
     "sessions, recovery_codes, mfa_devices, principals, accounts"
 )

@@ -37,6 +37,7 @@ TABLES = {
     "applications",
     "oauth_codes",
     "oauth_tokens",
+    "oauth_refresh_tokens",
     "signing_keys",
     "email_confirmations",
     "sms_codes",

@@ -23,6 +23,7 @@ def _show(view: ApplicationView) -> None:
     typer.echo(f"  redirect_uris: {' '.join(view.redirect_uris) or '-'}")
     typer.echo(f"  post_logout_redirect_uris: {' '.join(view.post_logout_redirect_uris) or '-'}")
     typer.echo(f"  require_mfa: {'yes' if view.require_mfa else 'no'}")
+    typer.echo(f"  disabled: {'yes' if view.disabled else 'no'}")
     typer.echo(f"  created: {iso(view.created_at)}  updated: {iso(view.updated_at)}")
 
 
@@ -75,6 +76,22 @@ def build(context: ContextFactory) -> typer.Typer:
         with context() as ctx:
             made = Applications(ctx).rotate_secret(primary_of(ctx, account), client_id, via="cli")
             typer.echo(f"client_secret: {made.client_secret}  (shown once)")
+
+    def set_disabled(client_id: str, account: str, disabled: bool) -> None:
+        with context() as ctx:
+            changes = {"disabled": disabled}
+            Applications(ctx).update(primary_of(ctx, account), client_id, changes, via="cli")
+            typer.echo(f"{'disabled' if disabled else 'enabled'} {client_id}")
+
+    @group.command("disable")
+    def disable(client_id: str, account: Account) -> None:
+        """Refuse the application's sign-ins, tokens and forward-auth (kept: enable again)."""
+        set_disabled(client_id, account, True)
+
+    @group.command("enable")
+    def enable(client_id: str, account: Account) -> None:
+        """Let a disabled application sign people in again."""
+        set_disabled(client_id, account, False)
 
     @group.command("delete")
     def delete(client_id: str, account: Account) -> None:

@@ -164,6 +164,10 @@ class Forbidden(TwofoldError):
     code, status, default_message = "Forbidden", 403, "You may not do this."
 
 
+class ApplicationDisabled(Forbidden):
+    default_message = "This application is disabled: its account's primary turned it off."
+
+
 class NetworkNotAllowed(TwofoldError):
     code, status, default_message = (
         "NetworkNotAllowed",

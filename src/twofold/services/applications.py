@@ -32,6 +32,7 @@ _CLIENT_COLUMNS = select(
     Application.redirect_uris,
     Application.post_logout_redirect_uris,
     Application.require_mfa,
+    Application.disabled,
 ).where(Application.client_id == bindparam("client_id"))
 
 
@@ -52,6 +53,7 @@ class Client:
     redirect_uris: tuple[str, ...]
     post_logout_redirect_uris: tuple[str, ...]
     require_mfa: bool
+    disabled: bool = False
 
     def check_secret(self, secret: str | None) -> bool:
         """Constant-time comparison of the secret's digest with the stored one."""
@@ -71,6 +73,7 @@ def client_of(row: Application) -> Client:
         redirect_uris=tuple(row.redirect_uris or ()),
         post_logout_redirect_uris=tuple(row.post_logout_redirect_uris or ()),
         require_mfa=row.require_mfa,
+        disabled=row.disabled,
     )
 
 
@@ -83,6 +86,7 @@ def view_of(row: Application) -> ApplicationView:
         post_logout_redirect_uris=list(row.post_logout_redirect_uris or []),
         require_mfa=row.require_mfa,
         has_secret=row.secret_hash is not None,
+        disabled=row.disabled,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
@@ -94,7 +98,9 @@ def find_client(ctx: Context, client_id: str | None) -> Client | None:
     if not client_id or len(client_id) > 48:
         return None
     row = ctx.db.execute(_CLIENT_COLUMNS, {"client_id": client_id}).first()
-    return Client(*row[:6], tuple(row[6] or ()), tuple(row[7] or ()), row[8]) if row else None
+    if row is None:
+        return None
+    return Client(*row[:6], tuple(row[6] or ()), tuple(row[7] or ()), row[8], bool(row[9]))
 
 
 class Applications:
@@ -223,7 +229,9 @@ class Applications:
     def update(
         self, actor: Principal, client_id: str, changes: dict[str, Any], *, via: str = "api"
     ) -> ApplicationView:
-        """Change name, redirect URIs, post-logout URIs or require_mfa (not the type)."""
+        """Change name, redirect URIs, post-logout URIs, require_mfa or disabled (not the
+        type). A disabled application refuses sign-ins, tokens and forward-auth until it is
+        enabled again; its registration, secret and grants are kept."""
         row = self._find(actor, client_id)
         done: dict[str, Any] = {}
         if changes.get("name") is not None:
@@ -235,6 +243,8 @@ class Applications:
                 done[field] = uris
         if changes.get("require_mfa") is not None:
             row.require_mfa = done["require_mfa"] = bool(changes["require_mfa"])
+        if changes.get("disabled") is not None:
+            row.disabled = done["disabled"] = bool(changes["disabled"])
         row.updated_at = self.ctx.clock.now()
         self.audit.record(
             "application.updated",

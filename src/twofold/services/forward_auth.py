@@ -54,6 +54,8 @@ class ForwardAuth:
             client = find_client(self.ctx, client_id)
             if client is None:
                 raise errors.Unauthenticated("Unknown application.")
+            if client.disabled:
+                raise errors.ApplicationDisabled()
             # The session lookup reads in this transaction and ends it.
             auth = Sessions(self.ctx).authenticate(token)
             if client.require_mfa:

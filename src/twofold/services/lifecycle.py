@@ -26,6 +26,7 @@ from twofold.storage.models import (
     PasswordHistory,
     PasswordResetToken,
     Principal,
+    RefreshToken,
 )
 
 HISTORY_KEPT = 24  # former password hashes kept per principal (the policy's upper bound)
@@ -97,8 +98,8 @@ def remember_former(ctx: Context, principal_id: int, old_hash: str) -> None:
 
 def end_everything(ctx: Context, principal_id: int, *, except_id: int | None = None) -> int:
     """End the principal's sessions (but `except_id`), sign-ins half done, remembered
-    browsers, mailed reset links, and its applications' authorization codes and access
-    tokens. Returns how many sessions ended."""
+    browsers, mailed reset links, and its applications' authorization codes, access and
+    refresh tokens. Returns how many sessions ended."""
     ended = Sessions(ctx).revoke_all(principal_id, except_id=except_id)
     forget_browsers(ctx, principal_id)
     ctx.db.execute(delete(LoginChallenge).where(LoginChallenge.principal_id == principal_id))
@@ -107,6 +108,7 @@ def end_everything(ctx: Context, principal_id: int, *, except_id: int | None = N
     )
     ctx.db.execute(delete(AuthorizationCode).where(AuthorizationCode.principal_id == principal_id))
     ctx.db.execute(delete(AccessToken).where(AccessToken.principal_id == principal_id))
+    ctx.db.execute(delete(RefreshToken).where(RefreshToken.principal_id == principal_id))
     return ended
 
 

@@ -169,7 +169,10 @@ class Login:
             )
         if methods:
             if remember_token and self._remembered(principal, account, remember_token):
-                token, _ = self.sessions.create(principal, account, verified=False)
+                # The code was not asked for: the sign-in used the password alone.
+                token, _ = self.sessions.create(
+                    principal, account, verified=False, methods=("pwd",)
+                )
                 self.audit.record(
                     "login.succeeded",
                     actor=principal,
@@ -199,7 +202,11 @@ class Login:
         )
         # A setup-only session proved only the password: it is not freshly verified.
         token, _ = self.sessions.create(
-            principal, account, restricted=setup_required, verified=not setup_required
+            principal,
+            account,
+            restricted=setup_required,
+            verified=not setup_required,
+            methods=("pwd",),
         )
         self.audit.record(
             "login.succeeded",
@@ -266,7 +273,10 @@ class Login:
         if consumed != 1:
             self.ctx.db.rollback()
             raise errors.ChallengeExpired()
-        token, _ = self.sessions.create(principal, account)
+        # RFC 8176: a security key is `hwk`; a recovery code is a one-time password too
+        # (RFC 4949), held apart from the device.
+        second = "hwk" if method == "webauthn" else "otp"
+        token, _ = self.sessions.create(principal, account, methods=("pwd", second))
         result = LoginResult(
             self._signed_in_state(principal, account), token=token, recovery_codes_left=left
         )
@@ -354,7 +364,9 @@ class Login:
             self.audit.record("login.failed", result="disabled", actor=principal, target=principal)
             self.ctx.db.commit()
             raise errors.AccountDisabled()
-        token, _ = self.sessions.create(principal, account)
+        # The key, and its user's presence; which verification (PIN, biometric) the
+        # authenticator used is not known here, so no `pin`/`fpt` is claimed.
+        token, _ = self.sessions.create(principal, account, methods=("hwk", "user"))
         self.audit.record(
             "login.succeeded",
             actor=principal,

@@ -212,6 +212,7 @@ class Devices:
             if auth.session.restricted:
                 self.sessions.lift_restriction(auth.session)
             self.sessions.mark_verified(auth.session)
+            self.sessions.record_methods(auth.session, "otp")  # two codes proved the device
         if ended:
             self.audit.record(
                 "session.setup_only_ended",

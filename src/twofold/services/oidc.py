@@ -1,6 +1,7 @@
-"""The OpenID Connect provider's state: signing keys, authorization codes, access tokens, and
-the claims of a principal. Codes and tokens are stored as SHA-256 digests; a code is taken
-with one conditional UPDATE, so it is accepted at most once, also across processes."""
+"""The OpenID Connect provider's state: signing keys, authorization codes, access and refresh
+tokens, and the claims of a principal. Codes and tokens are stored as SHA-256 digests; a code
+is taken, and a refresh token rotated, with one conditional UPDATE, so each is accepted at most
+once, also across processes."""
 
 from __future__ import annotations
 
@@ -19,20 +20,23 @@ from twofold.domain import errors
 from twofold.domain.sealing import KeyRing, SealingError
 from twofold.domain.tokens import MAX_TOKEN_LENGTH, token_digest
 from twofold.services.audit import Audit
-from twofold.services.codes import SecondFactor
 from twofold.services.context import Context
 from twofold.storage.db import affected
 from twofold.storage.models import (
     AccessToken,
     Account,
+    Application,
     AuthorizationCode,
     Principal,
+    RefreshToken,
     SigningKey,
 )
 
 CODE_LIFETIME = timedelta(seconds=60)
 ACCESS_TOKEN_LIFETIME = timedelta(hours=1)
-SCOPES = ("openid", "profile", "email")
+REFRESH_TOKEN_LIFETIME = timedelta(days=30)  # from its issue; every rotation starts anew
+OFFLINE = "offline_access"  # the scope that asks for a refresh token
+SCOPES = ("openid", "profile", "email", OFFLINE)
 
 
 def signing_context(kid: str) -> str:
@@ -68,6 +72,7 @@ class IssuedCode:
     code_challenge_method: str | None
     auth_time: datetime
     amr: tuple[str, ...]
+    session_id: int | None = None
 
     def get_redirect_uri(self) -> str:
         return self.redirect_uri
@@ -88,6 +93,24 @@ class IssuedCode:
         return list(self.amr)
 
 
+@dataclass(frozen=True)
+class IssuedRefresh:
+    """A live refresh token that was presented (Authlib's token object for the grant)."""
+
+    id: int
+    application_id: int
+    principal_id: int
+    code_id: int
+    session_id: int | None
+    scope: str
+
+    def check_client(self, client: Any) -> bool:
+        return bool(client.client.id == self.application_id)
+
+    def get_scope(self) -> str:
+        return self.scope
+
+
 def subject_of(ctx: Context, principal_id: int) -> str:
     """A stable, opaque subject: a keyed hash of the principal's id (no login in it)."""
     return ctx.keys.keyed_hash(f"oidc-sub:{principal_id}")[:32]
@@ -103,14 +126,6 @@ def end_user(ctx: Context, principal: Principal) -> EndUser:
         email=principal.email,
         email_verified=bool(principal.email) and principal.email_verified_at is not None,
     )
-
-
-def amr_of(ctx: Context, principal: Principal) -> list[str]:
-    """RFC 8176 methods of the principal's sign-in: a password, and a TOTP code when the
-    principal has an active device (the console's login then asked for it)."""
-    if SecondFactor(ctx).active_device(principal.id) is not None:
-        return ["pwd", "otp", "mfa"]
-    return ["pwd"]
 
 
 class SigningKeys:
@@ -231,6 +246,7 @@ class Grants:
         code_challenge_method: str | None,
         auth_time: datetime,
         amr: list[str],
+        session_id: int | None = None,
     ) -> None:
         now = self.ctx.clock.now()
         self.ctx.db.add(
@@ -246,6 +262,7 @@ class Grants:
                 auth_time=auth_time,
                 amr=amr,
                 expires_at=now + CODE_LIFETIME,
+                session_id=session_id,
             )
         )
 
@@ -297,36 +314,112 @@ class Grants:
             code_challenge_method=row.code_challenge_method,
             auth_time=row.auth_time,
             amr=tuple(row.amr or ()),
+            session_id=row.session_id,
         )
 
     def revoke_from_code(self, code_id: int) -> int:
-        return int(
-            affected(
+        """Revoke every token of the family of this code: its access tokens, its refresh
+        tokens and all they were rotated into. Returns how many."""
+        now = self.ctx.clock.now()
+        count = 0
+        for model in (AccessToken, RefreshToken):
+            count += affected(
                 self.ctx.db.execute(
-                    update(AccessToken)
-                    .where(AccessToken.code_id == code_id, AccessToken.revoked_at.is_(None))
-                    .values(revoked_at=self.ctx.clock.now())
+                    update(model)
+                    .where(model.code_id == code_id, model.revoked_at.is_(None))
+                    .values(revoked_at=now)
                     .execution_options(synchronize_session=False)
                 )
             )
+        return count
+
+    def find_refresh_token(self, token: str, application_id: int) -> IssuedRefresh | None:
+        """The live refresh token of this application, or None. One that was rotated already
+        (a second use: a stolen copy, or the client's) revokes its whole family."""
+        if not token or len(token) > MAX_TOKEN_LENGTH:
+            return None
+        row = self.ctx.db.scalar(
+            select(RefreshToken).where(
+                RefreshToken.token_hash == token_digest(token),
+                RefreshToken.application_id == application_id,
+            )
+        )
+        if row is None or row.revoked_at is not None:
+            return None
+        if row.used_at is not None:
+            self.refresh_reused(row.code_id, application_id)
+            return None
+        if row.expires_at <= self.ctx.clock.now():
+            return None
+        return IssuedRefresh(
+            row.id, row.application_id, row.principal_id, row.code_id, row.session_id, row.scope
         )
 
-    def save_access_token(
-        self, token: str, *, application_id: int, principal_id: int, scope: str,
-        code_id: int | None,
+    def rotate_refresh_token(self, issued: IssuedRefresh) -> bool:
+        """Mark the presented token used (one conditional UPDATE). False when a parallel
+        request rotated it first: then it counts as reused and its family is revoked."""
+        taken = affected(
+            self.ctx.db.execute(
+                update(RefreshToken)
+                .where(
+                    RefreshToken.id == issued.id,
+                    RefreshToken.used_at.is_(None),
+                    RefreshToken.revoked_at.is_(None),
+                )
+                .values(used_at=self.ctx.clock.now())
+                .execution_options(synchronize_session=False)
+            )
+        )
+        if not taken:
+            self.refresh_reused(issued.code_id, issued.application_id)
+        return bool(taken)
+
+    def refresh_reused(self, code_id: int, application_id: int) -> None:
+        revoked = self.revoke_from_code(code_id)
+        Audit(self.ctx).record(
+            "oidc.refresh_token_reused",
+            result="refused",
+            account_id=None,
+            detail={"application_id": application_id, "tokens_revoked": revoked},
+        )
+
+    def revoke_refresh_token(self, token: str, application_id: int) -> bool:
+        """RFC 7009 for a refresh token: it and its family (the access tokens of the same
+        grant too) are revoked."""
+        if not token or len(token) > MAX_TOKEN_LENGTH:
+            return False
+        code_id = self.ctx.db.scalar(
+            select(RefreshToken.code_id).where(
+                RefreshToken.token_hash == token_digest(token),
+                RefreshToken.application_id == application_id,
+            )
+        )
+        return code_id is not None and self.revoke_from_code(code_id) > 0
+
+    def save_tokens(
+        self, token: dict[str, Any], *, application_id: int, principal_id: int, code_id: int,
+        session_id: int | None,
     ) -> None:
+        """The access token of a token response, and its refresh token when it has one."""
         now = self.ctx.clock.now()
-        self.ctx.db.add(
-            AccessToken(
-                token_hash=token_digest(token),
+        kinds: list[tuple[type[AccessToken] | type[RefreshToken], str, timedelta]] = [
+            (AccessToken, token["access_token"], ACCESS_TOKEN_LIFETIME)
+        ]
+        if token.get("refresh_token"):
+            kinds.append((RefreshToken, token["refresh_token"], REFRESH_TOKEN_LIFETIME))
+        for model, value, lifetime in kinds:
+            row = model(
+                token_hash=token_digest(value),
                 application_id=application_id,
                 principal_id=principal_id,
                 code_id=code_id,
-                scope=scope,
+                scope=token.get("scope", ""),
                 created_at=now,
-                expires_at=now + ACCESS_TOKEN_LIFETIME,
+                expires_at=now + lifetime,
             )
-        )
+            if isinstance(row, RefreshToken):
+                row.session_id = session_id
+            self.ctx.db.add(row)
 
     def revoke_access_token(self, token: str, application_id: int) -> bool:
         if not token or len(token) > MAX_TOKEN_LENGTH:
@@ -359,12 +452,16 @@ def userinfo(ctx: Context, access_token: str | None) -> dict[str, Any]:
             select(AccessToken, Principal)
             .join(Principal, Principal.id == AccessToken.principal_id)
             .join(Account, Account.id == Principal.account_id)
+            .join(Application, Application.id == AccessToken.application_id)
             .where(AccessToken.token_hash == token_digest(access_token))
+            .add_columns(Application.disabled)
         ).first()
         now = ctx.clock.now()
         if found is None or found[0].revoked_at is not None or found[0].expires_at <= now:
             raise errors.Unauthenticated("Invalid access token.")
-        token, principal = found
+        token, principal, app_disabled = found
+        if app_disabled:
+            raise errors.Unauthenticated("The application is disabled.")
         return claims_for(end_user(ctx, principal), token.scope)
 
 

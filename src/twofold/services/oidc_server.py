@@ -1,6 +1,7 @@
 """The OpenID Connect provider's protocol engine: Authlib's framework-agnostic
 AuthorizationServer with the authorization code grant, the OpenID Connect code flow and PKCE
-(S256; required of public clients), over the state in services/oidc.py.
+(S256; required of public clients), and the refresh token grant (with rotation, for
+`offline_access`), over the state in services/oidc.py.
 
 A request arrives as `OAuthRequest` (method, URL, query and form fields, headers): no web
 framework here. Each use case is one transaction, ended here."""
@@ -11,11 +12,13 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import urlencode
 
 from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request, grants
 from authlib.oauth2.rfc6749.errors import (
     InsecureTransportError,
+    InvalidClientError,
     InvalidGrantError,
     InvalidRequestError,
     OAuth2Error,
@@ -25,6 +28,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import grants as oidc_grants
 
 from twofold.domain import errors
+from twofold.domain.amr import amr_claim
 from twofold.domain.tokens import new_token
 from twofold.services.applications import Client, find_client
 from twofold.services.audit import Audit
@@ -32,12 +36,13 @@ from twofold.services.context import Context
 from twofold.services.forward_auth import allowed_into
 from twofold.services.oidc import (
     ACCESS_TOKEN_LIFETIME,
+    OFFLINE,
     SCOPES,
     EndUser,
     Grants,
     IssuedCode,
+    IssuedRefresh,
     SigningKeys,
-    amr_of,
     claims_for,
     end_user,
 )
@@ -128,10 +133,25 @@ class _ClientModel:
         return response_type == "code"
 
     def check_grant_type(self, grant_type: str) -> bool:
-        return grant_type == "authorization_code"
+        return grant_type in ("authorization_code", "refresh_token")
 
 
-class _CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
+class _OfflineOnly:
+    """A refresh token only for a grant whose scope holds `offline_access`."""
+
+    def generate_token(
+        self, user: Any = None, scope: str | None = None, grant_type: str | None = None,
+        expires_in: int | None = None, include_refresh_token: bool = True,
+    ) -> dict[str, Any]:
+        include = include_refresh_token and OFFLINE in (scope or "").split()
+        token: dict[str, Any] = super().generate_token(  # type: ignore[misc]
+            user=user, scope=scope, grant_type=grant_type, expires_in=expires_in,
+            include_refresh_token=include,
+        )
+        return token
+
+
+class _CodeGrant(_OfflineOnly, grants.AuthorizationCodeGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
     ctx: Context
 
@@ -149,6 +169,7 @@ class _CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
             code_challenge_method=data.get("code_challenge_method"),
             auth_time=user.auth.session.created_at,
             amr=user.amr,
+            session_id=user.auth.session.id,
         )
 
     def query_authorization_code(self, code: str, client: _ClientModel) -> IssuedCode | None:
@@ -160,6 +181,28 @@ class _CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
     def authenticate_user(self, authorization_code: IssuedCode) -> EndUser | None:
         principal = Grants(self.ctx).principal(authorization_code.principal_id)
         return end_user(self.ctx, principal) if principal is not None else None
+
+
+class _RefreshGrant(_OfflineOnly, grants.RefreshTokenGrant):  # type: ignore[misc]
+    """Rotation: every use answers a new refresh token and retires the one presented; a
+    retired one presented again revokes the family (services/oidc.py)."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    INCLUDE_NEW_REFRESH_TOKEN = True
+    ctx: Context
+
+    def authenticate_refresh_token(self, refresh_token: str) -> IssuedRefresh | None:
+        return Grants(self.ctx).find_refresh_token(refresh_token, self.request.client.client.id)
+
+    def authenticate_user(self, refresh_token: IssuedRefresh) -> EndUser | None:
+        principal = Grants(self.ctx).principal(refresh_token.principal_id)
+        if principal is None or principal.disabled:
+            return None
+        return end_user(self.ctx, principal)
+
+    def revoke_old_credential(self, refresh_token: IssuedRefresh) -> None:
+        if not Grants(self.ctx).rotate_refresh_token(refresh_token):
+            raise InvalidGrantError("The refresh token was used already.")
 
 
 class _S256Only(CodeChallenge):  # type: ignore[misc]
@@ -217,11 +260,13 @@ class _Server(AuthorizationServer):  # type: ignore[misc]
             "default",
             BearerTokenGenerator(
                 access_token_generator=lambda **_: new_token(),
+                refresh_token_generator=lambda **_: new_token(),
                 expires_generator=lambda *_: int(ACCESS_TOKEN_LIFETIME.total_seconds()),
             ),
         )
         grant = type("CodeGrant", (_CodeGrant,), {"ctx": ctx})
         self.register_grant(grant, [_S256Only(required=True), _OpenIDCode(self)])
+        self.register_grant(type("RefreshGrant", (_RefreshGrant,), {"ctx": ctx}))
 
     def signing_key(self) -> tuple[str, dict[str, Any]]:
         if self._key is None:
@@ -230,16 +275,24 @@ class _Server(AuthorizationServer):  # type: ignore[misc]
 
     def query_client(self, client_id: str) -> _ClientModel | None:
         client = find_client(self.ctx, client_id)
+        if client is not None and client.disabled:
+            raise InvalidClientError(description="The application is disabled.")
         return _ClientModel(client) if client is not None else None
 
     def save_token(self, token: dict[str, Any], request: Any) -> None:
-        code = request.authorization_code
-        Grants(self.ctx).save_access_token(
-            token["access_token"],
+        # The grant's family: the code it came from, directly or through refresh tokens.
+        source: IssuedCode | IssuedRefresh | None = getattr(
+            request, "authorization_code", None
+        ) or getattr(request, "refresh_token", None)
+        if source is None:
+            raise InvalidGrantError()
+        code_id = source.id if isinstance(source, IssuedCode) else source.code_id
+        Grants(self.ctx).save_tokens(
+            token,
             application_id=request.client.client.id,
             principal_id=request.user.principal_id,
-            scope=token.get("scope", ""),
-            code_id=code.id if code is not None else None,
+            code_id=code_id,
+            session_id=source.session_id,
         )
 
     def create_oauth2_request(self, request: Any) -> Any:
@@ -287,6 +340,8 @@ class Provider:
         client = find_client(self.ctx, params.get("client_id"))
         if client is None:
             raise errors.NotFound("Unknown application (client_id).")
+        if client.disabled:  # a page, not the redirect: the person must learn why
+            raise errors.ApplicationDisabled()
         redirect_uri = params.get("redirect_uri")
         if redirect_uri is None and len(client.redirect_uris) == 1:
             return client
@@ -318,9 +373,17 @@ class Provider:
             again = auth is not None and self._sign_in_again(dict(req.query), auth)
             user = None
             if auth is not None and not again:
-                allowed_into(self.ctx, auth, client)
+                try:
+                    allowed_into(self.ctx, auth, client)
+                except (errors.MFASetupRequired, errors.PasswordChangeRequired):
+                    if "none" in dict(req.query).get("prompt", "").split():
+                        # Pages are due first, and prompt=none forbids showing any.
+                        due = _error_to(client, req, "interaction_required")
+                        return AuthorizeOutcome(redirect=due)
+                    raise
                 principal = auth.principal
-                user = _SignedIn(auth, end_user(self.ctx, principal), amr_of(self.ctx, principal))
+                # `amr`: what this session's sign-in (and its step-ups) actually used.
+                user = _SignedIn(auth, end_user(self.ctx, principal), amr_claim(auth.session.amr))
             server = _Server(self.ctx)
             request = self._request(req)
             try:
@@ -332,7 +395,8 @@ class Provider:
                 return AuthorizeOutcome(redirect=_location(answer))
             if user is None:
                 if auth is not None:  # a fresh sign-in is asked for: this session ends
-                    Sessions(self.ctx).revoke(auth.session.id)
+                    # A re-authentication, not a sign-out: the grants it made stay.
+                    Sessions(self.ctx).revoke(auth.session.id, end_grants=False)
                     db.commit()
                 return AuthorizeOutcome(sign_in=True, session_ended=auth is not None)
             response = server.create_authorization_response(
@@ -381,8 +445,9 @@ class Provider:
                 db.rollback()
 
     def revoke(self, req: OAuthRequest) -> None:
-        """RFC 7009: revoke an access token of the authenticated client. Answers the same
-        whether or not the token existed; a bad client is InvalidClient."""
+        """RFC 7009: revoke an access token of the authenticated client, or a refresh token
+        with its whole grant. Answers the same whether or not the token existed; a bad client
+        is InvalidClient."""
         db = self.ctx.db
         try:
             request = self._request(req)
@@ -394,7 +459,9 @@ class Provider:
             except OAuth2Error as exc:
                 raise errors.Unauthenticated("invalid_client") from exc
             token = request.form.get("token", "")
-            Grants(self.ctx).revoke_access_token(token, model.client.id)
+            grants_ = Grants(self.ctx)
+            if not grants_.revoke_access_token(token, model.client.id):
+                grants_.revoke_refresh_token(token, model.client.id)
             db.commit()
         finally:
             if db.in_transaction():
@@ -413,6 +480,14 @@ class Provider:
         finally:
             if db.in_transaction():
                 db.rollback()
+
+
+def _error_to(client: Client, req: OAuthRequest, error: str) -> str:
+    """An OAuth error at the request's (registered, already checked) redirect URI."""
+    params = dict(req.query)
+    uri = params.get("redirect_uri") or client.redirect_uris[0]
+    answer = {"error": error, **({"state": params["state"]} if "state" in params else {})}
+    return uri + ("&" if "?" in uri else "?") + urlencode(answer)
 
 
 def _location(response: OAuthResponse) -> str:

@@ -22,7 +22,14 @@ from twofold.services.context import Context
 from twofold.services.login import forget_browsers
 from twofold.services.sessions import Auth, Sessions
 from twofold.services.views import SecurityPreferences, SessionView
-from twofold.storage.models import Account, AuthSession, Principal, RememberedBrowser
+from twofold.storage.models import (
+    Account,
+    Application,
+    AuthorizationCode,
+    AuthSession,
+    Principal,
+    RememberedBrowser,
+)
 
 
 def preferences_of(account: Account) -> SecurityPreferences:
@@ -38,8 +45,11 @@ def preferences_of(account: Account) -> SecurityPreferences:
     )
 
 
-def session_view(row: AuthSession, current_id: int | None) -> SessionView:
+def session_view(
+    row: AuthSession, current_id: int | None, apps: dict[int, list[str]] | None = None
+) -> SessionView:
     return SessionView(
+        applications=tuple((apps or {}).get(row.id, ())),
         id=row.public_id,
         client_addr=row.client_addr,
         user_agent=row.user_agent,
@@ -156,15 +166,30 @@ class SessionManagement:
         self.audit = Audit(ctx)
         self.sessions = Sessions(ctx)
 
-    def list(self, principal: Principal) -> list[AuthSession]:
-        with self.ctx.reading():
-            return self.sessions.list_for(principal.id)
-
     def views(self, auth: Auth) -> builtins.list[SessionView]:
-        """The signed-in principal's live sessions, newest first; this one marked current."""
+        """The signed-in principal's live sessions, newest first; this one marked current;
+        each with the applications it signed in to."""
         with self.ctx.reading():
             rows = self.sessions.list_for(auth.principal.id)
-        return [session_view(r, auth.session.id) for r in rows]
+            apps = self._applications([r.id for r in rows])
+        return [session_view(r, auth.session.id, apps) for r in rows]
+
+    def _applications(self, session_ids: builtins.list[int]) -> dict[int, builtins.list[str]]:
+        """The names of the applications each session signed in to (it was issued a code)."""
+        found: dict[int, builtins.list[str]] = {}
+        if not session_ids:
+            return found
+        rows = self.ctx.db.execute(
+            select(AuthorizationCode.session_id, Application.name)
+            .join(Application, Application.id == AuthorizationCode.application_id)
+            .where(AuthorizationCode.session_id.in_(session_ids))
+            .distinct()
+            .order_by(Application.name)
+        )
+        for session_id, name in rows:
+            if session_id is not None:
+                found.setdefault(session_id, []).append(name)
+        return found
 
     def revoke(self, auth: Auth, public_id: str) -> None:
         """End one of the signed-in principal's sessions (it may be this one)."""
@@ -184,7 +209,8 @@ class SessionManagement:
         with self.ctx.reading():
             user = Users(self.ctx).find(auth, name)
             rows = self.sessions.list_for(user.id)
-        return [session_view(r, auth.session.id) for r in rows]
+            apps = self._applications([r.id for r in rows])
+        return [session_view(r, auth.session.id, apps) for r in rows]
 
     def revoke_user(self, auth: Auth, name: str, public_id: str, *, via: str = "api") -> None:
         """End one of a sub-user's sessions (primary only)."""

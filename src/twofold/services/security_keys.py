@@ -329,6 +329,7 @@ class SecurityKeys:
                     detail={"count": ended, "reason": "security_key_registered"},
                 )
         self.sessions.mark_verified(auth.session)
+        self.sessions.record_methods(auth.session, "hwk")  # the key answered on this session
         self.audit.record(
             "security_key.registered",
             actor=principal,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,11 +11,18 @@ from typing import Any
 from sqlalchemy import Select, bindparam, delete, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
-from twofold.domain import errors, policy
+from twofold.domain import amr, errors, policy
 from twofold.domain.tokens import MAX_TOKEN_LENGTH, new_token, token_digest
 from twofold.services.context import Context
 from twofold.storage.db import affected, begin_read_only, run, table_of
-from twofold.storage.models import Account, AuthSession, Principal
+from twofold.storage.models import (
+    AccessToken,
+    Account,
+    AuthorizationCode,
+    AuthSession,
+    Principal,
+    RefreshToken,
+)
 
 # The hot path's statements, built once (building them per request costs more than running
 # them on SQLite).
@@ -63,7 +71,10 @@ class Sessions:
         *,
         restricted: bool = False,
         verified: bool = True,
+        methods: Sequence[str] = (),
     ) -> tuple[str, AuthSession]:
+        """A new session; `methods` are the RFC 8176 methods its sign-in used (`pwd`,
+        `otp`, `hwk`, ...: domain/amr.py), for the `amr` claim of its ID tokens."""
         now = self.ctx.clock.now()
         token = new_token()
         lifetime = min(self.ctx.settings.session_absolute, timedelta(hours=account.session_hours))
@@ -80,6 +91,7 @@ class Sessions:
             restricted=restricted,
             client_addr=self.ctx.client_addr,
             user_agent=(self.ctx.user_agent or "")[:256] or None,
+            amr=amr.merged((), *methods),
         )
         self.ctx.db.add(row)
         self.ctx.observer.session_created()
@@ -136,6 +148,19 @@ class Sessions:
         set_committed_value(session, "verified_at", now)  # written above: not dirty
         return now + self.ctx.settings.fresh_window
 
+    def record_methods(self, session: AuthSession, *methods: str) -> None:
+        """Record that this session proved itself with more RFC 8176 methods (a code at
+        step-up, a binding, a security key, an SMS code...), in the caller's transaction.
+        Every factor records its method here: ID tokens report what was actually used."""
+        recorded = list(session.amr or [])
+        now_used = amr.merged(recorded, *methods)
+        if now_used == recorded:
+            return
+        self.ctx.db.execute(
+            update(AuthSession).where(AuthSession.id == session.id).values(amr=now_used)
+        )
+        set_committed_value(session, "amr", now_used)  # written above: not dirty
+
     def is_fresh(self, session: AuthSession) -> bool:
         return policy.is_fresh(
             session.verified_at, self.ctx.clock.now(), self.ctx.settings.fresh_window
@@ -151,14 +176,39 @@ class Sessions:
             window=self.ctx.settings.fresh_window,
         )
 
-    def revoke(self, session_id: int) -> None:
+    def revoke(self, session_id: int, *, end_grants: bool = True) -> None:
+        """End the session, and (unless told otherwise) the applications' grants it signed
+        in to."""
+        if end_grants:
+            self._end_grants([session_id])
         self.ctx.db.execute(delete(AuthSession).where(AuthSession.id == session_id))
 
     def revoke_all(self, principal_id: int, *, except_id: int | None = None) -> int:
+        """End the principal's sessions (but `except_id`) and their applications' grants."""
+        ids = select(AuthSession.id).where(AuthSession.principal_id == principal_id)
         stmt = delete(AuthSession).where(AuthSession.principal_id == principal_id)
         if except_id is not None:
+            ids = ids.where(AuthSession.id != except_id)
             stmt = stmt.where(AuthSession.id != except_id)
+        self._end_grants(ids)
         return int(affected(self.ctx.db.execute(stmt)))
+
+    def _end_grants(self, session_ids: Select[Any] | list[int]) -> None:
+        """A signed-out session's application grants end with it: the refresh tokens issued
+        through it and the access tokens of its codes (those of their rotations too). A
+        session that merely expired leaves them be: `offline_access` outlives it."""
+        now = self.ctx.clock.now()
+        codes = select(AuthorizationCode.id).where(AuthorizationCode.session_id.in_(session_ids))
+        for stmt in (
+            update(RefreshToken).where(RefreshToken.session_id.in_(session_ids)),
+            update(RefreshToken).where(RefreshToken.code_id.in_(codes)),
+            update(AccessToken).where(AccessToken.code_id.in_(codes)),
+        ):
+            self.ctx.db.execute(
+                stmt.where(stmt.table.c.revoked_at.is_(None))
+                .values(revoked_at=now)
+                .execution_options(synchronize_session=False)
+            )
 
     def lift_restriction(self, session: AuthSession) -> None:
         """Lift the setup-only restriction from this one session (the one that bound)."""

@@ -71,6 +71,10 @@ class Verification:
                     fields={"method": "password, mfa, webauthn, email or sms"}
                 )
         until = self.sessions.mark_verified(auth.session)
+        # RFC 8176 has no value for an email code: it alone is not recorded.
+        recorded = {"mfa": "otp", "webauthn": "hwk", "password": "pwd", "sms": "sms"}.get(method)
+        if recorded:
+            self.sessions.record_methods(auth.session, recorded)
         self.audit.record(
             "verify.succeeded", actor=principal, target=principal, detail={"method": method}
         )

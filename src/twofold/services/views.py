@@ -109,6 +109,8 @@ class SessionView:
     expires_at: datetime
     current: bool
     restricted: bool
+    # The applications this session signed in to (OpenID Connect), by name.
+    applications: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,7 @@ class ApplicationView:
     has_secret: bool
     created_at: datetime
     updated_at: datetime
+    disabled: bool = False
 
 
 @dataclass(frozen=True)

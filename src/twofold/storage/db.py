@@ -222,20 +222,21 @@ def sqlite_writable(engine: Engine) -> str | None:
     """None when a new connection could write the SQLite database, else why not.
 
     SQLite opens a file it may not write read-only without a word, and BEGIN IMMEDIATE still
-    succeeds on such a connection; so ask the OS the way SQLite does, by opening read-write."""
+    succeeds on such a connection; so ask the OS whether the effective user may write each
+    file. Never by opening and closing it: closing any descriptor of a file drops every POSIX
+    lock this process holds on it, SQLite's own included, and a process that does that while
+    its connections hold locks corrupts the database ("How To Corrupt An SQLite Database
+    File", 2.2). access(2) opens nothing."""
     database = engine.url.database
     if not database or database == ":memory:" or database.startswith("file:"):
         return None
     for path in (database, f"{database}-wal", f"{database}-shm"):
-        try:
-            fd = os.open(path, os.O_RDWR)
-        except FileNotFoundError:
+        if not os.path.exists(path):
             continue
-        except OSError as exc:
-            return f"the database file {path} cannot be written: {exc.strerror}"
-        os.close(fd)
+        if not os.access(path, os.W_OK, effective_ids=True):
+            return f"the database file {path} cannot be written"
     directory = os.path.dirname(os.path.abspath(database))
-    if not os.access(directory, os.W_OK):
+    if not os.access(directory, os.W_OK, effective_ids=True):
         return f"the database directory {directory} cannot be written"
     return None
 

@@ -166,6 +166,8 @@ class AuthSession(Base):
     restricted: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     client_addr: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(256))
+    # RFC 8176 methods the sign-in (and later step-ups) used: domain/amr.py.
+    amr: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
 
 
 class LoginChallenge(Base):
@@ -319,6 +321,8 @@ class Application(Base):
     require_mfa: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Turned off without deleting: no sign-in, token or forward-auth pass until turned on.
+    disabled: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
 
 class AuthorizationCode(Base):
@@ -344,6 +348,9 @@ class AuthorizationCode(Base):
     amr: Mapped[list[str]] = mapped_column(JSON, default=list)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The console session that signed in (no foreign key: the session may end while the
+    # grant's record stays): its end ends what this code issued.
+    session_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
 
 class AccessToken(Base):
@@ -363,6 +370,30 @@ class AccessToken(Base):
     scope: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class RefreshToken(Base):
+    """An opaque OAuth refresh token (stored hashed), issued for `offline_access`. Rotated on
+    every use; the tokens that descend from one authorization code are one family (`code_id`,
+    shared with their access tokens), and a rotated token presented again revokes it all."""
+
+    __tablename__ = "oauth_refresh_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    application_id: Mapped[int] = mapped_column(
+        ForeignKey("applications.id", ondelete="CASCADE"), index=True
+    )
+    principal_id: Mapped[int] = mapped_column(
+        ForeignKey("principals.id", ondelete="CASCADE"), index=True
+    )
+    code_id: Mapped[int] = mapped_column(Integer, index=True)
+    session_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    scope: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # rotated
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 

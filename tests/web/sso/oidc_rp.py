@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 
+_CONTINUE = re.compile(r'<a id="continue" href="([^"]+)"')
+
 
 def browser_sign_in_and_return(
     browser: httpx.Client, authorize_url: str, redirect_uri: str, *, login: str, password: str,
@@ -26,6 +28,10 @@ def browser_sign_in_and_return(
             url = _post_form(browser, url, {"code": code})
             continue
         r = browser.get(url)
+        bridge = _CONTINUE.search(r.text) if r.status_code == 200 else None
+        if bridge:  # a page between the sign-in form and the application (bridge.py)
+            url = str(r.url.join(bridge.group(1).replace("&amp;", "&")))
+            continue
         if r.status_code not in (302, 303):
             return r
         location = r.headers["location"]

@@ -96,8 +96,10 @@ def test_return_page_follows_only_registered_origins(api: Api) -> None:
         client.cookies.clear()
         r = client.get("/sso/return", params={"rd": target}, cookies=cookies,
                        follow_redirects=False)
-        assert r.status_code == 303, target
-        assert r.headers["location"] == expected, target
+        if expected == "/":
+            assert r.status_code == 303 and r.headers["location"] == "/", target
+        else:  # another origin: through a page whose refresh and link go on
+            assert r.status_code == 200 and f'href="{expected}"' in r.text, target
     # Not signed in: to the sign-in page, which comes back here.
     client.cookies.clear()
     r = client.get("/sso/return", params={"rd": "https://wiki.example.com/"},

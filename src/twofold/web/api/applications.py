@@ -35,6 +35,9 @@ class ApplicationPatch(s.Body):
     redirect_uris: list[Uri] | None = Field(None, max_length=20)
     post_logout_redirect_uris: list[Uri] | None = Field(None, max_length=20)
     require_mfa: bool | None = None
+    disabled: bool | None = Field(
+        None, description="Turn sign-ins, tokens and forward-auth off (true) or on again."
+    )
 
 
 class ApplicationOut(s.Out):
@@ -44,6 +47,7 @@ class ApplicationOut(s.Out):
     redirect_uris: list[str]
     post_logout_redirect_uris: list[str]
     require_mfa: bool
+    disabled: bool
     created_at: s.IsoTime
     updated_at: s.IsoTime
 
@@ -94,7 +98,8 @@ def show_application(client_id: str, auth: CurrentAuth, ctx: Ctx) -> Application
 def update_application(
     client_id: str, body: ApplicationPatch, auth: FreshAuth, ctx: Ctx
 ) -> ApplicationOut:
-    """Change the name, redirect URIs, post-logout redirect URIs or `require_mfa`."""
+    """Change the name, redirect URIs, post-logout redirect URIs, `require_mfa`, or
+    `disabled` (sign-ins, tokens and forward-auth refused until it is enabled again)."""
     view = Applications(ctx).update(
         auth.principal, client_id, body.model_dump(exclude_unset=True)
     )

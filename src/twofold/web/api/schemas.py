@@ -291,6 +291,9 @@ class SessionOut(Out):
     expires_at: IsoTime
     current: bool
     restricted: bool
+    applications: list[str] = Field(
+        default_factory=list, description="The applications this session signed in to."
+    )
 
 
 class SessionsOut(Out):

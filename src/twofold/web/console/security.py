@@ -16,6 +16,14 @@ from twofold.web.runtime import runtime_of
 SESSION = "twofold_session"
 PRE_SESSION = "twofold_pre"  # anonymous browser id: binds the CSRF token of the login forms
 CHALLENGE = "twofold_challenge"  # the MFA challenge between the password and the code step
+# An OpenID Connect authorization request waiting while the person signs in (or binds the
+# device an application requires), and where it resumes.
+AUTHORIZE = "twofold_authorize"
+AUTHORIZE_RESUME = "/oauth/authorize/resume"
+# Where the MFA binding an application asked for goes on to (a path here): the waiting
+# authorization request, or forward-auth's way back to the application.
+AFTER_MFA = "twofold_after_mfa"
+AFTER_MFA_SECONDS = 15 * 60
 REMEMBER = "twofold_remember"  # "remember this browser" (remember_mfa_days): skips the code step
 
 CSP = (

@@ -41,6 +41,8 @@ def _identity(request: Request, app: str) -> Identity | None:
     with rt.open_context(client_address(request, rt), None) as ctx:
         try:
             return ForwardAuth(ctx).check(credential(request), app)
+        except errors.ApplicationDisabled:
+            raise  # a 403 that says so (nginx passes a 403 on): signing in would not help
         except errors.TwofoldError as exc:
             if exc.status in (401, 403):  # not signed in, or not allowed in: the proxy's 401
                 return None
@@ -75,19 +77,28 @@ def original_url(request: Request) -> str | None:
     return url
 
 
-def login_url(request: Request, back: str | None) -> str:
+def return_path(back: str, app: str) -> str:
+    """The way back to `back` after a sign-in (or an MFA binding) for the application."""
+    return f"{RETURN_PATH}?rd={quote(back, safe='')}&app={quote(app, safe='')}"
+
+
+def login_url(request: Request, back: str | None, app: str) -> str:
     """The console's sign-in, which returns through RETURN_PATH to `back` (when allowed)."""
     base = runtime_of(request).settings.public_url
     if not back:
         return f"{base}/login"
-    after = f"{RETURN_PATH}?rd={quote(back, safe='')}"
+    after = return_path(back, app)
     return f"{base}/login?next={quote(after, safe='/')}"
 
 
-@router.get("/authz/auth-request", responses={401: {"description": "Not allowed in."}})
+@router.get(
+    "/authz/auth-request",
+    responses={401: {"description": "Not allowed in."}, 403: {"description": "Disabled."}},
+)
 def auth_request(request: Request, app: str = Query(max_length=48)) -> Response:
     """nginx `auth_request`: 200 with `Remote-User`, `Remote-Email`, `Remote-Name`,
-    `Remote-Account` for a principal allowed into the application `app`, else 401."""
+    `Remote-Account` for a principal allowed into the application `app`, else 401 (403
+    `Forbidden` while the application is disabled)."""
     identity = _identity(request, app)
     if identity is None:
         return Response(status_code=401, headers={"Cache-Control": "no-store"})
@@ -97,8 +108,8 @@ def auth_request(request: Request, app: str = Query(max_length=48)) -> Response:
 @router.get("/authz/forward-auth", responses={302: {"description": "Sign in first."}})
 def forward_auth(request: Request, app: str = Query(max_length=48)) -> Response:
     """Traefik ForwardAuth, Caddy forward_auth: the same 200, else a 302 to the console's
-    sign-in, which comes back to the original URL."""
+    sign-in, which comes back to the original URL (403 while the application is disabled)."""
     identity = _identity(request, app)
     if identity is None:
-        return RedirectResponse(login_url(request, original_url(request)), status_code=302)
+        return RedirectResponse(login_url(request, original_url(request), app), status_code=302)
     return _passed(identity)

@@ -22,10 +22,11 @@ from twofold.web.api.deps import Ctx
 from twofold.web.console import security as sec
 from twofold.web.routing import EndingRoute
 from twofold.web.runtime import runtime_of
+from twofold.web.sso.bridge import bind_first, continue_page
 
 router = APIRouter(route_class=EndingRoute, include_in_schema=False)
-PENDING = "twofold_authorize"  # the authorization request waiting for the sign-in
-RESUME = "/oauth/authorize/resume"
+PENDING = sec.AUTHORIZE  # the authorization request waiting for the sign-in
+RESUME = sec.AUTHORIZE_RESUME
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
@@ -50,7 +51,7 @@ def discovery(request: Request) -> JSONResponse:
             ],
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
-            "grant_types_supported": ["authorization_code"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
             "scopes_supported": list(SCOPES),
@@ -94,19 +95,33 @@ def _signed_in(ctx: Context, request: Request) -> Auth | None:
 @router.get("/oauth/authorize")
 def authorize(request: Request, ctx: Ctx) -> Response:
     """Sign the person in (the console's pages), then back to the application with a code.
-    An unknown client or redirect URI gets an error page, never a redirect."""
-    outcome = Provider(ctx).authorize(_oauth_request(request), _signed_in(ctx, request))
+    An unknown client or redirect URI gets an error page, never a redirect. A principal
+    that must bind a device first (the application's `require_mfa`, or its own) goes to the
+    MFA setup, whose last page leads back here."""
+    try:
+        outcome = Provider(ctx).authorize(_oauth_request(request), _signed_in(ctx, request))
+    except (errors.MFASetupRequired, errors.PasswordChangeRequired) as exc:
+        # What is due first (a new password, a device), then back here.
+        if isinstance(exc, errors.PasswordChangeRequired):
+            response = bind_first(request, RESUME, "/password/change")
+        else:
+            response = bind_first(request, RESUME)
+        sec.set_cookie(request, response, PENDING, _after_sign_in(request)[:3000], 15 * 60)
+        return response
     if outcome.sign_in:
         # The request waits in a short-lived cookie: the sign-in's `next` holds paths only.
         # Without `prompt=login` and `max_age`, or it would ask again after the sign-in it
         # asked for (a slow sign-in may take longer than `max_age` itself).
         response = RedirectResponse(f"/login?next={quote(RESUME, safe='/')}", status_code=303)
         sec.set_cookie(request, response, PENDING, _after_sign_in(request)[:3000], 15 * 60)
+        # Should the sign-in lead to an MFA setup, its binding comes back here too.
+        sec.set_cookie(request, response, sec.AFTER_MFA, RESUME, sec.AFTER_MFA_SECONDS)
         if outcome.session_ended:
             sec.clear_cookie(request, response, sec.SESSION)
         return response
     response = RedirectResponse(outcome.redirect or "/", status_code=302)
     sec.clear_cookie(request, response, PENDING)
+    sec.clear_cookie(request, response, sec.AFTER_MFA)
     return response
 
 
@@ -125,11 +140,12 @@ def _after_sign_in(request: Request) -> str:
 
 @router.get(RESUME)
 def authorize_resume(request: Request) -> Response:
-    """After the sign-in: the waiting authorization request, once more."""
+    """After the sign-in: the waiting authorization request, once more, through a page of
+    its own (the sign-in form's redirects may not end at the application: bridge.py)."""
     pending = request.cookies.get(sec.cookie_name(request, PENDING))
     if not pending or any(ord(c) < 33 for c in pending):
         return RedirectResponse("/", status_code=303)
-    response = RedirectResponse(f"/oauth/authorize?{pending}", status_code=303)
+    response = continue_page(f"/oauth/authorize?{pending}")
     sec.clear_cookie(request, response, PENDING)
     return response
 
@@ -176,7 +192,8 @@ def end_session(
 
 @router.post("/oauth/revoke")
 async def revoke(request: Request, ctx: Ctx) -> Response:
-    """RFC 7009 token revocation (access tokens), with the client's authentication."""
+    """RFC 7009 token revocation (access and refresh tokens), with the client's
+    authentication."""
     form = await request.form()
     pairs = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
     try:

@@ -1,14 +1,14 @@
 """a principal's console language (issue 15: the Chinese console)
 
 Revision ID: 0009_locale
-Revises: 0006_verify
+Revises: 0005_apps2
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_locale"
-down_revision = "0006_verify"
+down_revision = "0005_apps2"
 branch_labels = None
 depends_on = None
 

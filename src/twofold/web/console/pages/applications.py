@@ -25,6 +25,9 @@ router = APIRouter(include_in_schema=False, route_class=EndingRoute)
 NOTICES = {
     "app-saved": "The application was saved.",
     "app-deleted": "The application was deleted. Its sign-ins stop at once.",
+    "app-disabled": "The application is disabled: its sign-ins, tokens and forward-auth are "
+    "refused until you enable it again.",
+    "app-enabled": "The application is enabled again.",
 }
 PURPOSES = {"app.manage": "manage the account's applications"}
 # The two kinds, as the console names them (`{{ _(app.type) }}`): marked for the catalogue.
@@ -168,6 +171,21 @@ def rotate_secret(request: Request, client_id: str, auth: AppPage, ctx: Ctx) -> 
     """A new client secret, shown once; the old one stops working at once."""
     made = Applications(ctx).rotate_secret(auth.principal, client_id, via="console")
     return _secret_page(request, made, created=False)
+
+
+@router.post("/applications/{client_id}/disabled", dependencies=[Csrf])
+def set_application_disabled(
+    request: Request,
+    client_id: str,
+    auth: AppPage,
+    ctx: Ctx,
+    disabled: Annotated[str, Form(max_length=8)] = "true",
+) -> Response:
+    """Disable the application (kept, refused everywhere), or enable it again."""
+    off = disabled != "false"
+    Applications(ctx).update(auth.principal, client_id, {"disabled": off}, via="console")
+    done = "app-disabled" if off else "app-enabled"
+    return redirect(f"/applications/{client_id}?done={done}")
 
 
 @router.post("/applications/{client_id}/delete", dependencies=[Csrf])

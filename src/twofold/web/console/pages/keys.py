@@ -14,8 +14,8 @@ from twofold.services.security_keys import SecurityKeys
 from twofold.services.sessions import Auth
 from twofold.web.console.auth import Csrf, Ctx, Page, fresh_page
 from twofold.web.console.errors import shown
-from twofold.web.console.pages.mfa import security_view
-from twofold.web.console.render import form_homes, redirect, signed_in_as
+from twofold.web.console.pages.mfa import first_factor_view, security_view
+from twofold.web.console.render import form_homes, redirect
 from twofold.web.routing import EndingRoute
 
 router = APIRouter(include_in_schema=False, route_class=EndingRoute)
@@ -73,13 +73,9 @@ def key_add(
         added = SecurityKeys(ctx).register(auth, credential, key_name)
     except (errors.ValidationFailed, errors.ChallengeExpired, errors.AlreadyExists) as exc:
         return security_view(request, auth, ctx, error=shown(exc), status=exc.status)
-    signed_in_as(request, auth)  # a setup-only session was just lifted: the full header now
-    return security_view(
-        request,
-        auth,
-        ctx,
-        recovery_codes=added.recovery_codes,
-        notice=f"The security key {added.security_key.name!r} is added.",
+    return first_factor_view(
+        request, auth, ctx, added.recovery_codes,
+        f"The security key {added.security_key.name!r} is added.",
     )
 
 

@@ -14,8 +14,9 @@ from twofold.domain.passwords import generate_password
 from twofold.services.accounts import Users
 from twofold.services.sessions import Auth
 from twofold.services.verification import Verification
+from twofold.web.console import security as sec
 from twofold.web.console.auth import Csrf, Ctx, PrimaryPage, console_auth, fresh_page
-from twofold.web.console.render import localized, redirect, render
+from twofold.web.console.render import localized, redirect, render, safe_next
 from twofold.web.routing import EndingRoute
 
 router = APIRouter(include_in_schema=False, route_class=EndingRoute)
@@ -134,7 +135,14 @@ def forced_change_submit(
         Verification(ctx).change_password(auth, None, new_password)
     except errors.ValidationFailed as exc:
         return render(request, "password_forced.html", exc.status, error=localized(exc))
-    # Next: the overview, or the MFA setup when that is also due (its gate sends there).
+    # Next: the MFA setup when that is also due (the overview's gate sends there; a sign-in
+    # to an application comes back after its binding), else back to that application's
+    # sign-in, else the overview.
+    back = safe_next(request.cookies.get(sec.cookie_name(request, sec.AFTER_MFA)))
+    if back != "/" and not auth.session.restricted:
+        response = redirect(back)
+        sec.clear_cookie(request, response, sec.AFTER_MFA)
+        return response
     return redirect("/?done=password-chosen")
 
 

@@ -15,16 +15,21 @@ from twofold.services.mfa import BoundDevice, Devices, PendingDevice
 from twofold.services.phones import Phones
 from twofold.services.security_keys import SecurityKeys
 from twofold.services.sessions import Auth
+from twofold.web.console import security as sec
 from twofold.web.console.auth import Csrf, Ctx, Page, SetupPage, console_auth, fresh_page
 from twofold.web.console.errors import retry_headers, shown
-from twofold.web.console.render import form_homes, redirect, render, signed_in_as
+from twofold.web.console.render import form_homes, redirect, render, safe_next, signed_in_as
 from twofold.web.routing import EndingRoute
 
 router = APIRouter(include_in_schema=False, route_class=EndingRoute)
 
 RECOVERY_WARNING_AT = 3  # the console warns when this many recovery codes or fewer remain
 
-NOTICES = {"mfa-disabled": "Virtual MFA is disabled. The device's codes no longer work."}
+NOTICES = {
+    "mfa-disabled": "Virtual MFA is disabled. The device's codes no longer work.",
+    "app-requires-mfa": "The application you are signing in to requires MFA: bind a virtual "
+    "MFA device, then continue to the application.",
+}
 PURPOSES = {
     "mfa.create_self": "bind a virtual MFA device",
     "mfa.disable": "disable your virtual MFA device",
@@ -59,6 +64,7 @@ def security_view(
     *,
     recovery_codes: list[str] | None = None,
     notice: str | None = None,
+    continue_to: str | None = None,
     error: str | None = None,
     status: int = 200,
 ) -> HTMLResponse:
@@ -81,6 +87,7 @@ def security_view(
         phone=Phones(ctx).view(auth.principal),
         principal=auth.principal,
         recovery_codes=recovery_codes,
+        continue_to=continue_to,
         error=error,
         **extra,
     )
@@ -156,10 +163,22 @@ def mfa_bind(
     except BIND_ERRORS as exc:
         return bind_page(request, None, action="/mfa/bind", target=None, serial=serial,
                          error=exc)
+    return first_factor_view(request, auth, ctx, bound.recovery_codes, _bound_notice(bound))
+
+
+def first_factor_view(
+    request: Request, auth: Auth, ctx: Ctx, recovery_codes: list[str] | None, notice: str
+) -> HTMLResponse:
+    """After a binding or a key's registration: the security page with its recovery codes,
+    and the way back to an application's sign-in that waits for this factor."""
     signed_in_as(request, auth)  # a setup-only session was just lifted: the full header now
-    return security_view(
-        request, auth, ctx, recovery_codes=bound.recovery_codes, notice=_bound_notice(bound)
+    back = safe_next(request.cookies.get(sec.cookie_name(request, sec.AFTER_MFA)))
+    response = security_view(
+        request, auth, ctx, recovery_codes=recovery_codes, notice=notice,
+        continue_to=back if back != "/" else None,
     )
+    sec.clear_cookie(request, response, sec.AFTER_MFA)
+    return response
 
 
 def _bound_notice(bound: BoundDevice) -> str:

@@ -30,19 +30,7 @@ EndOthersPage = Annotated[Auth, Depends(fresh_page("sessions.end_others", back="
 @router.get("/sessions")
 def sessions_page(request: Request, auth: Page, ctx: Ctx) -> Response:
     """The signed-in principal's sessions, newest first."""
-    rows = SessionManagement(ctx).list(auth.principal)
-    sessions = [
-        {
-            "id": r.public_id,
-            "client_addr": r.client_addr,
-            "user_agent": r.user_agent,
-            "created_at": r.created_at,
-            "last_seen_at": r.last_seen_at,
-            "expires_at": r.expires_at,
-            "current": r.id == auth.session.id,
-        }
-        for r in rows
-    ]
+    sessions = SessionManagement(ctx).views(auth)
     return render(request, "preferences/sessions.html", sessions=sessions)
 
 
