@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -138,8 +139,15 @@ def serve(
             _die("migrations are pending: run `twofold db upgrade` first")
         # SQLite migrates itself, in a child process: Alembic (with Mako and Pygments, some
         # 25 MiB) never loads into the process that goes on to serve.
-        if subprocess.run([sys.executable, "-m", "twofold", "db", "upgrade"]).returncode:
+        # Its output goes through this process's logging, so a JSON log stays all JSON.
+        done = subprocess.run(
+            [sys.executable, "-m", "twofold", "db", "upgrade"], capture_output=True, text=True
+        )
+        log = logging.getLogger("twofold.migrate")
+        if done.returncode:
+            log.error("migration failed: %s", (done.stderr or done.stdout).strip()[-2000:])
             raise typer.Exit(2)
+        log.info("database migrated: %s", done.stdout.strip())
     options = {
         "host": host,
         "port": port,
