@@ -220,6 +220,9 @@ def create_app(
         settings.rate_limits, rt.clock, hash_queue=settings.argon2_max_queue
     )
     install_error_handlers(app)
+    # Routes match in the order they were added, one included router after another (each a
+    # linear scan): the hot paths come first. Forward-auth answers every proxied request.
+    app.include_router(forward_auth_router, prefix=API_PREFIX)
     app.include_router(api_router, prefix=API_PREFIX)
     app.include_router(reset_router, prefix=API_PREFIX)
     app.include_router(security_keys_router, prefix=API_PREFIX)
@@ -232,7 +235,6 @@ def create_app(
     if settings.api_docs:
         install_docs(app)
     install_console(app)
-    app.include_router(forward_auth_router, prefix=API_PREFIX)
     app.include_router(sso_return_router)
     app.include_router(oidc_router)
     app.add_middleware(ApiHeaders)
