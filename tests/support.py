@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import subprocess
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -57,6 +59,24 @@ def confirmation_token(bodies: list[str]) -> str:
     links = [m for body in bodies for m in CONFIRM_LINK.findall(body)]
     assert links, "no confirmation link in the mail"
     return str(links[-1][1])
+
+
+def status_codes_in_parallel(*calls: Callable[[], Any]) -> list[int]:
+    """Run the calls (each answering a response) on threads released together; their
+    status codes, sorted: for races where exactly one may win."""
+    barrier = threading.Barrier(len(calls))
+    answers: list[int] = []
+
+    def run(call: Callable[[], Any]) -> None:
+        barrier.wait()
+        answers.append(call().status_code)
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in calls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sorted(answers)
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -3,11 +3,16 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from tests.conftest import Inbox
-from tests.support import USER_PASSWORD, Api, Principal, confirmation_token
+from tests.support import (
+    USER_PASSWORD,
+    Api,
+    Principal,
+    confirmation_token,
+    status_codes_in_parallel,
+)
 from tests.web.api.conftest import error
 from twofold.domain import policy
 
@@ -142,19 +147,8 @@ def test_a_link_of_a_disabled_or_deleted_user_confirms_nothing(api: Api, inbox: 
 def test_two_confirms_racing_with_one_link_one_wins(api: Api, inbox: Inbox) -> None:
     owner = api.signup("acme")
     token = confirmation_token(inbox.bodies_to("owner@acme.example"))
-    barrier = threading.Barrier(2)
-    answers: list[int] = []
-
-    def confirm() -> None:
-        barrier.wait()
-        answers.append(_confirm(api, token).status_code)
-
-    threads = [threading.Thread(target=confirm) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(answers) == [200, 400], answers
+    answers = status_codes_in_parallel(lambda: _confirm(api, token), lambda: _confirm(api, token))
+    assert answers == [200, 400], answers
     assert _me(api, owner)["email_verified"] is True
     events = api.call("GET", "/audit-events?limit=20", owner).json()["events"]
     assert [e["action"] for e in events].count("email.confirmed") == 1

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from tests.conftest import Inbox
-from tests.support import PASSWORD, USER_PASSWORD, Api, Principal
+from tests.support import PASSWORD, USER_PASSWORD, Api, Principal, status_codes_in_parallel
 from tests.web.api.conftest import error
 
 NEW_PW = "reset by mail passphrase 88"
@@ -179,27 +180,19 @@ def test_reset_requests_are_flood_limited_per_client(api_with: Any, inbox: Inbox
 
 
 def test_two_confirms_racing_with_one_link_one_wins(api: Api, inbox: Inbox) -> None:
-    import threading
-
     api.signup("acme")
     api.confirm_email(inbox.bodies_to("owner@acme.example"))
     _ask(api, "acme")
     token = reset_token(inbox, "owner@acme.example")
-    barrier = threading.Barrier(2)
-    answers: list[int] = []
 
-    def confirm(new: str) -> None:
-        barrier.wait()
-        r = api.call("POST", "/password-reset/confirm", json={"token": token, "new_password": new})
-        answers.append(r.status_code)
+    def confirm(new: str) -> Callable[[], Any]:
+        body = {"token": token, "new_password": new}
+        return lambda: api.call("POST", "/password-reset/confirm", json=body)
 
-    threads = [threading.Thread(target=confirm, args=(pw,))
-               for pw in ("racing passphrase one 1", "racing passphrase two 2")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(answers) == [204, 400], answers
+    answers = status_codes_in_parallel(
+        confirm("racing passphrase one 1"), confirm("racing passphrase two 2")
+    )
+    assert answers == [204, 400], answers
     ok = [pw for pw in ("racing passphrase one 1", "racing passphrase two 2")
           if api.call("POST", "/login", json={"login": "acme", "password": pw}).status_code == 200]
     assert len(ok) == 1
