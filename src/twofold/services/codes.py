@@ -159,6 +159,17 @@ class SecondFactor:
         """Whether the principal has a second factor: a bound device or a security key."""
         return bool(self.factor_kinds(principal_id))
 
+    def refuse_weaker_step_up(self, principal_id: int) -> None:
+        """API.md: a principal with MFA enabled verifies with `mfa` (or a security key); the
+        password, an email code or an SMS code serve one without. A lost factor is the
+        operator's `twofold mfa reset` or the primary's, never a weaker factor's."""
+        if self.has_factor(principal_id):
+            raise errors.ValidationFailed(
+                'MFA is enabled: verify with a code from the device (method "mfa") '
+                'or a security key (method "webauthn").',
+                fields={"method": "must be mfa or webauthn while a factor is bound"},
+            )
+
     def secret_of(self, device: MfaDevice) -> str:
         try:
             return self.ctx.keys.unseal(device.sealed_secret, device_context(device.serial))

@@ -149,12 +149,7 @@ class Phones:
                 "There is no verified phone number to send a code to.",
                 fields={"phone": "none verified"},
             )
-        if self.factor.has_factor(principal.id):
-            raise errors.ValidationFailed(
-                'MFA is enabled: verify with a code from the device (method "mfa") '
-                'or a security key (method "webauthn").',
-                fields={"method": "must be mfa or webauthn while a factor is bound"},
-            )
+        self.factor.refuse_weaker_step_up(principal.id)  # before a text is paid for
         self._send_code(principal, VERIFY, principal.phone)
 
     def check_verify_code(self, principal: Principal, raw_code: object) -> None:

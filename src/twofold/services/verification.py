@@ -50,16 +50,7 @@ class Verification:
                 principal, credential, "verify", fail_purpose="verify", session_id=auth.session.id
             )
         else:
-            # API.md: a principal with MFA enabled verifies with `mfa` (or a security key,
-            # `webauthn`); the password, an email code or an SMS code serve one without (a
-            # lost factor is the operator's `twofold mfa reset` or the primary's, never a
-            # weaker factor's).
-            if self.factor.has_factor(principal.id):
-                raise errors.ValidationFailed(
-                    'MFA is enabled: verify with a code from the device (method "mfa") '
-                    'or a security key (method "webauthn").',
-                    fields={"method": "must be mfa or webauthn while a factor is bound"},
-                )
+            self.factor.refuse_weaker_step_up(principal.id)
             if method == "password":
                 self._check_password(principal, password)
             elif method == "email":
