@@ -24,24 +24,7 @@ from twofold.storage.migrate import (
 )
 from twofold.storage.models import Account, Base
 
-TABLES = {
-    "accounts",
-    "principals",
-    "mfa_devices",
-    "recovery_codes",
-    "sessions",
-    "login_challenges",
-    "email_codes",
-    "remembered_browsers",
-    "audit_events",
-    "applications",
-    "oauth_codes",
-    "oauth_tokens",
-    "oauth_refresh_tokens",
-    "signing_keys",
-    "email_confirmations",
-    "sms_codes",
-}
+TABLES = {t.name for t in Base.metadata.sorted_tables}  # every table the models declare
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
