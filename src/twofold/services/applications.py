@@ -18,6 +18,7 @@ from twofold.domain.tokens import new_token, token_digest
 from twofold.services.audit import Audit
 from twofold.services.context import Context
 from twofold.services.views import ApplicationSecret, ApplicationView
+from twofold.storage.db import run
 from twofold.storage.models import Account, Application, Principal
 
 MAX_APPS = 200
@@ -97,10 +98,22 @@ def find_client(ctx: Context, client_id: str | None) -> Client | None:
     On forward-auth's hot path: plain columns, no ORM object."""
     if not client_id or len(client_id) > 48:
         return None
-    row = ctx.db.execute(_CLIENT_COLUMNS, {"client_id": client_id}).first()
+    row: Any = run(ctx.db, _CLIENT_COLUMNS, {"client_id": client_id}).first()
     if row is None:
         return None
-    return Client(*row[:6], tuple(row[6] or ()), tuple(row[7] or ()), row[8], bool(row[9]))
+    id_, client, account_id, name, type_, secret_hash = row[:6]
+    return Client(
+        id_,
+        client,
+        account_id,
+        name,
+        type_,
+        secret_hash,
+        tuple(row[6] or ()),
+        tuple(row[7] or ()),
+        row[8],
+        bool(row[9]),
+    )
 
 
 class Applications:

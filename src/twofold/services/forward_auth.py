@@ -11,33 +11,32 @@ from twofold.domain import apps, errors
 from twofold.services.applications import Client, find_client
 from twofold.services.codes import SecondFactor
 from twofold.services.context import Context
-from twofold.services.sessions import Auth, Sessions
+from twofold.services.sessions import Sessions, SignedIn
 from twofold.services.views import Identity
 from twofold.storage.db import begin_read_only
 from twofold.storage.models import Application, Principal
 
 
-def allowed_into(ctx: Context, auth: Auth, client: Client) -> None:
+def allowed_into(ctx: Context, who: SignedIn, client: Client) -> None:
     """Raise Forbidden unless the signed-in principal may sign in to the application: of its
     account, not restricted to MFA setup, with MFA when the application requires it. The
     caller's transaction must be open (SecondFactor reads in it)."""
-    principal = auth.principal
-    if principal.account_id != client.account_id:
+    if who.account_id != client.account_id:
         raise errors.Forbidden("This application belongs to another account.")
-    if auth.must_change_password:  # the forced change first (issue 13)
+    if who.must_change_password:  # the forced change first (issue 13)
         raise errors.PasswordChangeRequired()
-    if auth.session.restricted:
+    if who.restricted:
         raise errors.MFASetupRequired()
-    if client.require_mfa and not SecondFactor(ctx).has_factor(principal.id):
+    if client.require_mfa and not SecondFactor(ctx).has_factor(who.principal_id):
         raise errors.MFASetupRequired("This application requires MFA: bind a device first.")
 
 
-def identity_of(principal: Principal) -> Identity:
+def identity_of(who: SignedIn) -> Identity:
     return Identity(
-        login=principal.login,
-        email=principal.email,
-        name=principal.name,
-        account=principal.login.rpartition("@")[2],
+        login=who.login,
+        email=who.email,
+        name=who.name,
+        account=who.login.rpartition("@")[2],
     )
 
 
@@ -45,9 +44,10 @@ class ForwardAuth:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
-    def check(self, token: str | None, client_id: str | None) -> Identity:
+    def check(self, token: str | None, client_id: str | None, *, writes: bool = True) -> Identity:
         """The identity to pass on, or Unauthenticated (no or dead credential, unknown
-        application) or Forbidden (another account, MFA missing)."""
+        application) or Forbidden (another account, MFA missing). With `writes=False` it
+        writes nothing: a session due a write raises WriteNeeded (see Sessions.identify)."""
         db = self.ctx.db
         begin_read_only(db)
         try:
@@ -57,11 +57,11 @@ class ForwardAuth:
             if client.disabled:
                 raise errors.ApplicationDisabled()
             # The session lookup reads in this transaction and ends it.
-            auth = Sessions(self.ctx).authenticate(token)
+            who = Sessions(self.ctx).identify(token, writes=writes)
             if client.require_mfa:
                 begin_read_only(db)  # one more read by key, for the device
-            allowed_into(self.ctx, auth, client)
-            return identity_of(auth.principal)
+            allowed_into(self.ctx, who, client)
+            return identity_of(who)
         finally:
             if db.in_transaction():
                 db.commit()

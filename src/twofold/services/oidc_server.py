@@ -374,7 +374,7 @@ class Provider:
             user = None
             if auth is not None and not again:
                 try:
-                    allowed_into(self.ctx, auth, client)
+                    allowed_into(self.ctx, auth.signed_in(), client)
                 except (errors.MFASetupRequired, errors.PasswordChangeRequired):
                     if "none" in dict(req.query).get("prompt", "").split():
                         # Pages are due first, and prompt=none forbids showing any.

@@ -33,11 +33,59 @@ _BY_TOKEN = (
     .where(AuthSession.token_hash == bindparam("token_hash"))
 )
 _SESSIONS = table_of(AuthSession)
+_PRINCIPALS = table_of(Principal)
+_ACCOUNTS = table_of(Account)
+# The same lookup as plain columns, for forward-auth (it needs no ORM object: loading two
+# costs more than the query on SQLite).
+_IDENTIFY = (
+    select(
+        _SESSIONS.c.last_seen_at,
+        _SESSIONS.c.expires_at,
+        _SESSIONS.c.restricted,
+        _SESSIONS.c.id,
+        _PRINCIPALS.c.id,
+        _PRINCIPALS.c.account_id,
+        _PRINCIPALS.c.login,
+        _PRINCIPALS.c.email,
+        _PRINCIPALS.c.name,
+        _PRINCIPALS.c.kind,
+        _PRINCIPALS.c.disabled,
+        _PRINCIPALS.c.password_reset_required,
+        _PRINCIPALS.c.password_changed_at,
+        _ACCOUNTS.c.login_networks,
+        _ACCOUNTS.c.password_max_age_days,
+    )
+    .select_from(
+        _SESSIONS.join(_PRINCIPALS, _PRINCIPALS.c.id == _SESSIONS.c.principal_id).join(
+            _ACCOUNTS, _ACCOUNTS.c.id == _PRINCIPALS.c.account_id
+        )
+    )
+    .where(_SESSIONS.c.token_hash == bindparam("token_hash"))
+)
 _MARK_VERIFIED = (
     update(_SESSIONS)
     .where(_SESSIONS.c.id == bindparam("session_id"))
     .values(verified_at=bindparam("now"))
 )
+
+
+class WriteNeeded(Exception):
+    """A read-only lookup (`Sessions.identify(writes=False)`) found a session that needs a
+    write first: its last-seen touch is due, or it expired and is to be removed. Ask again
+    where writing is allowed; nothing was written."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """Who a live session belongs to, as sign-in checks need it: plain values."""
+
+    principal_id: int
+    account_id: int
+    login: str
+    email: str | None
+    name: str
+    restricted: bool  # the session reaches only the MFA setup
+    must_change_password: bool  # see Auth.must_change_password
 
 
 @dataclass
@@ -58,6 +106,18 @@ class Auth:
         """The primary set a password for it, or the password expired: it reaches only the
         forced change (API.md, login states), before any MFA setup that is also due."""
         return bool(self.principal.password_reset_required) or self.password_expired
+
+    def signed_in(self) -> SignedIn:
+        p = self.principal
+        return SignedIn(
+            p.id,
+            p.account_id,
+            p.login,
+            p.email,
+            p.name,
+            bool(self.session.restricted),
+            self.must_change_password,
+        )
 
 
 class Sessions:
@@ -112,35 +172,92 @@ class Sessions:
         if found is None:
             raise errors.Unauthenticated()
         session, principal, networks, max_age = found
-        if principal.disabled:  # its sessions ended when it was disabled; never one more
-            raise errors.Unauthenticated()
-        now = self.ctx.clock.now()
-        if not policy.session_alive(
-            last_seen_at=session.last_seen_at,
-            expires_at=session.expires_at,
-            now=now,
-            idle=self.ctx.settings.session_idle,
-        ):
-            self.ctx.db.execute(delete(AuthSession).where(AuthSession.id == session.id))
-            self.ctx.db.commit()
-            raise errors.Unauthenticated("The session has expired; sign in again.")
-        # login_networks holds for open sessions too, on every request: a session that
-        # signed in from an allowed network is not usable from elsewhere (tightening the
-        # list takes effect at once). The networks come with the lookup above: no query.
-        if principal.kind == "user" and not policy.network_allowed(
-            self.ctx.client_addr, networks or []
-        ):
-            raise errors.NetworkNotAllowed()
-        if now - session.last_seen_at >= policy.SESSION_TOUCH_INTERVAL:
-            self.ctx.db.execute(
-                update(AuthSession).where(AuthSession.id == session.id).values(last_seen_at=now)
-            )
-            self.ctx.db.commit()
-            set_committed_value(session, "last_seen_at", now)  # written above: not dirty
+        now, touched = self._admit(
+            session.id,
+            session.last_seen_at,
+            session.expires_at,
+            principal.disabled,
+            principal.kind,
+            networks,
+            writes=True,
+        )
+        if touched:
+            set_committed_value(session, "last_seen_at", now)  # written: not dirty
         expired = policy.password_expired(
             principal.kind, principal.password_changed_at, max_age or 0, now
         )
         return Auth(session, principal, token, password_expired=expired)
+
+    def identify(self, token: str | None, *, writes: bool = True) -> SignedIn:
+        """`authenticate` for forward-auth: the same rules, plain values, no ORM object.
+        With `writes=False` it never writes: a session due a write raises WriteNeeded."""
+        if not token or len(token) > MAX_TOKEN_LENGTH:
+            raise errors.Unauthenticated()
+        db = self.ctx.db
+        if not db.in_transaction():
+            begin_read_only(db)
+        row: Any = run(db, _IDENTIFY, {"token_hash": token_digest(token)}).first()
+        db.commit()
+        if row is None:
+            raise errors.Unauthenticated()
+        (last_seen, expires, restricted, session_id, principal_id, account_id, login, email,
+         name, kind, disabled, reset_required, changed_at, networks, max_age) = row  # fmt: skip
+        now, _ = self._admit(
+            session_id, last_seen, expires, disabled, kind, networks, writes=writes
+        )
+        expired = policy.password_expired(kind, changed_at, max_age or 0, now)
+        return SignedIn(
+            principal_id,
+            account_id,
+            login,
+            email,
+            name,
+            bool(restricted),
+            bool(reset_required) or expired,
+        )
+
+    def _admit(
+        self,
+        session_id: int,
+        last_seen_at: datetime,
+        expires_at: datetime,
+        disabled: bool,
+        kind: str,
+        networks: list[str] | None,
+        *,
+        writes: bool,
+    ) -> tuple[datetime, bool]:
+        """The rules every request's session passes (`authenticate`, `identify`): now, and
+        whether last-seen was touched. Last-seen is touched at most once a minute, so most
+        requests write nothing here."""
+        if disabled:  # its sessions ended when it was disabled; never one more
+            raise errors.Unauthenticated()
+        now = self.ctx.clock.now()
+        if not policy.session_alive(
+            last_seen_at=last_seen_at,
+            expires_at=expires_at,
+            now=now,
+            idle=self.ctx.settings.session_idle,
+        ):
+            if not writes:
+                raise WriteNeeded()
+            self.ctx.db.execute(delete(AuthSession).where(AuthSession.id == session_id))
+            self.ctx.db.commit()
+            raise errors.Unauthenticated("The session has expired; sign in again.")
+        # login_networks holds for open sessions too, on every request: a session that
+        # signed in from an allowed network is not usable from elsewhere (tightening the
+        # list takes effect at once). The networks come with the lookup: no query.
+        if kind == "user" and not policy.network_allowed(self.ctx.client_addr, networks or []):
+            raise errors.NetworkNotAllowed()
+        if now - last_seen_at < policy.SESSION_TOUCH_INTERVAL:
+            return now, False
+        if not writes:
+            raise WriteNeeded()
+        self.ctx.db.execute(
+            update(AuthSession).where(AuthSession.id == session_id).values(last_seen_at=now)
+        )
+        self.ctx.db.commit()
+        return now, True
 
     def mark_verified(self, session: AuthSession) -> datetime:
         now = self.ctx.clock.now()

@@ -34,6 +34,7 @@ from twofold.web.docs import ApiHeaders, install_docs
 from twofold.web.flood import FloodLimits
 from twofold.web.health import install_health
 from twofold.web.locale import LocaleMiddleware
+from twofold.web.sso.forward_auth import ForwardAuthFirst, fast_paths
 from twofold.web.sso.forward_auth import router as forward_auth_router
 from twofold.web.sso.oidc import router as oidc_router
 from twofold.web.sso.return_page import router as sso_return_router
@@ -223,6 +224,8 @@ def create_app(
     # Routes match in the order they were added, one included router after another (each a
     # linear scan): the hot paths come first. Forward-auth answers every proxied request.
     app.include_router(forward_auth_router, prefix=API_PREFIX)
+    # Added first: the innermost middleware, inside every header, id and metric of the others.
+    app.add_middleware(ForwardAuthFirst, paths=fast_paths(API_PREFIX))
     app.include_router(api_router, prefix=API_PREFIX)
     app.include_router(reset_router, prefix=API_PREFIX)
     app.include_router(security_keys_router, prefix=API_PREFIX)
