@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from twofold import i18n
@@ -23,7 +23,15 @@ from twofold.services.emails import checked_email
 from twofold.services.lifecycle import Lifecycle, check_password_for
 from twofold.services.sessions import Auth, Sessions
 from twofold.services.views import AccountView, MeView, MfaStatus, PrincipalStatus, UserView
-from twofold.storage.models import Account, AuthSession, MfaDevice, Principal, SecurityKey
+from twofold.storage.db import run, table_of
+from twofold.storage.models import (
+    Account,
+    AuthSession,
+    MfaDevice,
+    Principal,
+    RecoveryCode,
+    SecurityKey,
+)
 
 MAX_USERS_PAGE = 1000
 
@@ -108,6 +116,22 @@ def mfa_status(
     )
 
 
+_DEVICES, _KEYS, _CODES = table_of(MfaDevice), table_of(SecurityKey), table_of(RecoveryCode)
+_ACTIVE = (_DEVICES.c.principal_id == bindparam("pid")) & (_DEVICES.c.state == "active")
+_OWN_MFA = select(
+    select(_DEVICES.c.serial).where(_ACTIVE).scalar_subquery(),
+    select(_DEVICES.c.bound_at).where(_ACTIVE).scalar_subquery(),
+    select(func.count())
+    .select_from(_KEYS)
+    .where(_KEYS.c.principal_id == bindparam("pid"))
+    .scalar_subquery(),
+    select(func.count())
+    .select_from(_CODES)
+    .where(_CODES.c.principal_id == bindparam("pid"), _CODES.c.used_at.is_(None))
+    .scalar_subquery(),
+)
+
+
 class Principals:
     """Looking principals up and describing them: for the signed-in principal itself, and
     for the operator (CLI), who names a principal by its login."""
@@ -123,11 +147,19 @@ class Principals:
         return principal
 
     def own_mfa(self, principal_id: int) -> MfaStatus:
-        """The principal's MFA status as it may see it: with its recovery codes left."""
-        device = self.factor.active_device(principal_id)
-        keys = self.factor.security_key_count(principal_id)
-        left = self.factor.recovery_codes_left(principal_id) if device or keys else 0
-        return mfa_status(device, left, keys)
+        """The principal's MFA status as it may see it: with its recovery codes left. One
+        prebuilt statement, in the caller's transaction (`GET /me` asks it every time)."""
+        row: Any = run(self.ctx.db, _OWN_MFA, {"pid": principal_id}).one()
+        serial, bound_at, keys, left = row
+        enabled = serial is not None or keys > 0
+        return MfaStatus(
+            enabled=enabled,
+            serial=serial,
+            bound_at=bound_at,
+            recovery_codes_left=left if enabled else 0,
+            totp=serial is not None,
+            security_keys=keys,
+        )
 
     def me(self, auth: Auth) -> MeView:
         """Who is signed in, and the state of its MFA."""

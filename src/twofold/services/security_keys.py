@@ -17,25 +17,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import delete, select, update
-from webauthn import (
-    generate_authentication_options,
-    generate_registration_options,
-    verify_authentication_response,
-    verify_registration_response,
-)
-from webauthn.helpers import (
-    base64url_to_bytes,
-    bytes_to_base64url,
-    options_to_json_dict,
-    parse_client_data_json,
-)
-from webauthn.helpers.structs import (
-    AuthenticatorSelectionCriteria,
-    AuthenticatorTransport,
-    PublicKeyCredentialDescriptor,
-    ResidentKeyRequirement,
-    UserVerificationRequirement,
-)
 
 from twofold.config import Settings
 from twofold.domain import errors, policy
@@ -51,7 +32,10 @@ from twofold.storage.models import Account, Principal, SecurityKey, WebAuthnChal
 CEREMONY_LIFETIME = timedelta(minutes=5)
 MAX_KEY_NAME = 64
 MAX_CREDENTIAL_JSON = 16_384
-_TRANSPORTS = {t.value for t in AuthenticatorTransport}
+# py_webauthn (with pyOpenSSL, asn1crypto and cbor2: about 12 MiB resident) is imported by
+# the functions that use it, on the first key ceremony: most processes never hold a key.
+# The transports a key may declare (py_webauthn's AuthenticatorTransport values).
+_TRANSPORTS = frozenset({"ble", "hybrid", "internal", "nfc", "smart-card", "usb", "cable"})
 
 
 @dataclass(frozen=True)
@@ -107,6 +91,8 @@ def _credential_dict(raw: object) -> dict[str, Any] | None:
 
 def _challenge_of(credential: dict[str, Any]) -> bytes | None:
     """The challenge the authenticator signed over, read from clientDataJSON."""
+    from webauthn.helpers import base64url_to_bytes, parse_client_data_json
+
     try:
         response = credential["response"]
         client_data = parse_client_data_json(base64url_to_bytes(response["clientDataJSON"]))
@@ -229,6 +215,15 @@ class SecurityKeys:
 
     def registration_options(self, auth: Auth) -> dict[str, Any]:
         """Options for navigator.credentials.create(): the principal's keys excluded."""
+        from webauthn import generate_registration_options
+        from webauthn.helpers import base64url_to_bytes, options_to_json_dict
+        from webauthn.helpers.structs import (
+            AuthenticatorSelectionCriteria,
+            PublicKeyCredentialDescriptor,
+            ResidentKeyRequirement,
+            UserVerificationRequirement,
+        )
+
         principal = auth.principal
         self._ensure_may_manage(auth, principal)
         existing = self._keys(principal.id)
@@ -259,6 +254,9 @@ class SecurityKeys:
 
     def register(self, auth: Auth, credential: object, name: object) -> RegisteredKey:
         """Verify the browser's answer to the registration options and keep the key."""
+        from webauthn import verify_registration_response
+        from webauthn.helpers import bytes_to_base64url
+
         principal = auth.principal
         self._ensure_may_manage(auth, principal)
         key_name = _key_name(name)
@@ -419,6 +417,14 @@ class SecurityKeys:
     ) -> dict[str, Any]:
         """Options for navigator.credentials.get(): the principal's keys allowed (none
         named for a passkey, which the authenticator finds by itself)."""
+        from webauthn import generate_authentication_options
+        from webauthn.helpers import base64url_to_bytes, options_to_json_dict
+        from webauthn.helpers.structs import (
+            AuthenticatorTransport,
+            PublicKeyCredentialDescriptor,
+            UserVerificationRequirement,
+        )
+
         keys = self._keys(principal.id) if principal is not None else []
         if principal is not None and not keys:
             raise errors.MFANotEnabled("There is no security key to use.")
@@ -478,6 +484,9 @@ class SecurityKeys:
         require_user_verification: bool,
         **bound: Any,
     ) -> tuple[SecurityKey, Principal]:
+        from webauthn import verify_authentication_response
+        from webauthn.helpers import base64url_to_bytes
+
         if principal is not None:
             self.factor.throttle.ensure_open(principal)
         data = _credential_dict(credential)

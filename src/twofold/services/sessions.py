@@ -157,12 +157,13 @@ class Sessions:
         self.ctx.observer.session_created()
         return token, row
 
-    def authenticate(self, token: str | None) -> Auth:
+    def authenticate(self, token: str | None, *, writes: bool = True) -> Auth:
         """The live session for `token`, or Unauthenticated.
 
         The lookup is a read-only transaction of its own, ended here, so the use case that
         follows holds the write lock (on SQLite) only for its own statements. Last-seen is
-        touched at most once a minute, so most requests write nothing here."""
+        touched at most once a minute, so most requests write nothing here; with
+        `writes=False` never: a session due a write raises WriteNeeded."""
         if not token or len(token) > MAX_TOKEN_LENGTH:
             raise errors.Unauthenticated()
         if not self.ctx.db.in_transaction():
@@ -179,7 +180,7 @@ class Sessions:
             principal.disabled,
             principal.kind,
             networks,
-            writes=True,
+            writes=writes,
         )
         if touched:
             set_committed_value(session, "last_seen_at", now)  # written: not dirty

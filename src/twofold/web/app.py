@@ -25,6 +25,7 @@ from twofold.services.oidc import SigningKeys
 from twofold.web.api.applications import router as applications_router
 from twofold.web.api.deps import API_PREFIX
 from twofold.web.api.email_confirmation import router as confirmation_router
+from twofold.web.api.hot import FIRST_ANSWERS as API_FIRST
 from twofold.web.api.password_reset import router as reset_router
 from twofold.web.api.phone import router as phone_router
 from twofold.web.api.routes import router as api_router
@@ -33,8 +34,9 @@ from twofold.web.console.mount import install as install_console
 from twofold.web.docs import ApiHeaders, install_docs
 from twofold.web.flood import FloodLimits
 from twofold.web.health import install_health
+from twofold.web.hot import HotRoutes, first_answers
 from twofold.web.locale import LocaleMiddleware
-from twofold.web.sso.forward_auth import ForwardAuthFirst, fast_paths
+from twofold.web.sso.forward_auth import FIRST_ANSWERS as FORWARD_AUTH_FIRST
 from twofold.web.sso.forward_auth import router as forward_auth_router
 from twofold.web.sso.oidc import router as oidc_router
 from twofold.web.sso.return_page import router as sso_return_router
@@ -225,7 +227,13 @@ def create_app(
     # linear scan): the hot paths come first. Forward-auth answers every proxied request.
     app.include_router(forward_auth_router, prefix=API_PREFIX)
     # Added first: the innermost middleware, inside every header, id and metric of the others.
-    app.add_middleware(ForwardAuthFirst, paths=fast_paths(API_PREFIX))
+    app.add_middleware(
+        HotRoutes,
+        answers={
+            **first_answers(API_PREFIX, forward_auth_router.routes, FORWARD_AUTH_FIRST),
+            **first_answers(API_PREFIX, api_router.routes, API_FIRST),
+        },
+    )
     app.include_router(api_router, prefix=API_PREFIX)
     app.include_router(reset_router, prefix=API_PREFIX)
     app.include_router(security_keys_router, prefix=API_PREFIX)

@@ -18,7 +18,7 @@ API_PREFIX = "/api/v1"
 Ctx = Annotated[Context, Depends(request_context)]
 
 
-def _bearer(request: Request) -> str | None:
+def bearer_token(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     return token.strip() if scheme.lower() == "bearer" else None
@@ -26,17 +26,21 @@ def _bearer(request: Request) -> str | None:
 
 def current_auth(request: Request, ctx: Ctx) -> Auth:
     """The signed-in session. A setup-only session passes only on the routes API.md lists."""
-    auth = Sessions(ctx).authenticate(_bearer(request))
+    auth = Sessions(ctx).authenticate(bearer_token(request))
     if auth.must_change_password or auth.session.restricted:
         route = request.scope.get("route")
-        path = getattr(route, "path", request.url.path).removeprefix(API_PREFIX)
-        # The forced password change comes first, then the MFA setup (API.md, login states).
-        if auth.must_change_password:
-            if not policy.password_change_may_reach(path):
-                raise errors.PasswordChangeRequired()
-        elif not policy.restricted_may_reach(path):
-            raise errors.MFASetupRequired()
+        may_reach(auth, getattr(route, "path", request.url.path).removeprefix(API_PREFIX))
     return auth
+
+
+def may_reach(auth: Auth, path: str) -> None:
+    """Raise unless the session may call this API path (relative to API_PREFIX): the forced
+    password change comes first, then the MFA setup (API.md, login states)."""
+    if auth.must_change_password:
+        if not policy.password_change_may_reach(path):
+            raise errors.PasswordChangeRequired()
+    elif auth.session.restricted and not policy.restricted_may_reach(path):
+        raise errors.MFASetupRequired()
 
 
 CurrentAuth = Annotated[Auth, Depends(current_auth)]

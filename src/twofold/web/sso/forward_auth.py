@@ -8,11 +8,9 @@ from __future__ import annotations
 import functools
 from urllib.parse import quote
 
-import anyio.to_thread
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from twofold.bootstrap import Runtime
 from twofold.domain import errors
@@ -21,6 +19,7 @@ from twofold.services.forward_auth import ForwardAuth
 from twofold.services.sessions import WriteNeeded
 from twofold.services.views import Identity
 from twofold.web.console import security as sec
+from twofold.web.hot import run_reads
 from twofold.web.routing import EndingRoute
 from twofold.web.runtime import client_address, is_trusted_peer, runtime_of
 
@@ -126,73 +125,41 @@ def forward_auth(request: Request, app: str = Query(max_length=48)) -> Response:
     return _passed(identity)
 
 
-class _AskTheRoute(Exception):
-    """The common case does not apply: the route below answers instead."""
-
-
 def _read_only_check(rt: Runtime, request: Request, app: str) -> Identity | None:
-    """`_identity` without a write: raises _AskTheRoute where the route must answer."""
+    """`_identity` without a write. Raises _Declined where the route must answer."""
     with rt.open_context(client_address(request, rt), None) as ctx:
         try:
             return ForwardAuth(ctx).check(credential(request), app, writes=False)
         except (WriteNeeded, errors.ApplicationDisabled) as exc:
-            raise _AskTheRoute() from exc
+            raise _Declined() from exc
         except errors.TwofoldError as exc:
             if exc.status in (401, 403):
                 return None
-            raise _AskTheRoute() from exc
+            raise _Declined() from exc
 
 
-class ForwardAuthFirst:
-    """ASGI middleware, the innermost of the app's own: answers forward-auth's common case
-    (a GET with one well-formed `app`, a check that writes nothing) without the framework's
-    routing, parameter solving and response machinery, which cost several times the check.
-
-    On SQLite the check (two reads by key on a local file, never waiting for a lock in WAL
-    mode) runs inline; elsewhere on a worker thread (it waits for the network). Anything
-    else — a missing or bad parameter, a session whose last-seen touch is due, a disabled
-    application, a database fault — goes on to the routes, which answer as they always
-    have. The outer middlewares (request id, access log, metrics, headers) see both alike."""
-
-    def __init__(self, app: ASGIApp, paths: dict[str, object]) -> None:
-        self.app = app
-        self.routes = paths  # path -> its route (for the route label of logs and metrics)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = self.routes.get(scope.get("path", "")) if scope["type"] == "http" else None
-        if route is None or scope["method"] != "GET":
-            await self.app(scope, receive, send)
-            return
-        request = Request(scope, receive)
-        apps = request.query_params.getlist("app")
-        rt: Runtime = scope["app"].state.runtime
-        if len(apps) != 1 or len(apps[0]) > 48:
-            await self.app(scope, receive, send)
-            return
-        check = functools.partial(_read_only_check, rt, request, apps[0])
-        try:
-            if rt.engine.dialect.name == "sqlite":
-                identity = check()
-            else:
-                identity = await anyio.to_thread.run_sync(check)
-        except (_AskTheRoute, SQLAlchemyError, SealingError):
-            # The route answers: with the write, the 403, or the 503 it always gave.
-            await self.app(scope, receive, send)
-            return
-        scope["route"] = route
-        if identity is not None:
-            answer = _passed(identity)
-        elif scope["path"].endswith("/forward-auth"):
-            answer = RedirectResponse(
-                login_url(request, original_url(request), apps[0]), status_code=302
-            )
-        else:
-            answer = Response(status_code=401, headers={"Cache-Control": "no-store"})
-        await answer(scope, receive, send)
+class _Declined(Exception):
+    """The common case does not apply: the route answers instead."""
 
 
-def fast_paths(prefix: str) -> dict[str, object]:
-    """The forward-auth routes by full path (the router included under `prefix`), for
-    ForwardAuthFirst. The route is what the app's router would have put in the scope: the
-    access log and the metrics label the answer by its template."""
-    return {f"{prefix}{getattr(r, 'path', '')}": r for r in router.routes}
+async def first_answer(request: Request) -> Response | None:
+    """Forward-auth's common case for HotRoutes (web/hot.py): one well-formed `app`, a check
+    that writes nothing. Anything else goes on to the route: a missing or bad parameter, a
+    session due its last-seen touch or removal, a disabled application (the route's 403),
+    a database fault (its 503)."""
+    apps = request.query_params.getlist("app")
+    if len(apps) != 1 or len(apps[0]) > 48:
+        return None
+    rt = runtime_of(request)
+    try:
+        identity = await run_reads(rt, functools.partial(_read_only_check, rt, request, apps[0]))
+    except (_Declined, SQLAlchemyError, SealingError):
+        return None
+    if identity is not None:
+        return _passed(identity)
+    if request.url.path.endswith(FORWARD_AUTH):
+        return RedirectResponse(login_url(request, original_url(request), apps[0]), status_code=302)
+    return Response(status_code=401, headers={"Cache-Control": "no-store"})
+
+
+FIRST_ANSWERS = {"auth_request": first_answer, "forward_auth": first_answer}

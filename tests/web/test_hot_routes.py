@@ -1,7 +1,7 @@
-"""Forward-auth's common case is answered before the framework's routing (ForwardAuthFirst):
-without a worker thread on SQLite and without a write. Whatever it does not answer — a
-session due its last-seen touch or expired, a bad parameter, a disabled application — the
-route answers as before, and a proxy sees the same answer either way."""
+"""The hot routes' common case is answered before the framework's routing (web/hot.py):
+forward-auth and GET /me, without a worker thread on SQLite and without a write. Whatever a
+first answer declines — a session due its last-seen touch or expired, a bad parameter, an
+error — the route answers as before, and a client sees the same answer either way."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from tests.support import Api
 from tests.web.test_metrics import scrape, value
-from twofold.storage.models import AuthSession
+from twofold.storage.models import AuthSession, Principal
 
 AR = "/authz/auth-request"
 FA = "/authz/forward-auth"
@@ -34,7 +34,7 @@ def thread_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     original = anyio.to_thread.run_sync
 
     async def counting(func: Any, *args: Any, **kwargs: Any) -> Any:
-        calls.append(getattr(func, "__name__", repr(func)))
+        calls.append(getattr(getattr(func, "func", func), "__name__", repr(func)))
         return await original(func, *args, **kwargs)
 
     monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
@@ -108,3 +108,70 @@ def test_what_the_fast_path_does_not_answer_the_route_does(api: Api) -> None:
     twice = api.call("GET", f"{AR}?app=app-nope&app={app}", acme)  # the last one counts
     assert twice.status_code == 200 and twice.headers["remote-user"] == "acme"
     assert api.call("HEAD", f"{AR}?app={app}", acme).status_code == 405
+
+
+def test_me_is_answered_first_and_alike(api: Api, thread_calls: list[str], db_url: str) -> None:
+    acme = api.signup("acme")
+    api.enable_mfa(acme)
+    api.clock.advance(61)
+    routed = api.call("GET", "/me", acme)  # the touch is due: the route answers
+    thread_calls.clear()
+    fast = api.call("GET", "/me", acme)
+    assert len(thread_calls) == (0 if db_url.startswith("sqlite") else 1), thread_calls
+    assert fast.status_code == routed.status_code == 200
+    assert fast.content == routed.content  # the same bytes, the same schema
+    assert _headers(fast) == _headers(routed)
+    assert fast.json()["mfa"]["enabled"] is True and fast.json()["mfa"]["totp"] is True
+    assert fast.json()["mfa"]["recovery_codes_left"] == routed.json()["mfa"]["recovery_codes_left"]
+    assert api.call("GET", "/me").status_code == 401  # no credential: the route's error
+    m = scrape(api.client)
+    assert value(m, "twofold_http_requests_total", route="/api/v1/me", method="GET",
+                 status="200") == 2
+
+
+def _failures(api: Api, login: str) -> int:
+    rt = api.client.app.state.runtime  # type: ignore[attr-defined]
+    with rt.sessions() as db:
+        return int(db.scalar(select(Principal.code_failures).where(Principal.login == login)))
+
+
+def test_the_code_check_crosses_once_and_counts_a_wrong_code_once(
+    api: Api, thread_calls: list[str]
+) -> None:
+    acme = api.signup("acme")
+    api.enable_mfa(acme)
+    api.clock.advance(60)
+    thread_calls.clear()
+    r = api.call("POST", "/verify", acme, json={"method": "mfa", "code": api.code(acme)})
+    assert r.status_code == 200, r.text
+    assert set(r.json()) == {"verified_until"}
+    assert thread_calls == ["_verify_now"]  # the use case, once; nothing else crossed
+    # A wrong code is refused by the first answer itself, with the app's error body, and
+    # counted once (the route does not run it again).
+    before = _failures(api, "acme")
+    wrong = api.call("POST", "/verify", acme, json={"method": "mfa", "code": "000000"})
+    assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "InvalidMFACode"
+    assert wrong.headers["cache-control"] == "no-store"
+    assert _failures(api, "acme") == before + 1
+    # A replayed code: refused, as by the route.
+    again = api.call("POST", "/verify", acme, json={"method": "mfa", "code": api.code(acme)})
+    assert again.status_code == 401 and again.json()["error"]["code"] == "InvalidMFACode"
+    m = scrape(api.client)
+    assert value(m, "twofold_http_requests_total", route="/api/v1/verify", method="POST",
+                 status="401") == 2
+
+
+def test_a_body_the_first_answer_declines_reaches_the_route_intact(api: Api) -> None:
+    acme = api.signup("acme")
+    api.enable_mfa(acme)
+    api.clock.advance(60)
+    # The route reads the body the first answer read: it names the bad field, where an
+    # empty body would be "field required" for the body as a whole.
+    bad = api.call("POST", "/verify", acme, json={"method": "sideways"})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "ValidationError"
+    assert set(bad.json()["error"]["fields"]) == {"method"}, bad.text
+    text = api.call("POST", "/verify", acme, content=b"not json",
+                    headers={"Content-Type": "application/json"})
+    assert text.status_code == 400 and text.json()["error"]["code"] == "ValidationError"
+    assert api.call("POST", "/verify", acme, json={"method": "mfa", "code": api.code(acme)}
+                    ).status_code == 200

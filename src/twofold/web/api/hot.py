@@ -1,0 +1,86 @@
+"""First answers (web/hot.py) for the API's hot routes, `GET /me` and `POST /verify`: the
+same use cases as their routes in routes.py, without the framework's routing, parameter
+solving and response machinery. What they decline, the route answers."""
+
+from __future__ import annotations
+
+import functools
+
+import anyio.to_thread
+from fastapi import Request, Response
+from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+
+from twofold.bootstrap import Runtime
+from twofold.domain import errors
+from twofold.domain.sealing import SealingError
+from twofold.services.accounts import Principals
+from twofold.services.sessions import Sessions, WriteNeeded
+from twofold.services.verification import Verification
+from twofold.services.views import MeView
+from twofold.web.api import schemas as s
+from twofold.web.api.deps import bearer_token, may_reach
+from twofold.web.hot import FirstAnswer, rendered, run_reads
+from twofold.web.runtime import client_address, runtime_of
+
+
+def _json(body: str) -> Response:
+    return Response(body, media_type="application/json")
+
+
+def _me_now(rt: Runtime, request: Request) -> MeView | None:
+    with rt.open_context(client_address(request, rt), request.headers.get("user-agent")) as ctx:
+        try:
+            auth = Sessions(ctx).authenticate(bearer_token(request), writes=False)
+            may_reach(auth, "/me")
+        except (WriteNeeded, errors.TwofoldError):
+            return None
+        return Principals(ctx).me(auth)
+
+
+async def me_first(request: Request) -> Response | None:
+    """`GET /me`: reads only. Any error, or a session due its last-seen touch, goes on to
+    the route, which answers it."""
+    rt = runtime_of(request)
+    try:
+        view = await run_reads(rt, functools.partial(_me_now, rt, request))
+    except (SQLAlchemyError, SealingError):
+        return None
+    if view is None:
+        return None
+    return _json(s.MeOut.model_validate(view).model_dump_json())
+
+
+def _verify_now(rt: Runtime, request: Request, asked: s.VerifyIn) -> str:
+    with rt.open_context(client_address(request, rt), request.headers.get("user-agent")) as ctx:
+        auth = Sessions(ctx).authenticate(bearer_token(request))
+        may_reach(auth, "/verify")
+        until = Verification(ctx).verify(
+            auth, asked.method, password=asked.password, code=asked.code,
+            credential=asked.credential,
+        )  # fmt: skip
+        return until.isoformat()
+
+
+async def verify_first(request: Request) -> Response | None:
+    """`POST /verify` (the code check): one crossing into the pool, for the use case, which
+    writes. A body the route would refuse goes on to the route (it reads the same bytes);
+    a refusal of the use case (a wrong code, counted) is answered here, by the app's own
+    error handlers, for the route must not count it twice."""
+    if request.headers.get("content-type", "").partition(";")[0].strip() != "application/json":
+        return None
+    try:
+        asked = s.VerifyIn.model_validate_json(await request.body())
+    except ValidationError:
+        return None
+    rt = runtime_of(request)
+    try:
+        until = await anyio.to_thread.run_sync(
+            functools.partial(_verify_now, rt, request, asked)
+        )
+    except (errors.TwofoldError, SQLAlchemyError, SealingError) as exc:
+        return await rendered(request, exc)
+    return _json(s.VerifyOut(verified_until=until).model_dump_json())
+
+
+FIRST_ANSWERS: dict[str, FirstAnswer] = {"me": me_first, "verify": verify_first}
