@@ -141,6 +141,11 @@ def mfa_setup_due(kind: str, mfa_required: bool, mfa_for_login: str) -> bool:
     return mfa_required or (kind == "user" and mfa_for_login == "all_users")
 
 
+def address_confirmed(email: str | None, confirmed_at: datetime | None) -> bool:
+    """Whether the address on file was confirmed by its holder."""
+    return bool(email) and confirmed_at is not None
+
+
 def network_allowed(client_addr: str | None, networks: list[str]) -> bool:
     """Whether `client_addr` lies in one of `networks` (CIDR); an empty list allows all."""
     if not networks:

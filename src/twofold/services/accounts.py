@@ -21,7 +21,7 @@ from twofold.services.email_confirmation import (
 )
 from twofold.services.emails import checked_email
 from twofold.services.lifecycle import Lifecycle, check_password_for
-from twofold.services.sessions import Auth, Sessions
+from twofold.services.sessions import Auth, Sessions, SignedIn
 from twofold.services.views import AccountView, MeView, MfaStatus, PrincipalStatus, UserView
 from twofold.storage.db import run, table_of
 from twofold.storage.models import (
@@ -91,7 +91,7 @@ class Accounts:
 
 def email_verified(principal: Principal) -> bool:
     """Whether the principal's address on file was confirmed by its holder."""
-    return bool(principal.email) and principal.email_verified_at is not None
+    return policy.address_confirmed(principal.email, principal.email_verified_at)
 
 
 def account_of(ctx: Context, principal: Principal) -> Account:
@@ -163,22 +163,25 @@ class Principals:
 
     def me(self, auth: Auth) -> MeView:
         """Who is signed in, and the state of its MFA."""
-        p = auth.principal
-        verified = auth.session.verified_at
+        return self.me_of(auth.signed_in())
+
+    def me_of(self, who: SignedIn) -> MeView:
+        """`me` for a session found by `Sessions.identify` (no ORM object)."""
+        verified = who.verified_at
         with self.ctx.reading():
-            mfa = self.own_mfa(p.id)
+            mfa = self.own_mfa(who.principal_id)
         return MeView(
-            login=p.login,
-            kind=p.kind,
-            account=p.login.rpartition("@")[2],
-            email=p.email,
-            email_verified=email_verified(p),
+            login=who.login,
+            kind=who.kind,
+            account=who.login.rpartition("@")[2],
+            email=who.email,
+            email_verified=who.email_verified,
             mfa=mfa,
-            mfa_required=p.mfa_required,
-            restricted=auth.session.restricted,
-            password_change_required=auth.must_change_password,
+            mfa_required=who.mfa_required,
+            restricted=who.restricted,
+            password_change_required=who.must_change_password,
             verified_until=verified + self.ctx.settings.fresh_window if verified else None,
-            phone=masked_phone(p.phone) if p.phone else None,
+            phone=masked_phone(who.phone) if who.phone else None,
         )
 
     def set_locale(self, auth: Auth, locale: str | None) -> None:

@@ -43,6 +43,7 @@ _IDENTIFY = (
         _SESSIONS.c.expires_at,
         _SESSIONS.c.restricted,
         _SESSIONS.c.id,
+        _SESSIONS.c.verified_at,
         _PRINCIPALS.c.id,
         _PRINCIPALS.c.account_id,
         _PRINCIPALS.c.login,
@@ -52,6 +53,9 @@ _IDENTIFY = (
         _PRINCIPALS.c.disabled,
         _PRINCIPALS.c.password_reset_required,
         _PRINCIPALS.c.password_changed_at,
+        _PRINCIPALS.c.email_verified_at,
+        _PRINCIPALS.c.mfa_required,
+        _PRINCIPALS.c.phone,
         _ACCOUNTS.c.login_networks,
         _ACCOUNTS.c.password_max_age_days,
     )
@@ -86,6 +90,11 @@ class SignedIn:
     name: str
     restricted: bool  # the session reaches only the MFA setup
     must_change_password: bool  # see Auth.must_change_password
+    kind: str = "user"
+    email_verified: bool = False  # the address on file was confirmed by its holder
+    mfa_required: bool = False
+    phone: str | None = None  # verified or not: the caller decides what to show
+    verified_at: datetime | None = None  # the session's last fresh verification
 
 
 @dataclass
@@ -117,6 +126,11 @@ class Auth:
             p.name,
             bool(self.session.restricted),
             self.must_change_password,
+            kind=p.kind,
+            email_verified=policy.address_confirmed(p.email, p.email_verified_at),
+            mfa_required=bool(p.mfa_required),
+            phone=p.phone,
+            verified_at=self.session.verified_at,
         )
 
 
@@ -201,8 +215,9 @@ class Sessions:
         db.commit()
         if row is None:
             raise errors.Unauthenticated()
-        (last_seen, expires, restricted, session_id, principal_id, account_id, login, email,
-         name, kind, disabled, reset_required, changed_at, networks, max_age) = row  # fmt: skip
+        (last_seen, expires, restricted, session_id, verified_at, principal_id, account_id,
+         login, email, name, kind, disabled, reset_required, changed_at, email_verified_at,
+         mfa_required, phone, networks, max_age) = row  # fmt: skip
         now, _ = self._admit(
             session_id, last_seen, expires, disabled, kind, networks, writes=writes
         )
@@ -215,6 +230,11 @@ class Sessions:
             name,
             bool(restricted),
             bool(reset_required) or expired,
+            kind=kind,
+            email_verified=policy.address_confirmed(email, email_verified_at),
+            mfa_required=bool(mfa_required),
+            phone=phone,
+            verified_at=verified_at,
         )
 
     def _admit(

@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 
 from twofold.domain import errors, policy
 from twofold.services.context import Context
-from twofold.services.sessions import Auth, Sessions
+from twofold.services.sessions import Auth, Sessions, SignedIn
 from twofold.web.runtime import request_context
 
 API_PREFIX = "/api/v1"
@@ -29,17 +29,18 @@ def current_auth(request: Request, ctx: Ctx) -> Auth:
     auth = Sessions(ctx).authenticate(bearer_token(request))
     if auth.must_change_password or auth.session.restricted:
         route = request.scope.get("route")
-        may_reach(auth, getattr(route, "path", request.url.path).removeprefix(API_PREFIX))
+        path = getattr(route, "path", request.url.path).removeprefix(API_PREFIX)
+        may_reach(auth.signed_in(), path)
     return auth
 
 
-def may_reach(auth: Auth, path: str) -> None:
+def may_reach(who: SignedIn, path: str) -> None:
     """Raise unless the session may call this API path (relative to API_PREFIX): the forced
     password change comes first, then the MFA setup (API.md, login states)."""
-    if auth.must_change_password:
+    if who.must_change_password:
         if not policy.password_change_may_reach(path):
             raise errors.PasswordChangeRequired()
-    elif auth.session.restricted and not policy.restricted_may_reach(path):
+    elif who.restricted and not policy.restricted_may_reach(path):
         raise errors.MFASetupRequired()
 
 

@@ -31,11 +31,11 @@ def _json(body: str) -> Response:
 def _me_now(rt: Runtime, request: Request) -> MeView | None:
     with rt.open_context(client_address(request, rt), request.headers.get("user-agent")) as ctx:
         try:
-            auth = Sessions(ctx).authenticate(bearer_token(request), writes=False)
-            may_reach(auth, "/me")
+            who = Sessions(ctx).identify(bearer_token(request), writes=False)
+            may_reach(who, "/me")
         except (WriteNeeded, errors.TwofoldError):
             return None
-        return Principals(ctx).me(auth)
+        return Principals(ctx).me_of(who)
 
 
 async def me_first(request: Request) -> Response | None:
@@ -54,7 +54,7 @@ async def me_first(request: Request) -> Response | None:
 def _verify_now(rt: Runtime, request: Request, asked: s.VerifyIn) -> str:
     with rt.open_context(client_address(request, rt), request.headers.get("user-agent")) as ctx:
         auth = Sessions(ctx).authenticate(bearer_token(request))
-        may_reach(auth, "/verify")
+        may_reach(auth.signed_in(), "/verify")
         until = Verification(ctx).verify(
             auth, asked.method, password=asked.password, code=asked.code,
             credential=asked.credential,
