@@ -66,6 +66,11 @@ _IDENTIFY = (
     )
     .where(_SESSIONS.c.token_hash == bindparam("token_hash"))
 )
+_SET_AMR = (
+    update(_SESSIONS)
+    .where(_SESSIONS.c.id == bindparam("session_id"))
+    .values(amr=bindparam("methods", type_=_SESSIONS.c.amr.type))
+)
 _MARK_VERIFIED = (
     update(_SESSIONS)
     .where(_SESSIONS.c.id == bindparam("session_id"))
@@ -294,9 +299,7 @@ class Sessions:
         now_used = amr.merged(recorded, *methods)
         if now_used == recorded:
             return
-        self.ctx.db.execute(
-            update(AuthSession).where(AuthSession.id == session.id).values(amr=now_used)
-        )
+        run(self.ctx.db, _SET_AMR, {"session_id": session.id, "methods": now_used})
         set_committed_value(session, "amr", now_used)  # written above: not dirty
 
     def is_fresh(self, session: AuthSession) -> bool:
