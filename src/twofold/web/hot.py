@@ -2,16 +2,18 @@
 
 FastAPI's routing, parameter solving (an async-generator dependency, a shielded exit stack)
 and response machinery cost several times what forward-auth or `GET /me` do themselves.
-A hot route registers a *first answer* here: given the request, it answers the common case
-or declines (None) before anything is sent or written, and the route below answers as it
-always has (a bad parameter, an error to render, a session due its last-seen touch). The
-route stays the contract, in the OpenAPI document and for every other case.
+A hot route registers a *first answer* here: given the request, it answers, or it declines
+(None) before it has written anything, and the route below answers as it always has (a bad
+parameter, a session due its last-seen touch, an error the route renders). A first answer
+that fails after writing (a wrong code, counted) answers with the app's own error handlers
+(`rendered`), so the route never repeats a write. The route stays the contract, in the
+OpenAPI document and for every other case.
 
-The work of a first answer is a few reads by key. On SQLite they run inline on the event
-loop: a local file, never waiting for a lock in WAL mode, and a crossing into the thread
-pool (with the GIL handed between threads) costs more than the reads. Elsewhere (a network
-database) they cross once. The outer middlewares (request id, access log, metrics, headers,
-language) see a first answer like any other.
+Reads run inline on the event loop on SQLite: a local file, never waiting for a lock in WAL
+mode, where a crossing into the thread pool (with the GIL handed between threads) costs
+more than the reads (`run_reads`). Elsewhere (a network database), and for work that writes,
+they cross once. The outer middlewares (request id, access log, metrics, headers, language)
+see a first answer like any other.
 """
 
 from __future__ import annotations
