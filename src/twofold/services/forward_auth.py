@@ -58,7 +58,7 @@ class ForwardAuth:
                 raise errors.ApplicationDisabled()
             # The session lookup reads in this transaction and ends it.
             who = Sessions(self.ctx).identify(token, writes=writes)
-            if client.require_mfa:
+            if client.require_mfa and not db.in_transaction():
                 begin_read_only(db)  # one more read by key, for the device
             allowed_into(self.ctx, who, client)
             return identity_of(who)

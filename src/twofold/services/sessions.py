@@ -209,15 +209,19 @@ class Sessions:
         return Auth(session, principal, token, password_expired=expired)
 
     def identify(self, token: str | None, *, writes: bool = True) -> SignedIn:
-        """`authenticate` for forward-auth: the same rules, plain values, no ORM object.
-        With `writes=False` it never writes: a session due a write raises WriteNeeded."""
+        """`authenticate` for forward-auth and `GET /me`: the same rules, plain values, no ORM
+        object. With `writes=False` it never writes (a session due a write raises
+        WriteNeeded) and reads in the caller's transaction when one is open, leaving it
+        open for the caller's next reads."""
         if not token or len(token) > MAX_TOKEN_LENGTH:
             raise errors.Unauthenticated()
         db = self.ctx.db
-        if not db.in_transaction():
+        began = not db.in_transaction()
+        if began:
             begin_read_only(db)
         row: Any = run(db, _IDENTIFY, {"token_hash": token_digest(token)}).first()
-        db.commit()
+        if began or writes:  # a caller's read-only transaction goes on when nothing writes
+            db.commit()
         if row is None:
             raise errors.Unauthenticated()
         (last_seen, expires, restricted, session_id, verified_at, principal_id, account_id,

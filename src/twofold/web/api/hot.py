@@ -29,8 +29,9 @@ def _json(body: str) -> Response:
 
 
 def _me_now(rt: Runtime, request: Request) -> MeView | None:
-    with rt.open_context(client_address(request, rt), request.headers.get("user-agent")) as ctx:
-        try:
+    agent = request.headers.get("user-agent")
+    with rt.open_context(client_address(request, rt), agent) as ctx, ctx.reading():
+        try:  # one read-only transaction for the session and the MFA status
             who = Sessions(ctx).identify(bearer_token(request), writes=False)
             may_reach(who, "/me")
         except (WriteNeeded, errors.TwofoldError):
