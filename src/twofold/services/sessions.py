@@ -35,8 +35,8 @@ _BY_TOKEN = (
 _SESSIONS = table_of(AuthSession)
 _PRINCIPALS = table_of(Principal)
 _ACCOUNTS = table_of(Account)
-# The same lookup as plain columns, for forward-auth (it needs no ORM object: loading two
-# costs more than the query on SQLite).
+# The same lookup as plain columns, for forward-auth and GET /me (they need no ORM object:
+# loading two costs more than the query on SQLite).
 _IDENTIFY = (
     select(
         _SESSIONS.c.last_seen_at,
@@ -98,7 +98,7 @@ class SignedIn:
     kind: str = "user"
     email_verified: bool = False  # the address on file was confirmed by its holder
     mfa_required: bool = False
-    phone: str | None = None  # verified or not: the caller decides what to show
+    phone: str | None = None  # the principal's number (only a verified one is kept)
     verified_at: datetime | None = None  # the session's last fresh verification
 
 
