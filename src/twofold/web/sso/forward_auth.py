@@ -12,7 +12,6 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from sqlalchemy.exc import SQLAlchemyError
 
-from twofold.bootstrap import Runtime
 from twofold.domain import errors
 from twofold.domain.sealing import SealingError
 from twofold.services.forward_auth import ForwardAuth
@@ -40,19 +39,30 @@ def credential(request: Request) -> str | None:
     return None
 
 
-def _identity(request: Request, app: str) -> Identity | None:
+def _identity(request: Request, app: str, *, writes: bool = True) -> Identity | None:
     # Its own database session, not the request-context dependency: this runs on every
     # proxied request, and the dependency's machinery costs more than the check itself.
+    # With writes=False a session due its last-seen touch raises WriteNeeded.
     rt = runtime_of(request)
     with rt.open_context(client_address(request, rt), None) as ctx:
         try:
-            return ForwardAuth(ctx).check(credential(request), app)
+            return ForwardAuth(ctx).check(credential(request), app, writes=writes)
         except errors.ApplicationDisabled:
             raise  # a 403 that says so (nginx passes a 403 on): signing in would not help
         except errors.TwofoldError as exc:
             if exc.status in (401, 403):  # not signed in, or not allowed in: the proxy's 401
                 return None
             raise
+
+
+def _answer(request: Request, identity: Identity | None, app: str) -> Response:
+    """200 with the identity headers; else 401 (auth-request) or the 302 to the console's
+    sign-in (forward-auth)."""
+    if identity is not None:
+        return _passed(identity)
+    if request.url.path.endswith(FORWARD_AUTH):
+        return RedirectResponse(login_url(request, original_url(request), app), status_code=302)
+    return Response(status_code=401, headers={"Cache-Control": "no-store"})
 
 
 def _passed(identity: Identity) -> Response:
@@ -109,37 +119,14 @@ def auth_request(request: Request, app: str = Query(max_length=48)) -> Response:
     """nginx `auth_request`: 200 with `Remote-User`, `Remote-Email`, `Remote-Name`,
     `Remote-Account` for a principal allowed into the application `app`, else 401 (403
     `Forbidden` while the application is disabled)."""
-    identity = _identity(request, app)
-    if identity is None:
-        return Response(status_code=401, headers={"Cache-Control": "no-store"})
-    return _passed(identity)
+    return _answer(request, _identity(request, app), app)
 
 
 @router.get(FORWARD_AUTH, responses={302: {"description": "Sign in first."}})
 def forward_auth(request: Request, app: str = Query(max_length=48)) -> Response:
     """Traefik ForwardAuth, Caddy forward_auth: the same 200, else a 302 to the console's
     sign-in, which comes back to the original URL (403 while the application is disabled)."""
-    identity = _identity(request, app)
-    if identity is None:
-        return RedirectResponse(login_url(request, original_url(request), app), status_code=302)
-    return _passed(identity)
-
-
-def _read_only_check(rt: Runtime, request: Request, app: str) -> Identity | None:
-    """`_identity` without a write. Raises _Declined where the route must answer."""
-    with rt.open_context(client_address(request, rt), None) as ctx:
-        try:
-            return ForwardAuth(ctx).check(credential(request), app, writes=False)
-        except (WriteNeeded, errors.ApplicationDisabled) as exc:
-            raise _Declined() from exc
-        except errors.TwofoldError as exc:
-            if exc.status in (401, 403):
-                return None
-            raise _Declined() from exc
-
-
-class _Declined(Exception):
-    """The common case does not apply: the route answers instead."""
+    return _answer(request, _identity(request, app), app)
 
 
 async def first_answer(request: Request) -> Response | None:
@@ -150,16 +137,12 @@ async def first_answer(request: Request) -> Response | None:
     apps = request.query_params.getlist("app")
     if len(apps) != 1 or len(apps[0]) > 48:
         return None
-    rt = runtime_of(request)
+    check = functools.partial(_identity, request, apps[0], writes=False)
     try:
-        identity = await run_reads(rt, functools.partial(_read_only_check, rt, request, apps[0]))
-    except (_Declined, SQLAlchemyError, SealingError):
-        return None
-    if identity is not None:
-        return _passed(identity)
-    if request.url.path.endswith(FORWARD_AUTH):
-        return RedirectResponse(login_url(request, original_url(request), apps[0]), status_code=302)
-    return Response(status_code=401, headers={"Cache-Control": "no-store"})
+        identity = await run_reads(runtime_of(request), check)
+    except (WriteNeeded, errors.TwofoldError, SQLAlchemyError, SealingError):
+        return None  # the route answers: the touch, the 403 of a disabled application, a 503
+    return _answer(request, identity, apps[0])
 
 
 FIRST_ANSWERS = {"auth_request": first_answer, "forward_auth": first_answer}
