@@ -21,7 +21,7 @@ def recorded(app: Any) -> Iterator[list[str]]:
     statements: list[str] = []
 
     def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(" ".join(statement.split())[:120])
+        statements.append(" ".join(statement.split()))
 
     event.listen(engine, "before_cursor_execute", before)
     try:
@@ -54,40 +54,61 @@ def mfa_owner(api: Api) -> Any:
     return owner
 
 
-def test_verify_mfa_is_a_few_indexed_statements(app, api: Api, mfa_owner, db_url) -> None:
+def _tables(statements: list[str]) -> list[str]:
+    """Each statement's kind and the table it writes (or, for a SELECT, reads first)."""
+    out = []
+    for s in statements:
+        words = s.replace(",", " ").split()
+        kind = words[0].upper()
+        if s.upper().startswith("BEGIN"):
+            out.append(s.upper())
+        elif kind == "UPDATE":
+            out.append(f"UPDATE {words[1]}")
+        elif kind == "INSERT":
+            out.append(f"INSERT {words[2]}")
+        else:
+            out.append(f"{kind} {words[words.index('FROM') + 1]}")
+    return out
+
+
+def test_verify_mfa_is_one_read_then_the_writes(app, api: Api, mfa_owner, db_url) -> None:
     api.clock.advance(30)
     code = api.code(mfa_owner)
     with recorded(app) as statements:
         r = api.call("POST", "/verify", mfa_owner, json={"method": "mfa", "code": code})
     assert r.status_code == 200, r.text
-    assert _kinds(statements) == [
+    assert _tables(statements) == [
         *_begin(db_url),  # read-only: on SQLite a plain BEGIN, no write lock
-        "SELECT",  # sessions JOIN principals JOIN accounts by sessions.token_hash (unique index)
-        # the lookup's transaction ends
-        *_begin(db_url),  # read-only too
-        "SELECT",  # mfa_devices by (principal_id, state) (unique index)
-        # unsealing and the TOTP arithmetic run here, with no transaction open; the write
-        # lock covers the conditional UPDATEs and the audit INSERT alone
+        # sessions JOIN principals JOIN accounts JOIN mfa_devices, by sessions.token_hash
+        # (unique index) and (principal_id, state) (unique index)
+        "SELECT sessions",
+        # the read's transaction ends: unsealing and the TOTP arithmetic run with none
+        # open; the write lock covers the conditional UPDATEs and the audit INSERT alone
         *_begin(db_url, write=True),
-        "UPDATE",  # mfa_devices.last_step < step, by primary key: replay protection
-        "UPDATE",  # principals: reset the code failure count, by primary key
-        "UPDATE",  # sessions.verified_at, by primary key
-        "INSERT",  # audit_events
+        "UPDATE mfa_devices",  # last_step < step, by primary key: replay protection
+        "UPDATE principals",  # reset the code failure count unless locked, by primary key
+        "UPDATE sessions",  # verified_at, amr and last_seen_at, by primary key
+        "INSERT audit_events",
     ], statements
+    assert "JOIN mfa_devices" in statements[len(_begin(db_url))]
 
 
 def test_wrong_code_is_a_few_indexed_statements(app, api: Api, mfa_owner, db_url) -> None:
     with recorded(app) as statements:
         r = api.call("POST", "/verify", mfa_owner, json={"method": "mfa", "code": "000000"})
     assert r.status_code == 401, r.text
-    assert _kinds(statements) == [
+    assert _tables(statements) == [
+        # the common case's read: the code does not match, so it declines, writing nothing
         *_begin(db_url),
-        "SELECT",  # sessions JOIN principals JOIN accounts by token hash
+        "SELECT sessions",
+        # the full use case, which counts the failure
         *_begin(db_url),
-        "SELECT",  # mfa_devices by (principal_id, state)
+        "SELECT sessions",  # sessions JOIN principals JOIN accounts by token hash
+        *_begin(db_url),
+        "SELECT mfa_devices",  # by (principal_id, state)
         *_begin(db_url, write=True),
-        "UPDATE",  # principals: count the failure (RETURNING the count), by primary key
-        "INSERT",  # audit_events
+        "UPDATE principals",  # count the failure (RETURNING the count), by primary key
+        "INSERT audit_events",
     ], statements
 
 

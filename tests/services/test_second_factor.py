@@ -10,27 +10,11 @@ from tests.support import FakeClock, oathtool
 from twofold.domain import errors
 from twofold.services.codes import SecondFactor
 from twofold.services.context import Context
-from twofold.services.mfa import Devices
-from twofold.services.sessions import Sessions
-from twofold.storage.models import Account
 
 
 @pytest.fixture
-def bound(ctx: Context, primary: Any, clock: FakeClock) -> str:
-    account = ctx.db.get(Account, primary.account_id)
-    token, _ = Sessions(ctx).create(primary, account)
-    ctx.db.commit()
-    auth = Sessions(ctx).authenticate(token)
-    pending = Devices(ctx).create_pending(auth, primary)
-    clock.align(5)
-    Devices(ctx).bind(
-        auth,
-        primary,
-        pending.serial,
-        oathtool(pending.secret, clock.epoch - 30),
-        oathtool(pending.secret, clock.epoch),
-    )
-    return pending.secret
+def bound(signed_in: tuple[str, str]) -> str:
+    return signed_in[1]
 
 
 def test_each_step_is_accepted_once_and_never_an_older_one(

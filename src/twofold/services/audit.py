@@ -18,7 +18,7 @@ from twofold.storage.models import AuditEvent, Principal
 
 # Built once: an event is written on every sign-in and code check (a Core INSERT, no ORM
 # unit of work).
-_INSERT = insert(table_of(AuditEvent))
+INSERT_EVENT = insert(table_of(AuditEvent))
 
 
 MAX_EVENT_ID = 2**31 - 1
@@ -59,7 +59,7 @@ class Audit:
         detail: dict[str, Any] | None = None,
     ) -> None:
         row = self._row(action, result, actor, target, account_id, target_name, detail)
-        run(self.ctx.db, _INSERT, row)
+        run(self.ctx.db, INSERT_EVENT, row)
         self._pending(row)
 
     def _pending(self, row: dict[str, Any]) -> None:
@@ -79,6 +79,25 @@ class Audit:
             return ref
         stmt = insert(AuditEvent).values(row).returning(AuditEvent.id)
         return int(self.ctx.db.execute(stmt).scalar_one())
+
+    def own_event(
+        self, action: str, principal_id: int, login: str, account_id: int, detail: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The row of a successful event a principal caused about itself (a step-up), from
+        plain values, for a caller that writes it with INSERT_EVENT on a connection of its
+        own and tells the observer once that commits."""
+        return {
+            "account_id": account_id,
+            "actor": login,
+            "actor_principal_id": principal_id,
+            "action": action,
+            "target": login,
+            "target_principal_id": principal_id,
+            "result": "success",
+            "client_addr": self.ctx.client_addr,
+            "detail": detail,
+            "created_at": self.ctx.clock.now(),
+        }
 
     def _row(
         self,

@@ -39,7 +39,7 @@ _ACTIVE_DEVICE = select(MfaDevice).where(
 _DEVICES = table_of(MfaDevice)
 # Replay protection: the step is accepted only if it is later than the last accepted one.
 # A Core statement on the table, run on the connection: the write lock is held for it alone.
-_ACCEPT_STEP = (
+ACCEPT_STEP = (
     update(_DEVICES)
     .where(
         _DEVICES.c.id == bindparam("device_id"),
@@ -205,7 +205,7 @@ class SecondFactor:
             step = totp.match_step(secret, code, current, policy.CODE_WINDOW)
             if step is not None:
                 accepted = affected(
-                    run(self.ctx.db, _ACCEPT_STEP, {"device_id": device.id, "step": step})
+                    run(self.ctx.db, ACCEPT_STEP, {"device_id": device.id, "step": step})
                 )
                 if accepted == 1:
                     self.throttle.record_success(principal.id)

@@ -246,6 +246,35 @@ class Sessions:
             verified_at=verified_at,
         )
 
+    def admission(
+        self,
+        last_seen_at: datetime,
+        expires_at: datetime,
+        disabled: bool,
+        kind: str,
+        networks: list[str] | None,
+    ) -> tuple[datetime, str | None]:
+        """The rules every request's session passes, with nothing written: now, and the
+        write the session is due, if any: "expired" (it is to be removed, and refused) or
+        "touch" (last-seen, at most once a minute, so most requests write nothing). Raises
+        for a disabled principal, or a network the account does not allow."""
+        if disabled:  # its sessions ended when it was disabled; never one more
+            raise errors.Unauthenticated()
+        now = self.ctx.clock.now()
+        if not policy.session_alive(
+            last_seen_at=last_seen_at,
+            expires_at=expires_at,
+            now=now,
+            idle=self.ctx.settings.session_idle,
+        ):
+            return now, "expired"
+        # login_networks holds for open sessions too, on every request: a session that
+        # signed in from an allowed network is not usable from elsewhere (tightening the
+        # list takes effect at once). The networks come with the lookup: no query.
+        if kind == "user" and not policy.network_allowed(self.ctx.client_addr, networks or []):
+            raise errors.NetworkNotAllowed()
+        return now, (None if now - last_seen_at < policy.SESSION_TOUCH_INTERVAL else "touch")
+
     def _admit(
         self,
         session_id: int,
@@ -257,32 +286,17 @@ class Sessions:
         *,
         writes: bool,
     ) -> tuple[datetime, bool]:
-        """The rules every request's session passes (`authenticate`, `identify`): now, and
-        whether last-seen was touched. Last-seen is touched at most once a minute, so most
-        requests write nothing here."""
-        if disabled:  # its sessions ended when it was disabled; never one more
-            raise errors.Unauthenticated()
-        now = self.ctx.clock.now()
-        if not policy.session_alive(
-            last_seen_at=last_seen_at,
-            expires_at=expires_at,
-            now=now,
-            idle=self.ctx.settings.session_idle,
-        ):
-            if not writes:
-                raise WriteNeeded()
-            self.ctx.db.execute(delete(AuthSession).where(AuthSession.id == session_id))
-            self.ctx.db.commit()
-            raise errors.Unauthenticated("The session has expired; sign in again.")
-        # login_networks holds for open sessions too, on every request: a session that
-        # signed in from an allowed network is not usable from elsewhere (tightening the
-        # list takes effect at once). The networks come with the lookup: no query.
-        if kind == "user" and not policy.network_allowed(self.ctx.client_addr, networks or []):
-            raise errors.NetworkNotAllowed()
-        if now - last_seen_at < policy.SESSION_TOUCH_INTERVAL:
+        """`admission`, and the write it asks for (`authenticate`, `identify`): now, and
+        whether last-seen was touched."""
+        now, due = self.admission(last_seen_at, expires_at, disabled, kind, networks)
+        if due is None:
             return now, False
         if not writes:
             raise WriteNeeded()
+        if due == "expired":
+            self.ctx.db.execute(delete(AuthSession).where(AuthSession.id == session_id))
+            self.ctx.db.commit()
+            raise errors.Unauthenticated("The session has expired; sign in again.")
         self.ctx.db.execute(
             update(AuthSession).where(AuthSession.id == session_id).values(last_seen_at=now)
         )

@@ -83,6 +83,13 @@ _DOUBLINGS = 7  # failures past the limit that still double the lock; later ones
 _STATEMENTS = {c.what: _statements(c) for c in (CODES, PASSWORDS, RECOVERY)}
 
 
+def reset_statement(counter: Counter) -> Any:
+    """The counter's success UPDATE, prebuilt (parameters `principal_id`, `now`), for a
+    caller with a connection of its own: one row when the checks were open, none when a
+    lock was set meanwhile (the success must then not count)."""
+    return _STATEMENTS[counter.what][1]
+
+
 class Throttle:
     def __init__(self, ctx: Context, counter: Counter) -> None:
         self.ctx = ctx

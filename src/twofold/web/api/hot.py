@@ -15,12 +15,13 @@ from twofold.bootstrap import Runtime
 from twofold.domain import errors
 from twofold.domain.sealing import SealingError
 from twofold.services.accounts import Principals
+from twofold.services.code_check import CodeCheck
 from twofold.services.sessions import Sessions, WriteNeeded
 from twofold.services.verification import Verification
 from twofold.services.views import MeView
 from twofold.web.api import schemas as s
 from twofold.web.api.deps import bearer_token, may_reach
-from twofold.web.hot import FirstAnswer, rendered, run_reads
+from twofold.web.hot import FirstAnswer, rendered, run_reads, runs_inline
 from twofold.web.runtime import client_address, runtime_of
 
 
@@ -52,22 +53,38 @@ async def me_first(request: Request) -> Response | None:
     return _json(s.MeOut.model_validate(view).model_dump_json())
 
 
-def _verify_now(rt: Runtime, request: Request, asked: s.VerifyIn) -> str:
+def _quick_now(rt: Runtime, request: Request, asked: s.VerifyIn) -> str | None:
+    """The common case of a code check (services/code_check.py), or None: declined."""
+    with rt.open_context(client_address(request, rt), request.headers.get("user-agent")) as ctx:
+        until = CodeCheck(ctx).verify(bearer_token(request), asked.code)
+        return None if until is None else until.isoformat()
+
+
+def _verify_now(rt: Runtime, request: Request, asked: s.VerifyIn, *, quick: bool) -> str:
+    if quick and asked.method == "mfa":
+        until = _quick_now(rt, request, asked)
+        if until is not None:
+            return until
     with rt.open_context(client_address(request, rt), request.headers.get("user-agent")) as ctx:
         auth = Sessions(ctx).authenticate(bearer_token(request))
         may_reach(auth.signed_in(), "/verify")
-        until = Verification(ctx).verify(
+        verified = Verification(ctx).verify(
             auth, asked.method, password=asked.password, code=asked.code,
             credential=asked.credential,
         )  # fmt: skip
-        return until.isoformat()
+        return verified.isoformat()
 
 
 async def verify_first(request: Request) -> Response | None:
-    """`POST /verify` (the code check): one crossing into the pool, for the use case, which
-    writes. A body the route would refuse goes on to the route (it reads the same bytes);
-    a refusal of the use case (a wrong code, counted) is answered here, by the app's own
-    error handlers, for the route must not count it twice."""
+    """`POST /verify` (the code check). A right code from the device is checked by
+    services/code_check.py: inline on SQLite (`runs_inline`: its write transaction is a few
+    short statements, and a thread crossing costs more than all of them), with the
+    session's lookup on the pool elsewhere. Anything it declines, and every other method,
+    runs the full use case, in one crossing into the pool (it may hash a password).
+
+    A body the route would refuse goes on to the route (it reads the same bytes); a refusal
+    of the use case (a wrong code, counted) is answered here, by the app's own error
+    handlers, for the route must not count it twice."""
     if request.headers.get("content-type", "").partition(";")[0].strip() != "application/json":
         return None
     try:
@@ -75,10 +92,13 @@ async def verify_first(request: Request) -> Response | None:
     except ValidationError:
         return None
     rt = runtime_of(request)
+    inline = runs_inline(rt)
     try:
-        until = await anyio.to_thread.run_sync(
-            functools.partial(_verify_now, rt, request, asked)
-        )
+        until = _quick_now(rt, request, asked) if inline and asked.method == "mfa" else None
+        if until is None:
+            until = await anyio.to_thread.run_sync(
+                functools.partial(_verify_now, rt, request, asked, quick=not inline)
+            )
     except (errors.TwofoldError, SQLAlchemyError, SealingError) as exc:
         return await rendered(request, exc)
     return _json(s.VerifyOut(verified_until=until).model_dump_json())

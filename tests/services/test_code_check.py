@@ -1,0 +1,199 @@
+"""CodeCheck, the code check's common case on a connection of its own (both databases): a
+right code is accepted once and leaves what the full use case leaves; whatever it declines
+it leaves exactly as it found it, for the full use case to answer and count."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, update
+
+from tests.support import FakeClock, oathtool
+from twofold.bootstrap import Runtime
+from twofold.services.code_check import CodeCheck
+from twofold.services.context import Context
+from twofold.storage.models import AuditEvent, AuthSession, MfaDevice, Principal
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, ...]] = []
+
+    def login(self, result: str) -> None:
+        self.seen.append(("login", result))
+
+    def mfa_check(self, method: str, result: str) -> None:
+        self.seen.append(("mfa_check", method, result))
+
+    def lockout(self, kind: str) -> None:
+        self.seen.append(("lockout", kind))
+
+    def session_created(self) -> None:
+        self.seen.append(("session_created",))
+
+    def audited(self, event: Any) -> None:
+        self.seen.append(("audited", event["action"]))
+
+
+@pytest.fixture
+def fresh(signed_in: tuple[str, str], clock: FakeClock) -> tuple[str, str]:
+    """`signed_in` a step later: the binding used its step, the next one is fresh."""
+    clock.advance(30)
+    return signed_in
+
+
+def _state(runtime: Runtime) -> dict[str, Any]:
+    """Everything a code check may write."""
+    with runtime.sessions() as db:
+        s = db.scalars(select(AuthSession)).one()
+        p = db.scalars(select(Principal).where(Principal.kind == "primary")).one()
+        d = db.scalars(select(MfaDevice)).one()
+        return {
+            "verified_at": s.verified_at,
+            "last_seen_at": s.last_seen_at,
+            "amr": list(s.amr or []),
+            "code_failures": p.code_failures,
+            "code_locked_until": p.code_locked_until,
+            "last_step": d.last_step,
+            "events": db.scalar(select(func.count()).select_from(AuditEvent)),
+        }
+
+
+def _write(runtime: Runtime, stmt: Any) -> None:
+    with runtime.sessions() as db:
+        db.execute(stmt)
+        db.commit()
+
+
+def test_a_right_code_is_accepted_once_and_leaves_what_a_step_up_leaves(
+    ctx: Context, runtime: Runtime, fresh: tuple[str, str], clock: FakeClock
+) -> None:
+    token, secret = fresh
+    _write(runtime, update(Principal).values(code_failures=2))  # a run of failures to end
+    ctx.observer = recorder = Recorder()
+    before = _state(runtime)
+    until = CodeCheck(ctx).verify(token, oathtool(secret, clock.epoch))
+    assert until == clock.now() + ctx.settings.fresh_window
+    after = _state(runtime)
+    assert after["verified_at"] == after["last_seen_at"] == clock.now()
+    assert after["amr"] == ["pwd", "otp"]
+    assert after["code_failures"] == 0
+    assert after["last_step"] == clock.epoch // 30 > before["last_step"]
+    assert after["events"] == before["events"] + 1
+    with runtime.sessions() as db:
+        event = db.scalars(select(AuditEvent).order_by(AuditEvent.id.desc())).first()
+    assert event is not None
+    assert (event.action, event.result, event.actor, event.target, event.detail) == (
+        "verify.succeeded", "success", "acme", "acme", {"method": "mfa"},
+    )  # fmt: skip
+    assert event.client_addr == "192.0.2.1"
+    assert recorder.seen == [("audited", "verify.succeeded"), ("mfa_check", "totp", "accepted")]
+    # The same code again: declined, with nothing written and nothing told.
+    recorder.seen.clear()
+    assert CodeCheck(ctx).verify(token, oathtool(secret, clock.epoch)) is None
+    assert _state(runtime) == after
+    assert recorder.seen == []
+
+
+def _lock(runtime: Runtime, clock: FakeClock) -> None:
+    _write(runtime, update(Principal).values(code_locked_until=clock.now() + timedelta(minutes=5)))
+
+
+def _restrict(runtime: Runtime, _clock: FakeClock) -> None:
+    _write(runtime, update(AuthSession).values(restricted=True))
+
+
+def _reset_required(runtime: Runtime, _clock: FakeClock) -> None:
+    _write(runtime, update(Principal).values(password_reset_required=True))
+
+
+def _disable(runtime: Runtime, _clock: FakeClock) -> None:
+    _write(runtime, update(Principal).values(disabled=True))
+
+
+def _idle(_runtime: Runtime, clock: FakeClock) -> None:
+    clock.advance(61 * 60)  # past the idle limit (60 minutes)
+
+
+def _no_device(runtime: Runtime, _clock: FakeClock) -> None:
+    _write(runtime, update(MfaDevice).values(state="pending"))
+
+
+@pytest.mark.parametrize(
+    ("case", "code_of"),
+    [
+        ("wrong code", lambda secret, epoch: f"{(int(oathtool(secret, epoch)) + 1) % 10**6:06d}"),
+        ("out of sync", lambda secret, epoch: oathtool(secret, epoch + 8 * 30)),
+        ("not six digits", lambda secret, epoch: oathtool(secret, epoch)[:5]),
+        ("locked", _lock),
+        ("restricted", _restrict),
+        ("forced password change", _reset_required),
+        ("disabled", _disable),
+        ("idle session", _idle),
+        ("no device", _no_device),
+        ("no token", None),
+        ("unknown token", None),
+    ],
+)
+def test_what_it_declines_is_left_as_it_was(
+    ctx: Context,
+    runtime: Runtime,
+    fresh: tuple[str, str],
+    clock: FakeClock,
+    case: str,
+    code_of: Any,
+) -> None:
+    token, secret = fresh
+    if case in ("wrong code", "out of sync", "not six digits"):
+        code = code_of(secret, clock.epoch)
+    else:
+        code = oathtool(secret, clock.epoch)
+        if code_of is not None:
+            code_of(runtime, clock)
+    sent = {"no token": None, "unknown token": token[:-2] + "xx"}.get(case, token)
+    state = _state(runtime)
+    ctx.observer = recorder = Recorder()
+    assert CodeCheck(ctx).verify(sent, code) is None, case
+    assert _state(runtime) == state, case
+    assert recorder.seen == [], case
+
+
+def test_a_step_taken_meanwhile_rolls_back_the_whole_write(
+    ctx: Context,
+    runtime: Runtime,
+    fresh: tuple[str, str],
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Between its read and its write, another check accepted the step, or a run of wrong
+    codes locked the checks: the row counts decide, and nothing of this one stays."""
+    token, secret = fresh
+    original = CodeCheck._accepted
+    meanwhile: list[Any] = []
+
+    def accepted_then(self: CodeCheck, row: Any, code: str) -> Any:
+        out = original(self, row, code)
+        for change in meanwhile:
+            _write(runtime, change)
+        return out
+
+    monkeypatch.setattr(CodeCheck, "_accepted", accepted_then)
+    step = clock.epoch // 30
+    locked = clock.now() + timedelta(minutes=5)
+    for field, change, value in (
+        # the same code, checked elsewhere first
+        ("last_step", update(MfaDevice).values(last_step=step), step),
+        # a run of wrong codes locked the checks: the device's UPDATE, which ran, is undone
+        ("code_locked_until", update(Principal).values(code_locked_until=locked), locked),
+    ):
+        meanwhile[:] = [change]
+        before = _state(runtime)
+        assert CodeCheck(ctx).verify(token, oathtool(secret, clock.epoch)) is None
+        assert _state(runtime) == {**before, field: value}, field
+        meanwhile.clear()
+        _write(runtime, update(MfaDevice).values(last_step=before["last_step"]))
+        _write(runtime, update(Principal).values(code_locked_until=None))
+    # With nothing in the way, the same code goes through.
+    assert CodeCheck(ctx).verify(token, oathtool(secret, clock.epoch)) is not None
