@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -38,9 +39,13 @@ class LiveServer:
         return self.log_path.read_text(errors="replace")
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Signal the server (uvicorn's supervisor), wait for it, then end whatever of its
+        process group is left: a SIGKILLed supervisor leaves its workers running."""
         if self.process.poll() is None:
             self.process.send_signal(sig)
             self.process.wait(timeout=15)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
 
 
 def server_env(db_url: str, key_file: Path, **extra: str) -> dict[str, str]:
@@ -91,6 +96,7 @@ def start_server(
         env=env,
         stdout=fh,
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, workers included: see kill()
     )
     server = LiveServer(f"http://127.0.0.1:{port}", proc, log_path, env)
     deadline = time.monotonic() + startup
