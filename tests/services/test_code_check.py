@@ -197,3 +197,24 @@ def test_a_step_taken_meanwhile_rolls_back_the_whole_write(
         _write(runtime, update(Principal).values(code_locked_until=None))
     # With nothing in the way, the same code goes through.
     assert CodeCheck(ctx).verify(token, oathtool(secret, clock.epoch)) is not None
+
+
+def test_its_connections_go_back_to_the_pool_transactional(
+    ctx: Context, runtime: Runtime, fresh: tuple[str, str], clock: FakeClock
+) -> None:
+    """The lone read runs in autocommit on PostgreSQL: a connection must never go back to
+    the pool so, or the next use case's writes would not be one transaction."""
+    token, secret = fresh
+    assert CodeCheck(ctx).verify(token, oathtool(secret, clock.epoch)) is not None
+    assert CodeCheck(ctx).verify(token, "000000") is None  # declined after the read
+    pool = runtime.engine.pool
+    conns = [runtime.engine.connect() for _ in range(pool.checkedin())]  # type: ignore[attr-defined]
+    assert conns, "the checks' connections are back in the pool"
+    try:
+        for conn in conns:
+            conn.execute(update(Principal).values(code_failures=99))
+            conn.rollback()
+    finally:
+        for conn in conns:
+            conn.close()
+    assert _state(runtime)["code_failures"] == 0

@@ -29,7 +29,7 @@ from twofold.services.codes import ACCEPT_STEP, device_context
 from twofold.services.context import Context
 from twofold.services.sessions import Sessions
 from twofold.services.throttle import CODES, reset_statement
-from twofold.storage.db import READ_ONLY, affected, table_of
+from twofold.storage.db import affected, lone_read, table_of
 from twofold.storage.models import Account, AuthSession, MfaDevice, Principal
 
 _SESSIONS = table_of(AuthSession)
@@ -94,7 +94,7 @@ class CodeCheck:
         if code is None or not isinstance(engine, Engine):
             return None
         with engine.connect() as conn:
-            conn.execution_options(**{READ_ONLY: True})
+            lone_read(conn, True)
             with conn.begin():
                 row: Any = conn.execute(_READ, {"token_hash": token_digest(token)}).first()
             if row is None:
@@ -103,7 +103,7 @@ class CodeCheck:
             if accepted is None:
                 return None
             now, step = accepted
-            conn.execution_options(**{READ_ONLY: False})
+            lone_read(conn, False)
             return self._write(conn, row, now, step)
 
     def _accepted(self, row: Any, code: str) -> tuple[datetime, int] | None:

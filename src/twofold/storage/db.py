@@ -10,7 +10,16 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import CursorResult, Engine, Executable, Result, Table, create_engine, event
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Engine,
+    Executable,
+    Result,
+    Table,
+    create_engine,
+    event,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -303,6 +312,18 @@ def _guard_postgresql(engine: Engine, watchdog: Watchdog, timeouts: Timeouts) ->
 
 
 READ_ONLY = "twofold_read_only"
+
+
+def lone_read(conn: Connection, on: bool) -> None:
+    """Set up `conn`'s next transaction as one read statement (`on`), or back to the usual
+    (a transaction that writes). SQLite: the read-only BEGIN (no write lock). PostgreSQL:
+    autocommit, the statement its own transaction, with no BEGIN and COMMIT round trips
+    (psycopg switches it on the client, sending nothing)."""
+    if conn.dialect.name == "sqlite":
+        conn.execution_options(**{READ_ONLY: on})
+    else:
+        default = conn.dialect.default_isolation_level or "READ COMMITTED"
+        conn.execution_options(isolation_level="AUTOCOMMIT" if on else default)
 
 
 def begin_read_only(db: Session) -> None:
