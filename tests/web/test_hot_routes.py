@@ -179,3 +179,13 @@ def test_a_body_the_first_answer_declines_reaches_the_route_intact(api: Api) -> 
     assert text.status_code == 400 and text.json()["error"]["code"] == "ValidationError"
     assert api.call("POST", "/verify", acme, json={"method": "mfa", "code": api.code(acme)}
                     ).status_code == 200
+
+
+def test_a_password_step_up_is_hashed_off_the_event_loop(
+    api: Api, thread_calls: list[str]
+) -> None:
+    acme = api.signup("acme")  # no second factor: the password verifies
+    thread_calls.clear()
+    r = api.call("POST", "/verify", acme, json={"method": "password", "password": acme.password})
+    assert r.status_code == 200, r.text
+    assert thread_calls == ["_verify_now"]  # argon2 never runs on the event loop
