@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html
 import re
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +15,16 @@ from tests.support import Api, FakeClock
 from twofold.web.console.security import SESSION
 
 ORIGIN = "http://testserver"
+
+
+@pytest.fixture
+def db_url(tmp_path: Path, sqlite_template: Path) -> str:
+    """The console's tests run on SQLite only. The console is a face: it turns forms into
+    the services' calls, and tests/services and tests/web/api run those on both databases.
+    On PostgreSQL too, these tests doubled their share of the suite's 20-minute budget."""
+    path = tmp_path / "twofold.db"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
 _CSRF = re.compile(r'name="csrf" value="([^"]*)"')
 _HIDDEN = re.compile(r'<input type="hidden" name="(next|for)" value="([^"]*)"')
 
