@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, event, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,6 +22,15 @@ INSERT_EVENT = insert(table_of(AuditEvent))
 
 
 MAX_EVENT_ID = 2**31 - 1
+
+
+class Party(NamedTuple):
+    """A principal in an event, as plain values (for callers that hold no ORM object)."""
+
+    id: int
+    login: str
+    account_id: int
+
 # Events of the open transaction, told to the observer once it commits (dropped on rollback):
 # the security log never reports what did not happen.
 _PENDING = "twofold_audit_pending"
@@ -80,31 +89,18 @@ class Audit:
         stmt = insert(AuditEvent).values(row).returning(AuditEvent.id)
         return int(self.ctx.db.execute(stmt).scalar_one())
 
-    def own_event(
-        self, action: str, principal_id: int, login: str, account_id: int, detail: dict[str, Any]
-    ) -> dict[str, Any]:
+    def own_event(self, action: str, who: Party, detail: dict[str, Any]) -> dict[str, Any]:
         """The row of a successful event a principal caused about itself (a step-up), from
         plain values, for a caller that writes it with INSERT_EVENT on a connection of its
         own and tells the observer once that commits."""
-        return {
-            "account_id": account_id,
-            "actor": login,
-            "actor_principal_id": principal_id,
-            "action": action,
-            "target": login,
-            "target_principal_id": principal_id,
-            "result": "success",
-            "client_addr": self.ctx.client_addr,
-            "detail": detail,
-            "created_at": self.ctx.clock.now(),
-        }
+        return self._row(action, "success", who, who, None, None, detail)
 
     def _row(
         self,
         action: str,
         result: str,
-        actor: Principal | None,
-        target: Principal | None,
+        actor: Principal | Party | None,
+        target: Principal | Party | None,
         account_id: int | None,
         target_name: str | None,
         detail: dict[str, Any] | None,

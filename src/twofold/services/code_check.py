@@ -24,10 +24,10 @@ from sqlalchemy import Connection, Engine, bindparam, select, update
 from twofold.domain import amr, errors, policy, totp
 from twofold.domain.sealing import SealingError
 from twofold.domain.tokens import MAX_TOKEN_LENGTH, token_digest
-from twofold.services.audit import INSERT_EVENT, Audit
+from twofold.services.audit import INSERT_EVENT, Audit, Party
 from twofold.services.codes import ACCEPT_STEP, device_context
 from twofold.services.context import Context
-from twofold.services.sessions import Sessions
+from twofold.services.sessions import SIGNED_IN, Sessions
 from twofold.services.throttle import CODES, reset_statement
 from twofold.storage.db import affected, lone_read, table_of
 from twofold.storage.models import Account, AuthSession, MfaDevice, Principal
@@ -59,9 +59,7 @@ _READ = (
         _DEVICES.c.drift,
     )
     .select_from(
-        _SESSIONS.join(_PRINCIPALS, _PRINCIPALS.c.id == _SESSIONS.c.principal_id)
-        .join(_ACCOUNTS, _ACCOUNTS.c.id == _PRINCIPALS.c.account_id)
-        .join(
+        SIGNED_IN.join(
             _DEVICES,
             (_DEVICES.c.principal_id == _PRINCIPALS.c.id) & (_DEVICES.c.state == "active"),
         )
@@ -134,9 +132,8 @@ class CodeCheck:
         return None if step is None else (now, step)
 
     def _write(self, conn: Connection, row: Any, now: datetime, step: int) -> datetime | None:
-        event = Audit(self.ctx).own_event(
-            "verify.succeeded", row.principal_id, row.login, row.account_id, {"method": "mfa"}
-        )
+        who = Party(row.principal_id, row.login, row.account_id)
+        event = Audit(self.ctx).own_event("verify.succeeded", who, {"method": "mfa"})
         methods = amr.merged(row.amr or [], "otp")
         principal = {"principal_id": row.principal_id, "now": now}
         with conn.begin() as tx:  # SQLite: the write lock, for these statements alone

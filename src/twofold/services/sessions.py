@@ -35,6 +35,10 @@ _BY_TOKEN = (
 _SESSIONS = table_of(AuthSession)
 _PRINCIPALS = table_of(Principal)
 _ACCOUNTS = table_of(Account)
+# A session with its principal and account, for the Core lookups by token hash.
+SIGNED_IN = _SESSIONS.join(_PRINCIPALS, _PRINCIPALS.c.id == _SESSIONS.c.principal_id).join(
+    _ACCOUNTS, _ACCOUNTS.c.id == _PRINCIPALS.c.account_id
+)
 # The same lookup as plain columns, for forward-auth and GET /me (they need no ORM object:
 # loading two costs more than the query on SQLite).
 _IDENTIFY = (
@@ -59,11 +63,7 @@ _IDENTIFY = (
         _ACCOUNTS.c.login_networks,
         _ACCOUNTS.c.password_max_age_days,
     )
-    .select_from(
-        _SESSIONS.join(_PRINCIPALS, _PRINCIPALS.c.id == _SESSIONS.c.principal_id).join(
-            _ACCOUNTS, _ACCOUNTS.c.id == _PRINCIPALS.c.account_id
-        )
-    )
+    .select_from(SIGNED_IN)
     .where(_SESSIONS.c.token_hash == bindparam("token_hash"))
 )
 _SET_AMR = (
