@@ -58,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--principals", type=int, default=5000)
     ap.add_argument("--kinds", default="sqlite")
     ap.add_argument("--workers", default="1,2")
+    ap.add_argument(
+        "--wrk-threads", type=int, default=1,
+        help="wrk's threads: 1 leaves a core to a 1-worker server (bench/README.md, p99)",
+    )
     ap.add_argument("--no-login", action="store_true", help="skip password login (argon2)")
     ap.add_argument("--no-wrong", action="store_true", help="skip the wrong-code check")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
@@ -75,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         out=a.out,
         kinds=a.kinds.split(","),
         skip_peer=True,
+        load_threads=a.wrk_threads,
     )
     work = a.out / ("hot-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
     work.mkdir(parents=True, exist_ok=True)
