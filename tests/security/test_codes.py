@@ -161,7 +161,9 @@ def test_a_database_error_during_a_code_check_fails_closed(
     engine = engine_of(api)
 
     def explode(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.lstrip().upper().startswith("UPDATE MFA_DEVICES"):
+        # the step's UPDATE, on its own or within PostgreSQL's one-statement write
+        said = statement.lstrip().upper()
+        if said.startswith("UPDATE MFA_DEVICES") or "(UPDATE MFA_DEVICES" in said:
             raise OperationalError(statement, None, Exception("injected: disk I/O error"))
 
     event.listen(engine, "before_cursor_execute", explode)

@@ -51,7 +51,7 @@ def _statements(c: Counter) -> tuple[Any, Any]:
     steps = range(c.limit, c.limit + _DOUBLINGS)
     fail = (
         update(table)
-        .where(table.c.id == bindparam("principal_id"), unlocked)
+        .where(table.c.id == bindparam("throttled_id"), unlocked)
         .values(
             {
                 failures: new_count,
@@ -66,7 +66,7 @@ def _statements(c: Counter) -> tuple[Any, Any]:
     )
     succeed = (
         update(table)
-        .where(table.c.id == bindparam("principal_id"), unlocked)
+        .where(table.c.id == bindparam("throttled_id"), unlocked)
         .values({failures: 0, locked_until: None})
     )
     return fail, succeed
@@ -84,7 +84,7 @@ _STATEMENTS = {c.what: _statements(c) for c in (CODES, PASSWORDS, RECOVERY)}
 
 
 def reset_statement(counter: Counter) -> Any:
-    """The counter's success UPDATE, prebuilt (parameters `principal_id`, `now`), for a
+    """The counter's success UPDATE, prebuilt (parameters `throttled_id`, `now`), for a
     caller with a connection of its own: one row when the checks were open, none when a
     lock was set meanwhile (the success must then not count)."""
     return _STATEMENTS[counter.what][1]
@@ -110,7 +110,7 @@ class Throttle:
         not count, so a lock cannot be extended by hammering it).
         """
         now = self.ctx.clock.now()
-        params: dict[str, Any] = {"principal_id": principal_id, "now": now}
+        params: dict[str, Any] = {"throttled_id": principal_id, "now": now}
         for n in range(self.c.limit, self.c.limit + _DOUBLINGS):
             params[f"lock_{n}"] = now + policy.backoff(n - self.c.limit)
         params["lock_cap"] = now + policy.BACKOFF_CAP
@@ -123,7 +123,7 @@ class Throttle:
         """Reset the count; raises TooManyAttempts if a lock was set meanwhile."""
         now = self.ctx.clock.now()
         if (
-            affected(run(self.ctx.db, self._succeed, {"principal_id": principal_id, "now": now}))
+            affected(run(self.ctx.db, self._succeed, {"throttled_id": principal_id, "now": now}))
             != 1
         ):
             raise self._current_lock(principal_id, now)
