@@ -141,3 +141,35 @@ def test_password_login_is_a_few_indexed_statements(app, api: Api, mfa_owner, db
         "INSERT",  # login_challenges
         "INSERT",  # audit_events
     ], statements
+
+
+def test_get_me_reads_without_a_transaction_round_trip(app, api: Api, mfa_owner, db_url) -> None:
+    """`GET /me` only reads. On SQLite it reads in a plain BEGIN (no write lock). On
+    PostgreSQL, at READ COMMITTED, each statement of a transaction sees a snapshot of its
+    own anyway, so its statements run in autocommit: no BEGIN and no COMMIT round trip.
+    Its connections go back to the pool as they came, for the next use case's writes."""
+    engine = app.state.runtime.engine
+    modes: list[tuple[str, bool]] = []
+
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        dbapi = conn.connection.dbapi_connection
+        modes.append((statement.split(None, 1)[0].upper(), getattr(dbapi, "autocommit", None)))
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        r = api.call("GET", "/me", mfa_owner)
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+    assert r.status_code == 200, r.text
+    reads = ["SELECT", "SELECT"]  # the session (sessions JOIN principals JOIN accounts); MFA
+    if db_url.startswith("sqlite"):
+        assert [kind for kind, _ in modes] == ["BEGIN", *reads], modes
+        return
+    assert [kind for kind, _ in modes] == reads, modes
+    assert all(autocommit for _, autocommit in modes), modes
+    conns = [engine.raw_connection() for _ in range(engine.pool.checkedin())]
+    try:
+        assert conns and not any(c.dbapi_connection.autocommit for c in conns)
+    finally:
+        for c in conns:
+            c.close()

@@ -327,10 +327,25 @@ def lone_read(conn: Connection, on: bool) -> None:
 
 
 def begin_read_only(db: Session) -> None:
-    """Start the session's next transaction as a read-only one (SQLite: no write lock).
+    """Start the session's next transaction as a read-only one (SQLite: no write lock;
+    PostgreSQL: `lone_reads`).
 
-    Call before the first statement of the transaction; a write in it may fail on SQLite."""
-    db.connection(execution_options={READ_ONLY: True})
+    Call before the first statement of the transaction. Never write in it: the write may
+    fail on SQLite, and would commit on its own on PostgreSQL."""
+    if lone_reads(db.get_bind().dialect):
+        db.connection(execution_options={READ_ONLY: True, "isolation_level": "AUTOCOMMIT"})
+    else:
+        db.connection(execution_options={READ_ONLY: True})
+
+
+def lone_reads(dialect: Any) -> bool:
+    """Whether a read-only transaction may run as statements in autocommit: at READ
+    COMMITTED, PostgreSQL's default, each statement of a transaction sees a snapshot of its
+    own anyway, so nothing is lost, and the BEGIN and COMMIT round trips are saved (the pool
+    puts the connection back to the default when it is returned)."""
+    # Known once the engine's first connection was made: until then, a transaction.
+    level = getattr(dialect, "default_isolation_level", None)
+    return dialect.name == "postgresql" and level == "READ COMMITTED"
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
