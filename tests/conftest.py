@@ -63,12 +63,18 @@ def pg_database() -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture
+def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    """A migrated SQLite database of the test's own (a copy of the template)."""
+    path = tmp_path / "twofold.db"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+def db_url(request: pytest.FixtureRequest) -> str:
     if request.param == "sqlite":
-        path = tmp_path / "twofold.db"
-        shutil.copy(sqlite_template, path)
-        return f"sqlite:///{path}"
+        return str(request.getfixturevalue("sqlite_url"))
     url: str = request.getfixturevalue("pg_database")
     engine = make_engine(url, pool_size=1)
     with engine.begin() as conn:

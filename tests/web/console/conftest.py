@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import html
 import re
-import shutil
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,13 +16,12 @@ ORIGIN = "http://testserver"
 
 
 @pytest.fixture
-def db_url(tmp_path: Path, sqlite_template: Path) -> str:
+def db_url(sqlite_url: str) -> str:
     """The console's tests run on SQLite only. The console is a face: it turns forms into
     the services' calls, and tests/services and tests/web/api run those on both databases.
     On PostgreSQL too, these tests doubled their share of the suite's 20-minute budget."""
-    path = tmp_path / "twofold.db"
-    shutil.copy(sqlite_template, path)
-    return f"sqlite:///{path}"
+    return sqlite_url
+
 _CSRF = re.compile(r'name="csrf" value="([^"]*)"')
 _HIDDEN = re.compile(r'<input type="hidden" name="(next|for)" value="([^"]*)"')
 
