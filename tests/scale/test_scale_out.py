@@ -34,12 +34,12 @@ def pg_url(pg_database: str) -> str:
     return pg_database
 
 
-def _signup_with_mfa(api: str) -> tuple[str, str]:
+def _signup_with_mfa(api: str, name: str = "acme") -> tuple[str, str]:
     """An account with a bound device; returns (token, secret)."""
     r = httpx.post(api + "/accounts",
-                   json={"name": "acme", "email": "o@acme.example", "password": PASSWORD})
+                   json={"name": name, "email": f"o@{name}.example", "password": PASSWORD})
     assert r.status_code == 201, r.text
-    token = httpx.post(api + "/login", json={"login": "acme", "password": PASSWORD}).json()["token"]
+    token = httpx.post(api + "/login", json={"login": name, "password": PASSWORD}).json()["token"]
     dev = httpx.post(api + "/me/mfa-device", headers=bearer(token)).json()
     now = int(time.time())
     # bind with the previous and the current step, so the next step is the first fresh one
@@ -80,6 +80,20 @@ def test_guarantees_hold_across_processes(pg_url, tmp_path) -> None:
                            json={"method": "mfa", "code": "123456"})
             assert r.status_code == 429, r.text
             assert r.json()["error"]["code"] == "TooManyAttempts"
+
+        # 2b. Wrong codes raced on every process at once: each counted once, whichever
+        # process and whichever path counted it (the code check's own count below the lock,
+        # the full use case's for the lock): the fifth locks, the rest are refused.
+        other_token, _ = _signup_with_mfa(apis[1], "beta")
+        with ThreadPoolExecutor(len(barrier_calls)) as pool:
+            answers = list(pool.map(
+                lambda api: httpx.post(api + "/verify", headers=bearer(other_token), timeout=30,
+                                       json={"method": "mfa", "code": "000000"}),
+                barrier_calls,
+            ))
+        codes = [r.json()["error"]["code"] for r in answers]
+        assert codes.count("InvalidMFACode") == 5, codes
+        assert codes.count("TooManyAttempts") == len(answers) - 5, codes
 
         # 3. A logout on one process is seen by the others at once.
         login = httpx.post(apis[2] + "/login", json={"login": "acme", "password": PASSWORD})

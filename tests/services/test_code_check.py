@@ -1,6 +1,7 @@
-"""CodeCheck, the code check's common case on a connection of its own (both databases): a
-right code is accepted once and leaves what the full use case leaves; whatever it declines
-it leaves exactly as it found it, for the full use case to answer and count."""
+"""CodeCheck, the code check's common cases on a connection of its own (both databases): a
+right code is accepted once and a wrong one counted once, each leaving what the full use
+case leaves; whatever it declines it leaves exactly as it found it, for the full use case to
+answer and count."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlalchemy import func, select, update
 
 from tests.support import FakeClock, oathtool
 from twofold.bootstrap import Runtime
+from twofold.domain import errors, policy
 from twofold.services.code_check import CodeCheck
 from twofold.services.context import Context
 from twofold.storage.models import AuditEvent, AuthSession, MfaDevice, Principal
@@ -97,6 +99,55 @@ def test_a_right_code_is_accepted_once_and_leaves_what_a_step_up_leaves(
     assert recorder.seen == []
 
 
+def _wrong(secret: str, epoch: int) -> str:
+    return f"{(int(oathtool(secret, epoch)) + 1) % 10**6:06d}"
+
+
+def _last_event(runtime: Runtime) -> AuditEvent:
+    with runtime.sessions() as db:
+        event = db.scalars(select(AuditEvent).order_by(AuditEvent.id.desc())).first()
+    assert event is not None
+    return event
+
+
+@pytest.mark.parametrize(
+    ("code_of", "refusal", "reason", "label"),
+    [
+        (_wrong, errors.InvalidMFACode, "wrong_code", "invalid"),
+        (lambda s, epoch: oathtool(s, epoch + 8 * 30), errors.OutOfSyncMFACode, "out_of_sync",
+         "out_of_sync"),
+    ],
+)  # fmt: skip
+def test_a_wrong_code_is_counted_once_and_leaves_what_a_failed_check_leaves(
+    ctx: Context,
+    runtime: Runtime,
+    fresh: tuple[str, str],
+    clock: FakeClock,
+    code_of: Any,
+    refusal: type[errors.InvalidMFACode],
+    reason: str,
+    label: str,
+) -> None:
+    token, secret = fresh
+    _write(runtime, update(Principal).values(code_failures=2))
+    ctx.observer = recorder = Recorder()
+    before = _state(runtime)
+    with pytest.raises(errors.InvalidMFACode) as raised:
+        CodeCheck(ctx).verify(token, code_of(secret, clock.epoch))
+    assert type(raised.value) is refusal
+    assert _state(runtime) == {**before, "code_failures": 3, "events": before["events"] + 1}
+    event = _last_event(runtime)
+    assert (event.action, event.result, event.actor, event.target, event.detail) == (
+        "mfa.verify.failed", reason, "acme", "acme",
+        {"method": "mfa", "consecutive_failures": 3},
+    )  # fmt: skip
+    assert event.client_addr == "192.0.2.1"
+    assert recorder.seen == [("audited", "mfa.verify.failed"), ("mfa_check", "totp", label)]
+    # The right code still goes through, and ends the run of failures.
+    assert CodeCheck(ctx).verify(token, oathtool(secret, clock.epoch)) is not None
+    assert _state(runtime)["code_failures"] == 0
+
+
 def _lock(runtime: Runtime, clock: FakeClock) -> None:
     _write(runtime, update(Principal).values(code_locked_until=clock.now() + timedelta(minutes=5)))
 
@@ -121,12 +172,28 @@ def _no_device(runtime: Runtime, _clock: FakeClock) -> None:
     _write(runtime, update(MfaDevice).values(state="pending"))
 
 
+def _one_short_of_the_lock(runtime: Runtime, _clock: FakeClock) -> None:
+    _write(runtime, update(Principal).values(code_failures=policy.CODE_FAILURE_LIMIT - 1))
+
+
+def _due_its_touch(runtime: Runtime, clock: FakeClock) -> None:
+    seen = clock.now() - timedelta(minutes=2)  # last seen two minutes ago: a touch is due
+    _write(runtime, update(AuthSession).values(last_seen_at=seen))
+
+
+def _step_taken(runtime: Runtime, clock: FakeClock) -> None:
+    _write(runtime, update(MfaDevice).values(last_step=clock.epoch // 30))
+
+
 @pytest.mark.parametrize(
     ("case", "code_of"),
     [
-        ("wrong code", lambda secret, epoch: f"{(int(oathtool(secret, epoch)) + 1) % 10**6:06d}"),
-        ("out of sync", lambda secret, epoch: oathtool(secret, epoch + 8 * 30)),
         ("not six digits", lambda secret, epoch: oathtool(secret, epoch)[:5]),
+        # A wrong code that locks the checks: the lock's audit row and notice are the full
+        # use case's; so is a wrong code from a session due its last-seen touch.
+        ("wrong code, the lock", _one_short_of_the_lock),
+        ("wrong code, touch due", _due_its_touch),
+        ("replayed", _step_taken),
         ("locked", _lock),
         ("restricted", _restrict),
         ("forced password change", _reset_required),
@@ -146,12 +213,14 @@ def test_what_it_declines_is_left_as_it_was(
     code_of: Any,
 ) -> None:
     token, secret = fresh
-    if case in ("wrong code", "out of sync", "not six digits"):
+    if case == "not six digits":
         code = code_of(secret, clock.epoch)
     else:
         if code_of is not None:
             code_of(runtime, clock)
         code = oathtool(secret, clock.epoch)  # the right code of the step it is now
+        if case.startswith("wrong code"):
+            code = _wrong(secret, clock.epoch)
     sent = {"no token": None, "unknown token": token[:-2] + "xx"}.get(case, token)
     state = _state(runtime)
     ctx.observer = recorder = Recorder()
@@ -160,43 +229,64 @@ def test_what_it_declines_is_left_as_it_was(
     assert recorder.seen == [], case
 
 
-def test_a_step_taken_meanwhile_rolls_back_the_whole_write(
+def _meanwhile(runtime: Runtime, monkeypatch: pytest.MonkeyPatch, changes: list[Any]) -> None:
+    """Make `changes` between the check's read and its write."""
+    original = CodeCheck._judged
+
+    def judged_then(self: CodeCheck, row: Any, code: str) -> Any:
+        out = original(self, row, code)
+        for change in changes:
+            _write(runtime, change)
+        return out
+
+    monkeypatch.setattr(CodeCheck, "_judged", judged_then)
+
+
+@pytest.mark.parametrize(
+    ("code", "field"),
+    [
+        ("right", "last_step"),  # the same code, checked elsewhere first
+        # a run of wrong codes locked the checks: the device's UPDATE, which ran, is undone
+        ("right", "code_locked_until"),
+        ("wrong", "code_failures"),  # another failure, counted first: the full use case
+        ("wrong", "code_locked_until"),  # counts this one next, or refuses it as locked
+    ],
+)
+def test_a_change_meanwhile_leaves_nothing_of_this_check(
     ctx: Context,
     runtime: Runtime,
     fresh: tuple[str, str],
     clock: FakeClock,
     monkeypatch: pytest.MonkeyPatch,
+    code: str,
+    field: str,
 ) -> None:
-    """Between its read and its write, another check accepted the step, or a run of wrong
-    codes locked the checks: the row counts decide, and nothing of this one stays."""
+    """Between its read and its write, another check changed what the write depends on:
+    the row counts decide, the check declines, and nothing of it stays."""
     token, secret = fresh
-    original = CodeCheck._accepted
-    meanwhile: list[Any] = []
-
-    def accepted_then(self: CodeCheck, row: Any, code: str) -> Any:
-        out = original(self, row, code)
-        for change in meanwhile:
-            _write(runtime, change)
-        return out
-
-    monkeypatch.setattr(CodeCheck, "_accepted", accepted_then)
-    step = clock.epoch // 30
-    locked = clock.now() + timedelta(minutes=5)
-    for field, change, value in (
-        # the same code, checked elsewhere first
-        ("last_step", update(MfaDevice).values(last_step=step), step),
-        # a run of wrong codes locked the checks: the device's UPDATE, which ran, is undone
-        ("code_locked_until", update(Principal).values(code_locked_until=locked), locked),
-    ):
-        meanwhile[:] = [change]
-        before = _state(runtime)
-        assert CodeCheck(ctx).verify(token, oathtool(secret, clock.epoch)) is None
-        assert _state(runtime) == {**before, field: value}, field
-        meanwhile.clear()
-        _write(runtime, update(MfaDevice).values(last_step=before["last_step"]))
-        _write(runtime, update(Principal).values(code_locked_until=None))
-    # With nothing in the way, the same code goes through.
-    assert CodeCheck(ctx).verify(token, oathtool(secret, clock.epoch)) is not None
+    sent = oathtool(secret, clock.epoch) if code == "right" else _wrong(secret, clock.epoch)
+    value = {
+        "last_step": clock.epoch // 30,
+        "code_locked_until": clock.now() + timedelta(minutes=5),
+        "code_failures": 1,
+    }[field]
+    model = MfaDevice if field == "last_step" else Principal
+    meanwhile = [update(model).values({field: value})]
+    _meanwhile(runtime, monkeypatch, meanwhile)
+    ctx.observer = recorder = Recorder()
+    before = _state(runtime)
+    assert CodeCheck(ctx).verify(token, sent) is None
+    assert _state(runtime) == {**before, field: value}
+    assert recorder.seen == []
+    # With nothing in the way, the same code goes through, or is counted.
+    meanwhile.clear()
+    _write(runtime, update(model).values({field: before[field]}))
+    if code == "right":
+        assert CodeCheck(ctx).verify(token, sent) is not None
+    else:
+        with pytest.raises(errors.InvalidMFACode):
+            CodeCheck(ctx).verify(token, sent)
+        assert _state(runtime)["code_failures"] == before["code_failures"] + 1
 
 
 def test_its_connections_go_back_to_the_pool_transactional(
@@ -206,7 +296,9 @@ def test_its_connections_go_back_to_the_pool_transactional(
     the pool so, or the next use case's writes would not be one transaction."""
     token, secret = fresh
     assert CodeCheck(ctx).verify(token, oathtool(secret, clock.epoch)) is not None
-    assert CodeCheck(ctx).verify(token, "000000") is None  # declined after the read
+    assert CodeCheck(ctx).verify(token, oathtool(secret, clock.epoch)) is None  # declined
+    with pytest.raises(errors.InvalidMFACode):  # counted, in one statement on PostgreSQL
+        CodeCheck(ctx).verify(token, _wrong(secret, clock.epoch))
     pool = runtime.engine.pool
     conns = [runtime.engine.connect() for _ in range(pool.checkedin())]  # type: ignore[attr-defined]
     assert conns, "the checks' connections are back in the pool"
@@ -217,4 +309,4 @@ def test_its_connections_go_back_to_the_pool_transactional(
     finally:
         for conn in conns:
             conn.close()
-    assert _state(runtime)["code_failures"] == 0
+    assert _state(runtime)["code_failures"] == 1

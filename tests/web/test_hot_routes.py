@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from tests.support import Api
 from tests.web.test_metrics import scrape, value
+from twofold.domain import policy
 from twofold.storage.models import AuthSession, Principal
 
 AR = "/authz/auth-request"
@@ -147,22 +148,36 @@ def test_the_code_check_crosses_at_most_once_and_counts_a_wrong_code_once(
     assert set(r.json()) == {"verified_until"}
     # A right code: inline on SQLite; elsewhere the use case crosses once, nothing else.
     assert thread_calls == ([] if db_url.startswith("sqlite") else ["_verify_now"])
-    # A wrong code is refused by the first answer itself (the full use case, in one
-    # crossing), with the app's error body, and counted once (the route does not run it
-    # again).
+    # A wrong code is refused by the first answer itself (counted by the code check, like
+    # a right code: inline on SQLite), with the app's error body, and counted once (the
+    # route does not run it again).
     thread_calls.clear()
     before = _failures(api, "acme")
     wrong = api.call("POST", "/verify", acme, json={"method": "mfa", "code": "000000"})
-    assert thread_calls == ["_verify_now"]
+    assert thread_calls == ([] if db_url.startswith("sqlite") else ["_verify_now"])
     assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "InvalidMFACode"
     assert wrong.headers["cache-control"] == "no-store"
     assert _failures(api, "acme") == before + 1
     # A replayed code: refused, as by the route.
     again = api.call("POST", "/verify", acme, json={"method": "mfa", "code": api.code(acme)})
     assert again.status_code == 401 and again.json()["error"]["code"] == "InvalidMFACode"
+    # The failure that locks the checks is the full use case's (one crossing): its notice,
+    # its audit row; then the lock refuses.
+    refused = 2  # the wrong code and the replay, each counted
+    while _failures(api, "acme") < policy.CODE_FAILURE_LIMIT - 1:
+        api.call("POST", "/verify", acme, json={"method": "mfa", "code": "000000"})
+        refused += 1
+    thread_calls.clear()
+    locking = api.call("POST", "/verify", acme, json={"method": "mfa", "code": "000000"})
+    assert locking.status_code == 401 and thread_calls == ["_verify_now"]
+    assert _failures(api, "acme") == policy.CODE_FAILURE_LIMIT
+    locked = api.call("POST", "/verify", acme, json={"method": "mfa", "code": api.code(acme)})
+    assert locked.status_code == 429 and locked.json()["error"]["code"] == "TooManyAttempts"
     m = scrape(api.client)
-    assert value(m, "twofold_http_requests_total", route="/api/v1/verify", method="POST",
-                 status="401") == 2
+    statuses = {"401": refused + 1, "429": 1}
+    for status, count in statuses.items():
+        assert value(m, "twofold_http_requests_total", route="/api/v1/verify", method="POST",
+                     status=status) == count
 
 
 def test_a_body_the_first_answer_declines_reaches_the_route_intact(api: Api) -> None:

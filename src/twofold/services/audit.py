@@ -89,11 +89,13 @@ class Audit:
         stmt = insert(AuditEvent).values(row).returning(AuditEvent.id)
         return int(self.ctx.db.execute(stmt).scalar_one())
 
-    def own_event(self, action: str, who: Party, detail: dict[str, Any]) -> dict[str, Any]:
-        """The row of a successful event a principal caused about itself (a step-up), from
-        plain values, for a caller that writes it with INSERT_EVENT on a connection of its
-        own and tells the observer once that commits."""
-        return self._row(action, "success", who, who, None, None, detail)
+    def own_event(
+        self, action: str, who: Party, detail: dict[str, Any], result: str = "success"
+    ) -> dict[str, Any]:
+        """The row of an event a principal caused about itself (a step-up, a wrong code),
+        from plain values, for a caller that writes it with INSERT_EVENT on a connection of
+        its own and tells the observer once that commits."""
+        return self._row(action, result, who, who, None, None, detail)
 
     def _row(
         self,

@@ -1,19 +1,22 @@
-"""The code check's common case on a connection of its own: a step-up (`POST /verify`) with
-a right code from the bound device, by a live, unrestricted session whose code checks are
-open.
+"""The code check's common cases on a connection of its own: a step-up (`POST /verify`) with
+a code for the bound device, by a live, unrestricted session whose code checks are open.
 
 One read (session, principal, account and active device in one SELECT, no write lock), then
 unsealing and the TOTP arithmetic with no transaction open, then one write transaction that
-holds only prebuilt Core statements: the conditional UPDATE of the device's last step
-(replay protection), the conditional reset of the code throttle, the session's
-verification, and the audit INSERT. The ORM's unit of work and the Session's per-statement
+holds only prebuilt Core statements. A right code: the conditional UPDATE of the device's
+last step (replay protection), the conditional reset of the code throttle, the session's
+verification, and the audit INSERT. A wrong code (or one of a device whose clock is off)
+that does not lock the checks: the conditional count of the failure and the audit INSERT,
+then the refusal is raised. The ORM's unit of work and the Session's per-statement
 machinery cost more than all of these on SQLite, so none of it runs here. On PostgreSQL,
-where each statement is a round trip, those writes are one statement (`_in_one_statement`).
+where each statement is a round trip, each write is one statement (`_in_one_statement`).
 
-Everything else is declined (None) with nothing written: no session, a wrong, replayed or
-out-of-sync code, a lock, a session due removal, restricted or held at the forced password
+Everything else is declined (None) with nothing written: no session, a replayed code, a
+failure that would lock the checks (its notice and the lock's audit row), a lock, a session
+due a write of its own (removal, last-seen), restricted or held at the forced password
 change. `Verification.verify`, the full use case, then answers it and counts it, once. Both
-decide by the same row counts, so a race between them cannot let a code through twice."""
+decide by the same row counts, so a race between them cannot let a code through twice or
+count a failure twice."""
 
 from __future__ import annotations
 
@@ -26,10 +29,10 @@ from twofold.domain import amr, errors, policy, totp
 from twofold.domain.sealing import SealingError
 from twofold.domain.tokens import MAX_TOKEN_LENGTH, token_digest
 from twofold.services.audit import INSERT_EVENT, Audit, Party
-from twofold.services.codes import ACCEPT_STEP, device_context
+from twofold.services.codes import ACCEPT_STEP, CHECK_RESULTS, device_context, result_of
 from twofold.services.context import Context
 from twofold.services.sessions import SIGNED_IN, Sessions
-from twofold.services.throttle import CODES, reset_statement
+from twofold.services.throttle import CODES, count_statement, reset_statement
 from twofold.storage.db import affected, lone_read, table_of
 from twofold.storage.models import Account, AuditEvent, AuthSession, MfaDevice, Principal
 
@@ -51,6 +54,7 @@ _READ = (
         _PRINCIPALS.c.disabled,
         _PRINCIPALS.c.password_reset_required,
         _PRINCIPALS.c.password_changed_at,
+        _PRINCIPALS.c.code_failures,
         _PRINCIPALS.c.code_locked_until,
         _ACCOUNTS.c.login_networks,
         _ACCOUNTS.c.password_max_age_days,
@@ -78,11 +82,25 @@ _VERIFIED = (
     )
 )
 _RESET = reset_statement(CODES)
+_COUNT = count_statement(CODES)
 _EVENTS = table_of(AuditEvent)
 
 
+def _logged_if(done: Any) -> Any:
+    """The audit INSERT (parameters `event_<column>`) of a one-statement write, made when
+    the CTE `done` returned a row."""
+    columns = [c for c in _EVENTS.c if c.key != "id"]
+    event = select(*[bindparam(f"event_{c.key}", type_=c.type) for c in columns])
+    return (
+        _EVENTS.insert()
+        .from_select(columns, event.where(exists(select(done.c.id))))
+        .returning(_EVENTS.c.id)
+        .cte("logged")
+    )
+
+
 def _in_one_statement() -> Any:
-    """PostgreSQL: the same write as one statement in autocommit, one round trip instead
+    """PostgreSQL: a step-up's write as one statement in autocommit, one round trip instead
     of six (BEGIN, four statements, COMMIT), with the same outcome by the same conditions.
 
     The device's row, then the principal's, are locked (`FOR UPDATE`: after waiting for a
@@ -110,21 +128,23 @@ def _in_one_statement() -> Any:
     )
     reset = _RESET.where(exists(select(stepped.c.id))).returning(_PRINCIPALS.c.id).cte("reset")
     verified = _VERIFIED.where(exists(select(reset.c.id))).returning(_SESSIONS.c.id)
-    columns = [c for c in _EVENTS.c if c.key != "id"]
-    event = select(*[bindparam(f"event_{c.key}", type_=c.type) for c in columns])
-    logged = (
-        _EVENTS.insert()
-        .from_select(columns, event.where(exists(select(reset.c.id))))
-        .returning(_EVENTS.c.id)
-    )
     return (
         select(func.count())
         .select_from(reset)
-        .add_cte(verified.cte("verified"), logged.cte("logged"))
+        .add_cte(verified.cte("verified"), _logged_if(reset))
     )
 
 
+def _counted_in_one_statement() -> Any:
+    """PostgreSQL: a failure's count and its audit row as one statement in autocommit (the
+    UPDATE rechecks its condition against the row a concurrent writer left). The answer is
+    the number of rows counted: 1 when the failure was."""
+    counted = _COUNT.returning(_PRINCIPALS.c.id).cte("counted")
+    return select(func.count()).select_from(counted).add_cte(_logged_if(counted))
+
+
 _ONE_STATEMENT = _in_one_statement()
+_COUNTED_AT_ONCE = _counted_in_one_statement()
 
 
 class CodeCheck:
@@ -132,7 +152,8 @@ class CodeCheck:
         self.ctx = ctx
 
     def verify(self, token: str | None, raw_code: object) -> datetime | None:
-        """Until when the session is freshly verified, or None: declined, nothing written."""
+        """Until when the session is freshly verified, or None: declined, nothing written.
+        Raises InvalidMFACode (OutOfSyncMFACode) for a failure counted here."""
         if not token or len(token) > MAX_TOKEN_LENGTH:
             return None
         code = totp.parse_code(raw_code)
@@ -145,17 +166,27 @@ class CodeCheck:
                 row: Any = conn.execute(_READ, {"token_hash": token_digest(token)}).first()
             if row is None:
                 return None
-            accepted = self._accepted(row, code)
-            if accepted is None:
+            judged = self._judged(row, code)
+            if judged is None:
                 return None
-            now, step = accepted
-            if conn.dialect.name == "postgresql":  # still in autocommit from the read
+            now, step, failure = judged
+            at_once = conn.dialect.name == "postgresql"  # still in autocommit from the read
+            if not at_once:
+                lone_read(conn, False)
+            if failure is not None:
+                if not self._counted(conn, row, now, failure, at_once=at_once):
+                    return None
+                raise failure
+            assert step is not None
+            if at_once:
                 return self._write_at_once(conn, row, now, step)
-            lone_read(conn, False)
             return self._write(conn, row, now, step)
 
-    def _accepted(self, row: Any, code: str) -> tuple[datetime, int] | None:
-        """Now and the step the code matches, when the common case holds; else None."""
+    def _judged(
+        self, row: Any, code: str
+    ) -> tuple[datetime, int | None, errors.InvalidMFACode | None] | None:
+        """Now, and the step the code matches or the failure to count, when a common case
+        holds; else None."""
         try:
             now, due = Sessions(self.ctx).admission(
                 row.last_seen_at, row.expires_at, row.disabled, row.kind, row.login_networks
@@ -178,8 +209,48 @@ class CodeCheck:
         except SealingError:
             return None
         centre = totp.time_step(now) + row.drift
-        step = totp.match_step(secret, code, centre, policy.CODE_WINDOW)
-        return None if step is None else (now, step)
+        step, out_of_sync = totp.search(
+            secret, code, centre, policy.CODE_WINDOW, policy.SYNC_SEARCH_WINDOW
+        )
+        if step is not None:
+            return now, step, None
+        # A failure: counted here unless the session is due its last-seen touch (the full
+        # use case writes it) or this failure locks the checks (the lock's audit row and
+        # notice are the full use case's).
+        if due is not None or row.code_failures + 1 >= CODES.limit:
+            return None
+        return now, None, errors.OutOfSyncMFACode() if out_of_sync else errors.InvalidMFACode()
+
+    def _counted(
+        self,
+        conn: Connection,
+        row: Any,
+        now: datetime,
+        failure: errors.InvalidMFACode,
+        *,
+        at_once: bool,
+    ) -> bool:
+        """Count the failure and audit it, as `SecondFactor.fail` does below the limit;
+        False when the count or the lock changed meanwhile (nothing written)."""
+        count = row.code_failures + 1
+        who = Party(row.principal_id, row.login, row.account_id)
+        reason = "out_of_sync" if isinstance(failure, errors.OutOfSyncMFACode) else "wrong_code"
+        detail = {"method": "mfa", "consecutive_failures": count}
+        event = Audit(self.ctx).own_event("mfa.verify.failed", who, detail, result=reason)
+        params = {"throttled_id": row.principal_id, "seen": row.code_failures, "now": now}
+        if at_once:
+            events = {f"event_{key}": value for key, value in event.items()}
+            if conn.execute(_COUNTED_AT_ONCE, {**params, **events}).scalar_one() != 1:
+                return False
+        else:
+            with conn.begin() as tx:  # SQLite: the write lock, for these statements alone
+                if affected(conn.execute(_COUNT, params)) != 1:
+                    tx.rollback()
+                    return False
+                conn.execute(INSERT_EVENT, event)
+        self.ctx.observer.audited(event)
+        self.ctx.observer.mfa_check("totp", result_of(failure, CHECK_RESULTS))
+        return True
 
     def _event(self, row: Any) -> dict[str, Any]:
         who = Party(row.principal_id, row.login, row.account_id)

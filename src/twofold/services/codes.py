@@ -202,7 +202,9 @@ class SecondFactor:
             failure = errors.InvalidMFACode()
         else:
             secret = self.secret_of(device)
-            step = totp.match_step(secret, code, current, policy.CODE_WINDOW)
+            step, out_of_sync = totp.search(
+                secret, code, current, policy.CODE_WINDOW, policy.SYNC_SEARCH_WINDOW
+            )
             if step is not None:
                 accepted = affected(
                     run(self.ctx.db, ACCEPT_STEP, {"device_id": device.id, "step": step})
@@ -211,7 +213,7 @@ class SecondFactor:
                     self.throttle.record_success(principal.id)
                     return device
                 failure = errors.ReplayedMFACode()
-            elif totp.match_step(secret, code, current, policy.SYNC_SEARCH_WINDOW) is not None:
+            elif out_of_sync:
                 failure = errors.OutOfSyncMFACode()
             else:
                 failure = errors.InvalidMFACode()

@@ -83,6 +83,26 @@ _DOUBLINGS = 7  # failures past the limit that still double the lock; later ones
 _STATEMENTS = {c.what: _statements(c) for c in (CODES, PASSWORDS, RECOVERY)}
 
 
+def count_statement(counter: Counter) -> Any:
+    """A failure that does not lock, prebuilt (parameters `throttled_id`, `seen` and `now`),
+    for a caller with a connection of its own that read the count (`seen`) and found it
+    below the limit by more than one: one row when the count is still `seen` and the checks
+    open, none when either changed meanwhile (the caller then counts it the usual way).
+    Its outcome is `record_failure`'s with `seen + 1` returned."""
+    table = table_of(Principal)
+    failures, locked_until = table.c[counter.failures.key], table.c[counter.locked_until.key]
+    return (
+        update(table)
+        .where(
+            table.c.id == bindparam("throttled_id"),
+            failures == bindparam("seen"),
+            failures + 1 < counter.limit,
+            locked_until.is_(None) | (locked_until <= bindparam("now")),
+        )
+        .values({failures: failures + 1, locked_until: None})
+    )
+
+
 def reset_statement(counter: Counter) -> Any:
     """The counter's success UPDATE, prebuilt (parameters `throttled_id`, `now`), for a
     caller with a connection of its own: one row when the checks were open, none when a

@@ -142,3 +142,46 @@ def test_otpauth_uri_encodes_spaces_and_colons_in_issuer() -> None:
 
 def test_group_secret() -> None:
     assert totp.group_secret("ABCDEFGHIJ") == "ABCD EFGH IJ"
+
+
+def test_the_search_computes_what_pyotp_computes() -> None:
+    """`match_step` computes codes on the decoded key itself; they are pyotp's, for fresh
+    secrets of every length the app accepts, in either case, over a wide span of steps."""
+    import secrets as random_bytes
+
+    for length in (16, 20, 32):
+        secret = base64.b32encode(random_bytes.token_bytes(length)).decode().rstrip("=")
+        for written in (secret, secret.lower()):
+            for step in (0, 1, 55_555_555, 2**31 + 7, *range(59_000_000, 59_000_040)):
+                code = totp.code_at_step(secret, step)
+                assert step in totp.matching_steps(written, code, step, 0), (length, step)
+                assert totp.match_step(written, code, step + 3, 3) is not None
+
+
+def test_matching_steps_gives_every_match_in_order() -> None:
+    centre = 1_000_000
+    codes = {s: totp.code_at_step(RFC_SECRET, s) for s in range(centre - 10, centre + 11)}
+    for step, code in codes.items():
+        expected = [s for s, c in codes.items() if c == code]
+        assert totp.matching_steps(RFC_SECRET, code, centre, 10) == expected
+        assert step in expected
+    assert totp.matching_steps(RFC_SECRET, "000000", centre, 10) == [
+        s for s, c in codes.items() if c == "000000"
+    ]
+
+
+def test_search_accepts_within_the_window_and_reports_a_wider_match_apart() -> None:
+    centre = 1_000_000
+    codes = {s: totp.code_at_step(RFC_SECRET, s) for s in range(centre - 11, centre + 12)}
+    near = {c for s, c in codes.items() if abs(s - centre) <= 1}
+    wide = {c for s, c in codes.items() if abs(s - centre) <= 10}
+    for step, code in codes.items():
+        found, off = totp.search(RFC_SECRET, code, centre, 1, 10)
+        if code in near:  # accepted: the first step within the window with this code
+            assert (found, off) == (min(s for s in range(centre - 1, centre + 2)
+                                        if codes[s] == code), False)
+        elif code in wide:  # the clock is off: reported, not accepted
+            assert (found, off) == (None, True), step
+        else:  # 11 steps away is past the wider search: a wrong code
+            assert (found, off) == (None, False), step
+    assert totp.search(RFC_SECRET, "abcdef", centre, 1, 10) == (None, False)

@@ -54,7 +54,8 @@ async def me_first(request: Request) -> Response | None:
 
 
 def _quick_now(rt: Runtime, request: Request, asked: s.VerifyIn) -> str | None:
-    """The common case of a code check (services/code_check.py), or None: declined."""
+    """The common cases of a code check (services/code_check.py): until when, a refusal
+    raised (a wrong code, counted), or None: declined."""
     with rt.open_context(client_address(request, rt), request.headers.get("user-agent")) as ctx:
         until = CodeCheck(ctx).verify(bearer_token(request), asked.code)
         return None if until is None else until.isoformat()
@@ -76,7 +77,7 @@ def _verify_now(rt: Runtime, request: Request, asked: s.VerifyIn, *, quick: bool
 
 
 async def verify_first(request: Request) -> Response | None:
-    """`POST /verify` (the code check). A right code from the device is checked by
+    """`POST /verify` (the code check). A code for the device, right or wrong, is checked by
     services/code_check.py: inline on SQLite (`runs_inline`: its write transaction is a few
     short statements, and a thread crossing costs more than all of them), with the
     session's lookup on the pool elsewhere. Anything it declines, and every other method,
