@@ -29,7 +29,13 @@ from twofold.domain import amr, errors, policy, totp
 from twofold.domain.sealing import SealingError
 from twofold.domain.tokens import MAX_TOKEN_LENGTH, token_digest
 from twofold.services.audit import INSERT_EVENT, Audit, Party
-from twofold.services.codes import ACCEPT_STEP, CHECK_RESULTS, device_context, result_of
+from twofold.services.codes import (
+    ACCEPT_STEP,
+    CHECK_RESULTS,
+    device_context,
+    failure_reason,
+    result_of,
+)
 from twofold.services.context import Context
 from twofold.services.sessions import SIGNED_IN, Sessions
 from twofold.services.throttle import CODES, count_statement, reset_statement
@@ -234,9 +240,10 @@ class CodeCheck:
         False when the count or the lock changed meanwhile (nothing written)."""
         count = row.code_failures + 1
         who = Party(row.principal_id, row.login, row.account_id)
-        reason = "out_of_sync" if isinstance(failure, errors.OutOfSyncMFACode) else "wrong_code"
         detail = {"method": "mfa", "consecutive_failures": count}
-        event = Audit(self.ctx).own_event("mfa.verify.failed", who, detail, result=reason)
+        event = Audit(self.ctx).own_event(
+            "mfa.verify.failed", who, detail, result=failure_reason(failure)
+        )
         params = {"throttled_id": row.principal_id, "seen": row.code_failures, "now": now}
         if at_once:
             events = {f"event_{key}": value for key, value in event.items()}

@@ -95,6 +95,13 @@ CHECK_RESULTS: ResultTable = (
 )
 
 
+def failure_reason(failure: errors.TwofoldError) -> str:
+    """The audit result of a failed code check: replay, out_of_sync or wrong_code."""
+    if isinstance(failure, errors.ReplayedMFACode):
+        return "replay"
+    return "out_of_sync" if isinstance(failure, errors.OutOfSyncMFACode) else "wrong_code"
+
+
 def result_of(exc: errors.TwofoldError, table: ResultTable) -> str:
     """The label `table` gives the error `exc`; `error` for any other."""
     return next((label for kind, label in table if isinstance(exc, kind)), "error")
@@ -318,14 +325,9 @@ class SecondFactor:
         except errors.TooManyAttempts as locked:
             self.ctx.db.rollback()
             return locked
-        reason = (
-            "replay"
-            if isinstance(failure, errors.ReplayedMFACode)
-            else ("out_of_sync" if isinstance(failure, errors.OutOfSyncMFACode) else "wrong_code")
-        )
         self.audit.record(
             f"mfa.{purpose}.failed",
-            result=reason,
+            result=failure_reason(failure),
             actor=principal,
             target=principal,
             detail={"method": method, "consecutive_failures": count},
