@@ -65,8 +65,13 @@ lint: install-test
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# Two test processes (pytest-xdist): most of the suite's time is spent waiting on servers,
+# browsers and subprocesses, so two halve it on a 2-core machine. Each process has its own
+# PostgreSQL database, SQLite files, ports and mail server (tests/conftest.py).
+# TEST_PROCESSES=0 runs the suite in one process.
+TEST_PROCESSES ?= 2
 pytest: install-test system-tools postgres
-	$(BIN)/pytest -q $(PYTEST_ARGS)
+	$(BIN)/pytest -q -n $(TEST_PROCESSES) $(PYTEST_ARGS)
 
 test: install-test system-tools postgres lint pytest
 
