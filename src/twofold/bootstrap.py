@@ -113,6 +113,7 @@ def build_runtime(
             connect=settings.db_connect_timeout,
             statement=settings.db_statement_timeout,
             pool=settings.db_pool_timeout,
+            ping_idle=settings.db_ping_idle,
         ),
     )
     try:

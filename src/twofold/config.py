@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     db_connect_timeout: float = Field(2.0, gt=0, le=300)
     db_statement_timeout: float = Field(5.0, gt=0, le=3600)
     db_pool_timeout: float = Field(5.0, gt=0, le=300)
+    # PostgreSQL: seconds a pooled connection may sit idle and still be used without a ping
+    # first (a connection the server dropped within them fails one request with a 503).
+    db_ping_idle: float = Field(0.5, ge=0, le=3600)
     readyz_timeout: float = Field(0.5, gt=0, le=30)  # /readyz answers within this, whatever
     threads: int = Field(8, ge=1, le=256)  # worker threads per process for blocking work
     secure_cookies: bool | None = None  # None: Secure when the request came over https

@@ -21,7 +21,7 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, InvalidatePoolError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from twofold.config import ConfigError
@@ -40,6 +40,9 @@ class Timeouts:
     connect: float = 2.0
     statement: float = 5.0
     pool: float = 5.0
+    # PostgreSQL: a pooled connection idle longer than this is pinged before use (one round
+    # trip); one returned more recently is used as it is (HikariCP's aliveBypassWindowMs).
+    ping_idle: float = 0.5
 
 
 def normalize_url(url: str) -> str:
@@ -77,7 +80,6 @@ def make_engine(url: str, *, pool_size: int = 10, timeouts: Timeouts | None = No
             url,
             pool_size=pool_size,
             max_overflow=pool_size,
-            pool_pre_ping=True,
             pool_recycle=1800,
             pool_timeout=timeouts.pool,
             connect_args={
@@ -89,6 +91,7 @@ def make_engine(url: str, *, pool_size: int = 10, timeouts: Timeouts | None = No
             },
         )
         _guard_postgresql(engine, Watchdog(), timeouts)
+        _ping_when_idle(engine, timeouts.ping_idle)
         return engine
     raise ConfigError(f"TWOFOLD_DATABASE_URL must be sqlite:// or postgresql://, not {backend}://")
 
@@ -285,6 +288,8 @@ def _guard_postgresql(engine: Engine, watchdog: Watchdog, timeouts: Timeouts) ->
                 ctx.is_disconnect = True  # discard it (the whole pool is suspect too)
 
     def _guarded(conn: Any, run: str) -> None:
+        if conn.invalidated:  # its connection is gone (a disconnect): nothing to send
+            return
         dbapi = conn.connection.dbapi_connection
         if dbapi is None or dbapi.closed:
             return
@@ -309,6 +314,38 @@ def _guard_postgresql(engine: Engine, watchdog: Watchdog, timeouts: Timeouts) ->
             watchdog.disarm(token)
 
     engine.dialect.do_ping = guarded_ping  # type: ignore[method-assign]
+
+
+def _ping_when_idle(engine: Engine, idle: float) -> None:
+    """Ping a pooled connection before use only when it sat idle more than `idle` seconds.
+
+    A connection the server dropped (a restart, a failover, an idle timeout) is found by
+    the ping and replaced, the pool's older connections with it, before a request uses it.
+    Under load every connection comes back within milliseconds, and the ping (a round trip,
+    a fifth of a code check's) is skipped. What remains: a connection dropped less than
+    `idle` seconds after its last use fails the statement that meets it (a 503), and that
+    failure invalidates the pool, so the next request gets a new connection."""
+    returned = "twofold_returned_at"
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi: Any, record: Any) -> None:
+        if record is not None:
+            record.info[returned] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        at = record.info.get(returned)  # None: a connection made for this checkout
+        if at is None or time.monotonic() - at <= idle:
+            return
+        try:
+            alive = dialect.do_ping(dbapi_connection)  # the guarded ping: it has a deadline
+        except dialect.loaded_dbapi.Error as exc:
+            if not dialect.is_disconnect(exc, dbapi_connection, None):
+                raise
+            alive = False
+        if not alive:  # the pool discards its connections older than now, then reconnects
+            raise InvalidatePoolError()
 
 
 READ_ONLY = "twofold_read_only"

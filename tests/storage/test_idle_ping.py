@@ -1,0 +1,102 @@
+"""PostgreSQL: a pooled connection is pinged before use only after sitting idle
+(storage/db.py `_ping_when_idle`). A connection the server dropped meanwhile (a restart, a
+failover: here its backend is terminated) is then replaced before any statement meets it;
+within the idle window the statement that meets it fails, once, and the pool recovers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import psycopg
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
+
+from tests.support import PASSWORD, Api
+from twofold.storage.db import Timeouts, make_engine
+
+
+def _backend(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def _terminate(url: str, pid: int) -> None:
+    with psycopg.connect(url, autocommit=True) as admin:
+        assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone() == (True,)
+        # Gone from the server's view, so the pooled connection's socket is closed.
+        for _ in range(200):
+            gone = "SELECT 1 FROM pg_stat_activity WHERE pid = %s"
+            if admin.execute(gone, (pid,)).fetchone() is None:
+                return
+            admin.execute("SELECT pg_sleep(0.01)")
+    raise AssertionError(f"backend {pid} still there")
+
+
+def test_an_idle_connection_dropped_by_the_server_is_replaced_before_use(
+    pg_database: str,
+) -> None:
+    engine = make_engine(pg_database, pool_size=1, timeouts=Timeouts(ping_idle=0.0))
+    try:
+        first = _backend(engine)
+        _terminate(pg_database, first)
+        assert _backend(engine) != first  # the ping found it dead: no error reached the caller
+    finally:
+        engine.dispose()
+
+
+def test_within_the_idle_window_no_ping_and_the_pool_recovers_after_one_failure(
+    pg_database: str,
+) -> None:
+    engine = make_engine(pg_database, pool_size=1, timeouts=Timeouts(ping_idle=3600.0))
+    try:
+        first = _backend(engine)
+        _terminate(pg_database, first)
+        with pytest.raises(DBAPIError) as failed:  # no ping: the statement met the dead one
+            _backend(engine)
+        assert failed.value.connection_invalidated
+        assert _backend(engine) != first
+    finally:
+        engine.dispose()
+
+
+def _drop_connections_of(url: str) -> int:
+    """Terminate every other backend on the database (as a restart would): how many."""
+    with psycopg.connect(url, autocommit=True) as admin:
+        rows = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+        admin.execute("SELECT pg_sleep(0.1)")
+    return len(rows)
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_right_after_a_drop_reads_answer_and_a_login_fails_once(
+    api_with: Callable[..., Api], db_url: str
+) -> None:
+    """Within the idle window: `GET /me` meets the dead connection in its first answer,
+    which declines, and the route answers on a new one; a login meets it in its write and
+    is refused with a 503 (nothing accepted), the next one is not."""
+    api = api_with(db_ping_idle=3600.0)
+    acme = api.signup("acme")
+    assert api.call("GET", "/me", acme).status_code == 200
+    assert _drop_connections_of(db_url) >= 1
+    r = api.call("GET", "/me", acme)
+    assert r.status_code == 200, r.text
+    assert _drop_connections_of(db_url) >= 1
+    login = {"login": "acme", "password": PASSWORD}
+    r = api.call("POST", "/login", json=login)
+    assert (r.status_code, r.json()["error"]["code"]) == (503, "Unavailable"), r.text
+    assert api.call("POST", "/login", json=login).status_code == 200
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_past_the_idle_window_a_drop_fails_no_request(
+    api_with: Callable[..., Api], db_url: str
+) -> None:
+    api = api_with(db_ping_idle=0.0)
+    api.signup("acme")
+    assert _drop_connections_of(db_url) >= 1
+    r = api.call("POST", "/login", json={"login": "acme", "password": PASSWORD})
+    assert r.status_code == 200, r.text
