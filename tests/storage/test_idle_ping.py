@@ -5,7 +5,8 @@ within the idle window the statement that meets it fails, once, and the pool rec
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -33,31 +34,33 @@ def _terminate(url: str, pid: int) -> None:
     raise AssertionError(f"backend {pid} still there")
 
 
+@contextmanager
+def _dropped_after_use(url: str, ping_idle: float) -> Iterator[tuple[Engine, int]]:
+    """An engine whose one pooled connection was used, then dropped by the server."""
+    engine = make_engine(url, pool_size=1, timeouts=Timeouts(ping_idle=ping_idle))
+    try:
+        first = _backend(engine)
+        _terminate(url, first)
+        yield engine, first
+    finally:
+        engine.dispose()
+
+
 def test_an_idle_connection_dropped_by_the_server_is_replaced_before_use(
     pg_database: str,
 ) -> None:
-    engine = make_engine(pg_database, pool_size=1, timeouts=Timeouts(ping_idle=0.0))
-    try:
-        first = _backend(engine)
-        _terminate(pg_database, first)
+    with _dropped_after_use(pg_database, ping_idle=0.0) as (engine, first):
         assert _backend(engine) != first  # the ping found it dead: no error reached the caller
-    finally:
-        engine.dispose()
 
 
 def test_within_the_idle_window_no_ping_and_the_pool_recovers_after_one_failure(
     pg_database: str,
 ) -> None:
-    engine = make_engine(pg_database, pool_size=1, timeouts=Timeouts(ping_idle=3600.0))
-    try:
-        first = _backend(engine)
-        _terminate(pg_database, first)
+    with _dropped_after_use(pg_database, ping_idle=3600.0) as (engine, first):
         with pytest.raises(DBAPIError) as failed:  # no ping: the statement met the dead one
             _backend(engine)
         assert failed.value.connection_invalidated
         assert _backend(engine) != first
-    finally:
-        engine.dispose()
 
 
 def _drop_connections_of(url: str) -> int:
