@@ -321,10 +321,11 @@ def _ping_when_idle(engine: Engine, idle: float) -> None:
 
     A connection the server dropped (a restart, a failover, an idle timeout) is found by
     the ping and replaced, the pool's older connections with it, before a request uses it.
-    Under load every connection comes back within milliseconds, and the ping (a round trip,
-    a fifth of a code check's) is skipped. What remains: a connection dropped less than
-    `idle` seconds after its last use fails the statement that meets it (a 503), and that
-    failure invalidates the pool, so the next request gets a new connection."""
+    Under load every connection comes back within milliseconds, and the ping is skipped: a
+    round trip, one of a hot read's two and of a code check's three. What remains: a
+    connection dropped less than `idle` seconds after its last use fails the statement that
+    meets it (a 503), and that failure invalidates the pool, so the next request gets a new
+    connection."""
     returned = "twofold_returned_at"
     dialect = engine.dialect
 
