@@ -1,6 +1,7 @@
 """What a serving process does not load until it is first needed (issue 16, memory): the
-password-strength dictionaries (zxcvbn), the QR code maker (segno) and py_webauthn with its
-ASN.1/CBOR/OpenSSL helpers, together about 25 MiB resident per worker."""
+password-strength dictionaries (zxcvbn), the QR code maker (segno), py_webauthn with its
+ASN.1/CBOR/OpenSSL helpers, together about 25 MiB resident per worker, and the OpenID
+Connect provider's Authlib and joserfc (about 3.5 MiB more)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from webauthn.helpers.structs import AuthenticatorTransport
 
 from twofold.services import security_keys
 
-LAZY = ("zxcvbn", "segno", "webauthn", "cbor2", "asn1crypto", "OpenSSL")
+LAZY = ("zxcvbn", "segno", "webauthn", "cbor2", "asn1crypto", "OpenSSL", "authlib", "joserfc")
 
 _PROBE = """
 import json, os, sys

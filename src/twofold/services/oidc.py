@@ -11,9 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet, RSAKey
 from sqlalchemy import select, update
 
 from twofold.domain import errors
@@ -142,6 +139,8 @@ class SigningKeys:
         )
 
     def _make(self, ring: KeyRing | None = None) -> SigningKey:
+        from joserfc.jwk import RSAKey  # first use (see `verified_claims`)
+
         kid = secrets.token_urlsafe(12)
         key = RSAKey.generate_key(2048, parameters={"kid": kid, "use": "sig", "alg": "RS256"})
         row = SigningKey(
@@ -210,6 +209,12 @@ class SigningKeys:
         a logout hint may be old), issued here; None for anything else."""
         if not token or len(token) > 8000:
             return None
+        # joserfc (with Authlib, which uses it) loads on first use: a worker that never
+        # serves OpenID Connect does not hold it (tests/scale/test_first_use_imports.py).
+        from joserfc import jwt
+        from joserfc.errors import JoseError
+        from joserfc.jwk import KeySet
+
         with self.ctx.reading() as db:
             rows = db.scalars(select(SigningKey.public_jwk)).all()
         try:

@@ -6,7 +6,7 @@ a response. The authorization endpoint signs people in with the console's own pa
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Query, Request
@@ -16,13 +16,15 @@ from starlette.concurrency import run_in_threadpool
 from twofold.domain import errors
 from twofold.services.context import Context
 from twofold.services.oidc import SCOPES, SigningKeys, userinfo
-from twofold.services.oidc_server import OAuthRequest, Provider
 from twofold.services.sessions import Auth, Sessions
 from twofold.web.api.deps import Ctx
 from twofold.web.console import security as sec
 from twofold.web.routing import EndingRoute
 from twofold.web.runtime import runtime_of
 from twofold.web.sso.bridge import bind_first, continue_page
+
+if TYPE_CHECKING:
+    from twofold.services.oidc_server import OAuthRequest, Provider
 
 router = APIRouter(route_class=EndingRoute, include_in_schema=False)
 PENDING = sec.AUTHORIZE  # the authorization request waiting for the sign-in
@@ -72,7 +74,18 @@ def jwks(ctx: Ctx) -> JSONResponse:
     return JSONResponse(SigningKeys(ctx).jwks())
 
 
+def _provider(ctx: Context) -> Provider:
+    """The OAuth 2 machinery (Authlib, and joserfc with it), loaded on the first OpenID
+    Connect request: about 3.5 MiB that a worker serving only the API and the console does
+    not hold (tests/scale/test_first_use_imports.py)."""
+    from twofold.services.oidc_server import Provider
+
+    return Provider(ctx)
+
+
 def _oauth_request(request: Request, form: list[tuple[str, str]] | None = None) -> OAuthRequest:
+    from twofold.services.oidc_server import OAuthRequest
+
     url = _base(request) + request.url.path
     if request.url.query:
         url += "?" + request.url.query
@@ -99,7 +112,7 @@ def authorize(request: Request, ctx: Ctx) -> Response:
     that must bind a device first (the application's `require_mfa`, or its own) goes to the
     MFA setup, whose last page leads back here."""
     try:
-        outcome = Provider(ctx).authorize(_oauth_request(request), _signed_in(ctx, request))
+        outcome = _provider(ctx).authorize(_oauth_request(request), _signed_in(ctx, request))
     except (errors.MFASetupRequired, errors.PasswordChangeRequired) as exc:
         # What is due first (a new password, a device), then back here.
         if isinstance(exc, errors.PasswordChangeRequired):
@@ -155,7 +168,7 @@ async def token(request: Request, ctx: Ctx) -> Response:
     """The token endpoint (client_secret_basic, client_secret_post; PKCE for public)."""
     form = await request.form()
     pairs = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
-    answer = await run_in_threadpool(Provider(ctx).token, _oauth_request(request, pairs))
+    answer = await run_in_threadpool(_provider(ctx).token, _oauth_request(request, pairs))
     body: Any = answer.body
     headers = {k: v for k, v in answer.headers}
     headers.update(NO_STORE)
@@ -177,7 +190,7 @@ def end_session(
 ) -> Response:
     """RP-initiated logout (`end_session_endpoint`): ends this browser's session here, then
     back to a registered post-logout redirect URI (with `state`), or the signed-out page."""
-    target = Provider(ctx).end_session(
+    target = _provider(ctx).end_session(
         id_token_hint, post_logout_redirect_uri or None, _signed_in(ctx, request)
     )
     if target is None:
@@ -197,7 +210,7 @@ async def revoke(request: Request, ctx: Ctx) -> Response:
     form = await request.form()
     pairs = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
     try:
-        await run_in_threadpool(Provider(ctx).revoke, _oauth_request(request, pairs))
+        await run_in_threadpool(_provider(ctx).revoke, _oauth_request(request, pairs))
     except errors.Unauthenticated:
         return JSONResponse({"error": "invalid_client"}, status_code=401, headers=NO_STORE)
     return Response(status_code=200, headers=NO_STORE)
