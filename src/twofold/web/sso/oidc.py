@@ -168,7 +168,8 @@ async def token(request: Request, ctx: Ctx) -> Response:
     """The token endpoint (client_secret_basic, client_secret_post; PKCE for public)."""
     form = await request.form()
     pairs = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
-    answer = await run_in_threadpool(_provider(ctx).token, _oauth_request(request, pairs))
+    # On a pool thread, with the first use's imports: the event loop never waits for them.
+    answer = await run_in_threadpool(lambda: _provider(ctx).token(_oauth_request(request, pairs)))
     body: Any = answer.body
     headers = {k: v for k, v in answer.headers}
     headers.update(NO_STORE)
@@ -210,7 +211,7 @@ async def revoke(request: Request, ctx: Ctx) -> Response:
     form = await request.form()
     pairs = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
     try:
-        await run_in_threadpool(_provider(ctx).revoke, _oauth_request(request, pairs))
+        await run_in_threadpool(lambda: _provider(ctx).revoke(_oauth_request(request, pairs)))
     except errors.Unauthenticated:
         return JSONResponse({"error": "invalid_client"}, status_code=401, headers=NO_STORE)
     return Response(status_code=200, headers=NO_STORE)
