@@ -22,16 +22,25 @@ def _backend(engine: Engine) -> int:
         return int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
 
 
-def _terminate(url: str, pid: int) -> None:
+def _drop(url: str, pid: int | None = None) -> int:
+    """Terminate backend `pid`, or every other backend on the database (as a restart would),
+    and wait until the server no longer lists them: how many were terminated."""
     with psycopg.connect(url, autocommit=True) as admin:
-        assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone() == (True,)
-        # Gone from the server's view, so the pooled connection's socket is closed.
+        listed = admin.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid() AND (%(pid)s::int IS NULL OR pid = %(pid)s::int)",
+            {"pid": pid},
+        )
+        pids = [p for (p,) in listed]
+        for p in pids:
+            admin.execute("SELECT pg_terminate_backend(%s)", (p,))
         for _ in range(200):
-            gone = "SELECT 1 FROM pg_stat_activity WHERE pid = %s"
-            if admin.execute(gone, (pid,)).fetchone() is None:
-                return
+            if admin.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,)
+            ).fetchone() is None:
+                return len(pids)
             admin.execute("SELECT pg_sleep(0.01)")
-    raise AssertionError(f"backend {pid} still there")
+    raise AssertionError(f"backends {pids} still there")
 
 
 @contextmanager
@@ -40,7 +49,7 @@ def _dropped_after_use(url: str, ping_idle: float) -> Iterator[tuple[Engine, int
     engine = make_engine(url, pool_size=1, timeouts=Timeouts(ping_idle=ping_idle))
     try:
         first = _backend(engine)
-        _terminate(url, first)
+        assert _drop(url, first) == 1
         yield engine, first
     finally:
         engine.dispose()
@@ -63,17 +72,6 @@ def test_within_the_idle_window_no_ping_and_the_pool_recovers_after_one_failure(
         assert _backend(engine) != first
 
 
-def _drop_connections_of(url: str) -> int:
-    """Terminate every other backend on the database (as a restart would): how many."""
-    with psycopg.connect(url, autocommit=True) as admin:
-        rows = admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        ).fetchall()
-        admin.execute("SELECT pg_sleep(0.1)")
-    return len(rows)
-
-
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_right_after_a_drop_reads_answer_and_a_login_fails_once(
     api_with: Callable[..., Api], db_url: str
@@ -84,10 +82,10 @@ def test_right_after_a_drop_reads_answer_and_a_login_fails_once(
     api = api_with(db_ping_idle=3600.0)
     acme = api.signup("acme")
     assert api.call("GET", "/me", acme).status_code == 200
-    assert _drop_connections_of(db_url) >= 1
+    assert _drop(db_url) >= 1
     r = api.call("GET", "/me", acme)
     assert r.status_code == 200, r.text
-    assert _drop_connections_of(db_url) >= 1
+    assert _drop(db_url) >= 1
     login = {"login": "acme", "password": PASSWORD}
     r = api.call("POST", "/login", json=login)
     assert (r.status_code, r.json()["error"]["code"]) == (503, "Unavailable"), r.text
@@ -100,6 +98,6 @@ def test_past_the_idle_window_a_drop_fails_no_request(
 ) -> None:
     api = api_with(db_ping_idle=0.0)
     api.signup("acme")
-    assert _drop_connections_of(db_url) >= 1
+    assert _drop(db_url) >= 1
     r = api.call("POST", "/login", json={"login": "acme", "password": PASSWORD})
     assert r.status_code == 200, r.text
