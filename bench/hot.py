@@ -50,6 +50,23 @@ def cpu_seconds(pids: list[str]) -> float:
     return total / _TICK
 
 
+def database_cpu() -> dict[str, float]:
+    """CPU seconds (user + system) of every PostgreSQL server process, by pid: on a 2-core
+    machine the database's backends share the cores with the workers, which bounds what a
+    second worker can add (bench/README.md). A backend started during a run counts from 0."""
+    used: dict[str, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # gone meanwhile
+        name, _, rest = text.partition(" (")[2].partition(")")
+        if name.startswith("postgres"):
+            fields = rest.split()
+            used[stat.parent.name] = (int(fields[11]) + int(fields[12])) / _TICK
+    return used
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--duration", type=float, default=3)
@@ -103,22 +120,26 @@ def main(argv: list[str] | None = None) -> int:
             with twofold_server(url, key_file, workers, work / "logs") as srv:
                 measured: dict[str, Result] = {}
                 cpu: dict[str, float] = {}
+                db_cpu: dict[str, float] = {}
                 pids = list(srv.rss_mib())
 
                 def run(name: str, mode: str, lines: object, expect: int = 200) -> None:
                     res = Result(config, name)  # noqa: B023
-                    used, served = 0.0, 0
+                    used, served, db_used = 0.0, 0, 0.0
                     for _ in range(opts.reps):
                         time.sleep(0.5)
                         reset_state(url)  # noqa: B023
                         made = lines() if callable(lines) else lines
-                        before = cpu_seconds(pids)  # noqa: B023
+                        before, db_before = cpu_seconds(pids), database_cpu()  # noqa: B023
                         sample = wrk(srv.url, mode, made, work, opts, expect=expect)  # noqa: B023
                         used += cpu_seconds(pids) - before  # noqa: B023
+                        db_after = database_cpu()
+                        db_used += sum(v - db_before.get(k, 0.0) for k, v in db_after.items())
                         served += sample.ok + sample.bad
                         res.samples.append(sample)
                     measured[name] = res  # noqa: B023
                     cpu[name] = used / served * 1e6 if served else 0.0  # noqa: B023
+                    db_cpu[name] = db_used / served * 1e6 if served else 0.0  # noqa: B023
 
                 run("bare", "bare", None)
                 run("code check", "verify", lambda: verify_lines(ids[: min(n, 20000)]))
@@ -150,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
                         "unexpected": sum(x.bad for x in res.samples),
                         "cpu_us": round(cpu[name]),
                         "cpu_ratio": round(cpu[name] / cpu["bare"], 1) if cpu["bare"] else None,
+                        "db_cpu_us": round(db_cpu[name]) if kind != "sqlite" else None,  # noqa: B023
                     }
                     rows.append(row)
                     log(json.dumps(row))
@@ -158,17 +180,18 @@ def main(argv: list[str] | None = None) -> int:
     (work / "hot.json").write_text(json.dumps(rows, indent=2))
     print(
         "| config | measurement | rate /s | ratio to /healthz | p50 ms | p99 ms "
-        "| server CPU µs/request | CPU × /healthz |"
+        "| server CPU µs/request | CPU × /healthz | PostgreSQL CPU µs/request |"
     )
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         if "rss" in r:
-            print(f"| {r['config']} | RSS MiB per worker, settled | {r['rss']} | | | | | |")
-            print(f"| {r['config']} | RSS MiB per worker, right after | {r['busy']} | | | | | |")
+            print(f"| {r['config']} | RSS MiB per worker, settled | {r['rss']} | | | | | | |")
+            print(f"| {r['config']} | RSS MiB per worker, right after | {r['busy']} | | | | | | |")
         else:
             print(
                 f"| {r['config']} | {r['name']} | {r['rate']:,} | {r['ratio']} | "
-                f"{r['p50_ms']} | {r['p99_ms']} | {r['cpu_us']} | {r['cpu_ratio']} |"
+                f"{r['p50_ms']} | {r['p99_ms']} | {r['cpu_us']} | {r['cpu_ratio']} | "
+                f"{'' if r['db_cpu_us'] is None else r['db_cpu_us']} |"
             )
     return 0
 

@@ -163,7 +163,7 @@ def app(settings: Settings, clock: FakeClock) -> Any:
     rt = build_runtime(settings, clock=clock)
     application = create_app(settings, runtime=rt)
     yield application
-    rt.engine.dispose()
+    rt.close()
 
 
 @pytest.fixture
@@ -193,4 +193,4 @@ def api_with(settings: Settings, clock: FakeClock) -> Iterator[Callable[..., Api
     yield make
     for rt, client in made:
         client.__exit__(None, None, None)
-        rt.engine.dispose()
+        rt.close()

@@ -25,6 +25,7 @@ from twofold.services.context import Context
 from twofold.services.mail import build_mailer
 from twofold.services.sms import build_sms
 from twofold.storage import keyfile
+from twofold.storage.aio import LoopDatabase
 from twofold.storage.db import Timeouts, make_engine, make_session_factory
 from twofold.storage.sealed import sealed_key_ids
 
@@ -59,6 +60,9 @@ class Runtime:
         default_factory=list
     )
     observer: Observer = NULL_OBSERVER
+    # PostgreSQL: the hot paths' statements on the event loop (storage/aio.py); None on SQLite,
+    # whose hot paths run inline (web/hot.py).
+    loop_db: LoopDatabase | None = None
 
     def context(self, db: Session, client_addr: str | None, agent: str | None) -> Context:
         """The Context of one request or command, over the database session `db`."""
@@ -85,6 +89,8 @@ class Runtime:
             db.close()
 
     def close(self) -> None:
+        if self.loop_db is not None:
+            self.loop_db.discard_idle()
         self.engine.dispose()
 
 
@@ -106,16 +112,13 @@ def build_runtime(
     sms: SmsSender | None = None,
 ) -> Runtime:
     """Open the database and key file, or fail with a one-line ConfigError."""
-    engine = make_engine(
-        settings.database_url,
-        pool_size=settings.db_pool_size,
-        timeouts=Timeouts(
-            connect=settings.db_connect_timeout,
-            statement=settings.db_statement_timeout,
-            pool=settings.db_pool_timeout,
-            ping_idle=settings.db_ping_idle,
-        ),
+    timeouts = Timeouts(
+        connect=settings.db_connect_timeout,
+        statement=settings.db_statement_timeout,
+        pool=settings.db_pool_timeout,
+        ping_idle=settings.db_ping_idle,
     )
+    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size, timeouts=timeouts)
     try:
         sms = sms if sms is not None else build_sms(settings)
         keys = keyfile.open_or_create(settings.key_file, lambda: _needed_key_ids(engine))
@@ -147,6 +150,11 @@ def build_runtime(
         metrics=metrics,
         metrics_networks=_networks(settings.metrics_networks),
         observer=observer,
+        loop_db=(
+            LoopDatabase(engine, size=settings.db_pool_size, timeouts=timeouts)
+            if engine.dialect.name == "postgresql"
+            else None
+        ),
     )
 
 

@@ -18,17 +18,31 @@ from tests.support import Api
 
 @contextmanager
 def recorded(app: Any) -> Iterator[list[str]]:
+    """The statements sent, in order: the engine's, and on PostgreSQL those the hot paths
+    send on the event loop's own connections (storage/aio.py)."""
     engine = app.state.runtime.engine
+    loop_db = app.state.runtime.loop_db
     statements: list[str] = []
 
     def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         statements.append(" ".join(statement.split()))
 
     event.listen(engine, "before_cursor_execute", before)
+    if loop_db is not None:
+        prepared = loop_db.prepared
+
+        def recording(statement: Any) -> Any:
+            made = prepared(statement)
+            statements.append(" ".join(made.sql.split()))
+            return made
+
+        loop_db.prepared = recording
     try:
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", before)
+        if loop_db is not None:
+            del loop_db.prepared
 
 
 def _kinds(statements: list[str]) -> list[str]:
@@ -149,27 +163,21 @@ def test_password_login_is_a_few_indexed_statements(app, api: Api, mfa_owner, db
 def test_get_me_reads_without_a_transaction_round_trip(app, api: Api, mfa_owner, db_url) -> None:
     """`GET /me` only reads. On SQLite it reads in a plain BEGIN (no write lock). On
     PostgreSQL, at READ COMMITTED, each statement of a transaction sees a snapshot of its
-    own anyway, so its statements run in autocommit: no BEGIN and no COMMIT round trip.
-    Its connections go back to the pool as they came, for the next use case's writes."""
-    engine = app.state.runtime.engine
-    modes: list[tuple[str, bool]] = []
-
-    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        dbapi = conn.connection.dbapi_connection
-        modes.append((statement.split(None, 1)[0].upper(), getattr(dbapi, "autocommit", None)))
-
-    event.listen(engine, "before_cursor_execute", before)
-    try:
+    own anyway, so its statements run in autocommit, on the event loop's own connections
+    (storage/aio.py): no BEGIN and no COMMIT round trip, and the engine's pool untouched,
+    its connections as they were, for the next use case's writes."""
+    with recorded(app) as statements:
         r = api.call("GET", "/me", mfa_owner)
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
     assert r.status_code == 200, r.text
-    reads = ["SELECT", "SELECT"]  # the session (sessions JOIN principals JOIN accounts); MFA
+    # the session (sessions JOIN principals JOIN accounts); the MFA status
+    reads = ["SELECT sessions", "SELECT mfa_devices"]
     if db_url.startswith("sqlite"):
-        assert [kind for kind, _ in modes] == ["BEGIN", *reads], modes
+        assert _tables(statements) == ["BEGIN", *reads], statements
         return
-    assert [kind for kind, _ in modes] == reads, modes
-    assert all(autocommit for _, autocommit in modes), modes
+    assert _tables(statements) == reads, statements
+    loop_db = app.state.runtime.loop_db
+    assert loop_db._idle and all(conn.autocommit for conn, _ in loop_db._idle)
+    engine = app.state.runtime.engine
     conns = [engine.raw_connection() for _ in range(engine.pool.checkedin())]
     try:
         assert conns and not any(c.dbapi_connection.autocommit for c in conns)

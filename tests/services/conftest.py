@@ -21,7 +21,7 @@ from twofold.storage.models import Account, Principal
 def runtime(settings: Settings, clock: FakeClock) -> Iterator[Runtime]:
     rt = build_runtime(settings, clock=clock)
     yield rt
-    rt.engine.dispose()
+    rt.close()
 
 
 @pytest.fixture

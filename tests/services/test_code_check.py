@@ -5,11 +5,13 @@ answer and count."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, text, update
 
 from tests.support import FakeClock, oathtool
 from twofold.bootstrap import Runtime
@@ -46,6 +48,20 @@ def fresh(signed_in: tuple[str, str], clock: FakeClock) -> tuple[str, str]:
     return signed_in
 
 
+@pytest.fixture
+def check(ctx: Context, runtime: Runtime) -> Callable[[str | None, str], datetime | None]:
+    """The code check as the hot route runs it: inline on SQLite, on the event loop's own
+    connections on PostgreSQL (storage/aio.py)."""
+    if runtime.loop_db is None:
+        return CodeCheck(ctx).verify
+    loop_db = runtime.loop_db
+
+    def on_loop(token: str | None, code: str) -> datetime | None:
+        return asyncio.run(CodeCheck(ctx).verify_on_loop(loop_db, token, code))
+
+    return on_loop
+
+
 def _state(runtime: Runtime) -> dict[str, Any]:
     """Everything a code check may write."""
     with runtime.sessions() as db:
@@ -70,13 +86,13 @@ def _write(runtime: Runtime, stmt: Any) -> None:
 
 
 def test_a_right_code_is_accepted_once_and_leaves_what_a_step_up_leaves(
-    ctx: Context, runtime: Runtime, fresh: tuple[str, str], clock: FakeClock
+    ctx: Context, check: Any, runtime: Runtime, fresh: tuple[str, str], clock: FakeClock
 ) -> None:
     token, secret = fresh
     _write(runtime, update(Principal).values(code_failures=2))  # a run of failures to end
     ctx.observer = recorder = Recorder()
     before = _state(runtime)
-    until = CodeCheck(ctx).verify(token, oathtool(secret, clock.epoch))
+    until = check(token, oathtool(secret, clock.epoch))
     assert until == clock.now() + ctx.settings.fresh_window
     after = _state(runtime)
     assert after["verified_at"] == after["last_seen_at"] == clock.now()
@@ -94,7 +110,7 @@ def test_a_right_code_is_accepted_once_and_leaves_what_a_step_up_leaves(
     assert recorder.seen == [("audited", "verify.succeeded"), ("mfa_check", "totp", "accepted")]
     # The same code again: declined, with nothing written and nothing told.
     recorder.seen.clear()
-    assert CodeCheck(ctx).verify(token, oathtool(secret, clock.epoch)) is None
+    assert check(token, oathtool(secret, clock.epoch)) is None
     assert _state(runtime) == after
     assert recorder.seen == []
 
@@ -120,6 +136,7 @@ def _last_event(runtime: Runtime) -> AuditEvent:
 )  # fmt: skip
 def test_a_wrong_code_is_counted_once_and_leaves_what_a_failed_check_leaves(
     ctx: Context,
+    check: Any,
     runtime: Runtime,
     fresh: tuple[str, str],
     clock: FakeClock,
@@ -133,7 +150,7 @@ def test_a_wrong_code_is_counted_once_and_leaves_what_a_failed_check_leaves(
     ctx.observer = recorder = Recorder()
     before = _state(runtime)
     with pytest.raises(errors.InvalidMFACode) as raised:
-        CodeCheck(ctx).verify(token, code_of(secret, clock.epoch))
+        check(token, code_of(secret, clock.epoch))
     assert type(raised.value) is refusal
     assert _state(runtime) == {**before, "code_failures": 3, "events": before["events"] + 1}
     event = _last_event(runtime)
@@ -144,7 +161,7 @@ def test_a_wrong_code_is_counted_once_and_leaves_what_a_failed_check_leaves(
     assert event.client_addr == "192.0.2.1"
     assert recorder.seen == [("audited", "mfa.verify.failed"), ("mfa_check", "totp", label)]
     # The right code still goes through, and ends the run of failures.
-    assert CodeCheck(ctx).verify(token, oathtool(secret, clock.epoch)) is not None
+    assert check(token, oathtool(secret, clock.epoch)) is not None
     assert _state(runtime)["code_failures"] == 0
 
 
@@ -206,6 +223,7 @@ def _step_taken(runtime: Runtime, clock: FakeClock) -> None:
 )
 def test_what_it_declines_is_left_as_it_was(
     ctx: Context,
+    check: Any,
     runtime: Runtime,
     fresh: tuple[str, str],
     clock: FakeClock,
@@ -224,7 +242,7 @@ def test_what_it_declines_is_left_as_it_was(
     sent = {"no token": None, "unknown token": token[:-2] + "xx"}.get(case, token)
     state = _state(runtime)
     ctx.observer = recorder = Recorder()
-    assert CodeCheck(ctx).verify(sent, code) is None, case
+    assert check(sent, code) is None, case
     assert _state(runtime) == state, case
     assert recorder.seen == [], case
 
@@ -254,6 +272,7 @@ def _meanwhile(runtime: Runtime, monkeypatch: pytest.MonkeyPatch, changes: list[
 )
 def test_a_change_meanwhile_leaves_nothing_of_this_check(
     ctx: Context,
+    check: Any,
     runtime: Runtime,
     fresh: tuple[str, str],
     clock: FakeClock,
@@ -275,30 +294,52 @@ def test_a_change_meanwhile_leaves_nothing_of_this_check(
     _meanwhile(runtime, monkeypatch, meanwhile)
     ctx.observer = recorder = Recorder()
     before = _state(runtime)
-    assert CodeCheck(ctx).verify(token, sent) is None
+    assert check(token, sent) is None
     assert _state(runtime) == {**before, field: value}
     assert recorder.seen == []
     # With nothing in the way, the same code goes through, or is counted.
     meanwhile.clear()
     _write(runtime, update(model).values({field: before[field]}))
     if code == "right":
-        assert CodeCheck(ctx).verify(token, sent) is not None
+        assert check(token, sent) is not None
     else:
         with pytest.raises(errors.InvalidMFACode):
-            CodeCheck(ctx).verify(token, sent)
+            check(token, sent)
         assert _state(runtime)["code_failures"] == before["code_failures"] + 1
 
 
-def test_its_connections_go_back_to_the_pool_transactional(
-    ctx: Context, runtime: Runtime, fresh: tuple[str, str], clock: FakeClock
+def test_its_connections_go_back_as_they_were_lent(
+    ctx: Context, check: Any, runtime: Runtime, fresh: tuple[str, str], clock: FakeClock
 ) -> None:
-    """The lone read runs in autocommit on PostgreSQL: a connection must never go back to
-    the pool so, or the next use case's writes would not be one transaction."""
+    """SQLite: the lone read's connection goes back to the engine's pool transactional, or
+    the next use case's writes would not be one transaction. PostgreSQL: the checks never
+    touch the engine's pool, and the event loop's connections (autocommit) go back with no
+    transaction open on the server."""
     token, secret = fresh
-    assert CodeCheck(ctx).verify(token, oathtool(secret, clock.epoch)) is not None
-    assert CodeCheck(ctx).verify(token, oathtool(secret, clock.epoch)) is None  # declined
-    with pytest.raises(errors.InvalidMFACode):  # counted, in one statement on PostgreSQL
-        CodeCheck(ctx).verify(token, _wrong(secret, clock.epoch))
+    statements: list[str] = []
+
+    def sent(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(runtime.engine, "before_cursor_execute", sent)
+    try:
+        assert check(token, oathtool(secret, clock.epoch)) is not None
+        assert check(token, oathtool(secret, clock.epoch)) is None  # declined
+        with pytest.raises(errors.InvalidMFACode):  # counted, in one statement on PostgreSQL
+            check(token, _wrong(secret, clock.epoch))
+    finally:
+        event.remove(runtime.engine, "before_cursor_execute", sent)
+    if runtime.loop_db is not None:
+        assert statements == []
+        with runtime.engine.connect() as conn:
+            states = conn.execute(text(
+                "SELECT state FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )).scalars().all()  # fmt: skip
+        assert states and set(states) == {"idle"}, states
+        assert _state(runtime)["code_failures"] == 1
+        return
+    assert statements
     pool = runtime.engine.pool
     conns = [runtime.engine.connect() for _ in range(pool.checkedin())]  # type: ignore[attr-defined]
     assert conns, "the checks' connections are back in the pool"

@@ -29,4 +29,4 @@ def app_with(settings: Settings, clock: Any) -> Iterator[Callable[..., TestClien
     yield make
     for rt, c in made:
         c.__exit__(None, None, None)
-        rt.engine.dispose()
+        rt.close()

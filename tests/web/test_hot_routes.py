@@ -118,7 +118,8 @@ def test_me_is_answered_first_and_alike(api: Api, thread_calls: list[str], db_ur
     routed = api.call("GET", "/me", acme)  # the touch is due: the route answers
     thread_calls.clear()
     fast = api.call("GET", "/me", acme)
-    assert len(thread_calls) == (0 if db_url.startswith("sqlite") else 1), thread_calls
+    # On the event loop: inline on SQLite, on the loop's own connections on PostgreSQL.
+    assert thread_calls == []
     assert fast.status_code == routed.status_code == 200
     assert fast.content == routed.content  # the same bytes, the same schema
     assert _headers(fast) == _headers(routed)
@@ -146,15 +147,16 @@ def test_the_code_check_crosses_at_most_once_and_counts_a_wrong_code_once(
     r = api.call("POST", "/verify", acme, json={"method": "mfa", "code": api.code(acme)})
     assert r.status_code == 200, r.text
     assert set(r.json()) == {"verified_until"}
-    # A right code: inline on SQLite; elsewhere the use case crosses once, nothing else.
-    assert thread_calls == ([] if db_url.startswith("sqlite") else ["_verify_now"])
-    # A wrong code is refused by the first answer itself (counted by the code check, like
-    # a right code: inline on SQLite), with the app's error body, and counted once (the
+    # A right code: on the event loop, no worker thread: inline on SQLite, on the loop's
+    # own connections on PostgreSQL (storage/aio.py).
+    assert thread_calls == []
+    # A wrong code is refused by the first answer itself (counted by the code check on the
+    # event loop, like a right code), with the app's error body, and counted once (the
     # route does not run it again).
     thread_calls.clear()
     before = _failures(api, "acme")
     wrong = api.call("POST", "/verify", acme, json={"method": "mfa", "code": "000000"})
-    assert thread_calls == ([] if db_url.startswith("sqlite") else ["_verify_now"])
+    assert thread_calls == []
     assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "InvalidMFACode"
     assert wrong.headers["cache-control"] == "no-store"
     assert _failures(api, "acme") == before + 1

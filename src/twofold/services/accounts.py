@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Select, bindparam, func, select, update
@@ -23,6 +24,7 @@ from twofold.services.emails import checked_email
 from twofold.services.lifecycle import Lifecycle, check_password_for
 from twofold.services.sessions import Auth, Sessions, SignedIn
 from twofold.services.views import AccountView, MeView, MfaStatus, PrincipalStatus, UserView
+from twofold.storage.aio import LoopDatabase
 from twofold.storage.db import run, table_of
 from twofold.storage.models import (
     Account,
@@ -132,6 +134,19 @@ _OWN_MFA = select(
 )
 
 
+def _own_mfa(row: Any) -> MfaStatus:
+    serial, bound_at, keys, left = row
+    enabled = serial is not None or keys > 0
+    return MfaStatus(
+        enabled=enabled,
+        serial=serial,
+        bound_at=bound_at,
+        recovery_codes_left=left if enabled else 0,
+        totp=serial is not None,
+        security_keys=keys,
+    )
+
+
 class Principals:
     """Looking principals up and describing them: for the signed-in principal itself, and
     for the operator (CLI), who names a principal by its login."""
@@ -149,17 +164,7 @@ class Principals:
     def own_mfa(self, principal_id: int) -> MfaStatus:
         """The principal's MFA status as it may see it: with its recovery codes left. One
         prebuilt statement, in the caller's transaction (`GET /me` asks it every time)."""
-        row: Any = run(self.ctx.db, _OWN_MFA, {"pid": principal_id}).one()
-        serial, bound_at, keys, left = row
-        enabled = serial is not None or keys > 0
-        return MfaStatus(
-            enabled=enabled,
-            serial=serial,
-            bound_at=bound_at,
-            recovery_codes_left=left if enabled else 0,
-            totp=serial is not None,
-            security_keys=keys,
-        )
+        return _own_mfa(run(self.ctx.db, _OWN_MFA, {"pid": principal_id}).one())
 
     def me(self, auth: Auth) -> MeView:
         """Who is signed in, and the state of its MFA."""
@@ -167,9 +172,25 @@ class Principals:
 
     def me_of(self, who: SignedIn) -> MeView:
         """`me` for a session found by `Sessions.identify` (no ORM object)."""
-        verified = who.verified_at
         with self.ctx.reading():
             mfa = self.own_mfa(who.principal_id)
+        return self._me(who, mfa)
+
+    async def me_on_loop(
+        self, loop_db: LoopDatabase, token: str | None, reach: Callable[[SignedIn], None]
+    ) -> MeView:
+        """`GET /me` on the event loop (PostgreSQL, storage/aio.py): `Sessions.identify`
+        with nothing written (WriteNeeded for a session due its touch), `reach` (raises for
+        a session that may not), and the MFA status: two statements in autocommit, as
+        `me_of` reads them through the engine."""
+        async with loop_db.connection() as conn:
+            who = await Sessions(self.ctx).identify_on_loop(conn, token)
+            reach(who)
+            mfa = _own_mfa(await conn.first(_OWN_MFA, {"pid": who.principal_id}))
+        return self._me(who, mfa)
+
+    def _me(self, who: SignedIn, mfa: MfaStatus) -> MeView:
+        verified = who.verified_at
         return MeView(
             login=who.login,
             kind=who.kind,

@@ -9,7 +9,9 @@ verification, and the audit INSERT. A wrong code (or one of a device whose clock
 that does not lock the checks: the conditional count of the failure and the audit INSERT,
 then the refusal is raised. The ORM's unit of work and the Session's per-statement
 machinery cost more than all of these on SQLite, so none of it runs here. On PostgreSQL,
-where each statement is a round trip, each write is one statement (`_in_one_statement`).
+where each statement is a round trip, each write is one statement (`_in_one_statement`), and
+both statements run on the event loop over psycopg's async connections (`verify_on_loop`,
+storage/aio.py): a crossing into the thread pool costs more CPU than they do.
 
 Everything else is declined (None) with nothing written: no session, a replayed code, a
 failure that would lock the checks (its notice and the lock's audit row), a lock, a session
@@ -39,6 +41,7 @@ from twofold.services.codes import (
 from twofold.services.context import Context
 from twofold.services.sessions import SIGNED_IN, Sessions
 from twofold.services.throttle import CODES, count_statement, reset_statement
+from twofold.storage.aio import LoopDatabase
 from twofold.storage.db import affected, lone_read, table_of
 from twofold.storage.models import Account, AuditEvent, AuthSession, MfaDevice, Principal
 
@@ -153,46 +156,75 @@ _ONE_STATEMENT = _in_one_statement()
 _COUNTED_AT_ONCE = _counted_in_one_statement()
 
 
+def _asked(token: str | None, raw_code: object) -> tuple[str, str] | None:
+    """The session token's digest and the code, when both are well formed."""
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    code = totp.parse_code(raw_code)
+    return None if code is None else (token_digest(token), code)
+
+
 class CodeCheck:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
     def verify(self, token: str | None, raw_code: object) -> datetime | None:
-        """Until when the session is freshly verified, or None: declined, nothing written.
-        Raises InvalidMFACode (OutOfSyncMFACode) for a failure counted here."""
-        if not token or len(token) > MAX_TOKEN_LENGTH:
-            return None
-        code = totp.parse_code(raw_code)
+        """SQLite, inline on the event loop (web/hot.py): until when the session is freshly
+        verified, or None: declined, nothing written. Raises InvalidMFACode (OutOfSyncMFACode)
+        for a failure counted here. On PostgreSQL: `verify_on_loop`."""
+        asked = _asked(token, raw_code)
         engine = self.ctx.db.get_bind()
-        if code is None or not isinstance(engine, Engine):
+        if asked is None or not isinstance(engine, Engine) or engine.dialect.name != "sqlite":
             return None
         with engine.connect() as conn:
             lone_read(conn, True)
             with conn.begin():
-                row: Any = conn.execute(_READ, {"token_hash": token_digest(token)}).first()
-            if row is None:
-                return None
-            judged = self._judged(row, code)
+                row: Any = conn.execute(_READ, {"token_hash": asked[0]}).first()
+            judged = self._judged(row, asked[1])
             if judged is None:
                 return None
             now, step, failure = judged
-            at_once = conn.dialect.name == "postgresql"  # still in autocommit from the read
-            if not at_once:
-                lone_read(conn, False)
+            lone_read(conn, False)
             if failure is not None:
-                if not self._counted(conn, row, now, failure, at_once=at_once):
+                if not self._counted(conn, row, now, failure):
                     return None
                 raise failure
             assert step is not None
-            if at_once:
-                return self._write_at_once(conn, row, now, step)
             return self._write(conn, row, now, step)
+
+    async def verify_on_loop(
+        self, loop_db: LoopDatabase, token: str | None, raw_code: object
+    ) -> datetime | None:
+        """`verify` on PostgreSQL, on the event loop (storage/aio.py): the same read and the
+        same one-statement writes, on a connection of the loop's."""
+        asked = _asked(token, raw_code)
+        if asked is None or not loop_db.ready():
+            return None
+        async with loop_db.connection() as conn:
+            row = await conn.first(_READ, {"token_hash": asked[0]})
+            judged = self._judged(row, asked[1])
+            if judged is None:
+                return None
+            now, step, failure = judged
+            if failure is not None:
+                params, event = self._count(row, now, failure)
+                if (await conn.first(_COUNTED_AT_ONCE, params))[0] != 1:
+                    return None
+                self._counted_now(event, failure)
+                raise failure
+            assert step is not None
+            params, event = self._step(row, now, step)
+            if (await conn.first(_ONE_STATEMENT, params))[0] != 1:
+                return None  # replayed, or locked meanwhile: the full use case says which
+            return self._accepted_now(event, now)
 
     def _judged(
         self, row: Any, code: str
     ) -> tuple[datetime, int | None, errors.InvalidMFACode | None] | None:
         """Now, and the step the code matches or the failure to count, when a common case
-        holds; else None."""
+        holds (for `row`, the read's, None when no session matched); else None."""
+        if row is None:
+            return None
         try:
             now, due = Sessions(self.ctx).admission(
                 row.last_seen_at, row.expires_at, row.disabled, row.kind, row.login_networks
@@ -227,17 +259,11 @@ class CodeCheck:
             return None
         return now, None, errors.OutOfSyncMFACode() if out_of_sync else errors.InvalidMFACode()
 
-    def _counted(
-        self,
-        conn: Connection,
-        row: Any,
-        now: datetime,
-        failure: errors.InvalidMFACode,
-        *,
-        at_once: bool,
-    ) -> bool:
-        """Count the failure and audit it, as `SecondFactor.fail` does below the limit;
-        False when the count or the lock changed meanwhile (nothing written)."""
+    def _count(
+        self, row: Any, now: datetime, failure: errors.InvalidMFACode
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The one-statement count's parameters, and its audit row: as `SecondFactor.fail`
+        counts a failure below the limit."""
         count = row.code_failures + 1
         who = Party(row.principal_id, row.login, row.account_id)
         detail = {"method": "mfa", "consecutive_failures": count}
@@ -245,27 +271,36 @@ class CodeCheck:
             "mfa.verify.failed", who, detail, result=failure_reason(failure)
         )
         params = {"throttled_id": row.principal_id, "seen": row.code_failures, "now": now}
-        if at_once:
-            events = {f"event_{key}": value for key, value in event.items()}
-            if conn.execute(_COUNTED_AT_ONCE, {**params, **events}).scalar_one() != 1:
+        return {**params, **{f"event_{key}": value for key, value in event.items()}}, event
+
+    def _counted(
+        self,
+        conn: Connection,
+        row: Any,
+        now: datetime,
+        failure: errors.InvalidMFACode,
+    ) -> bool:
+        """Count the failure and audit it; False when the count or the lock changed
+        meanwhile (nothing written)."""
+        params, event = self._count(row, now, failure)
+        with conn.begin() as tx:  # SQLite: the write lock, for these statements alone
+            if affected(conn.execute(_COUNT, params)) != 1:
+                tx.rollback()
                 return False
-        else:
-            with conn.begin() as tx:  # SQLite: the write lock, for these statements alone
-                if affected(conn.execute(_COUNT, params)) != 1:
-                    tx.rollback()
-                    return False
-                conn.execute(INSERT_EVENT, event)
+            conn.execute(INSERT_EVENT, event)
+        self._counted_now(event, failure)
+        return True
+
+    def _counted_now(self, event: dict[str, Any], failure: errors.InvalidMFACode) -> None:
         self.ctx.observer.audited(event)
         self.ctx.observer.mfa_check("totp", result_of(failure, CHECK_RESULTS))
-        return True
 
     def _event(self, row: Any) -> dict[str, Any]:
         who = Party(row.principal_id, row.login, row.account_id)
         return Audit(self.ctx).own_event("verify.succeeded", who, {"method": "mfa"})
 
-    def _write_at_once(
-        self, conn: Connection, row: Any, now: datetime, step: int
-    ) -> datetime | None:
+    def _step(self, row: Any, now: datetime, step: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The one-statement step-up's parameters, and its audit row."""
         event = self._event(row)
         params = {
             "device_id": row.device_id,
@@ -276,9 +311,7 @@ class CodeCheck:
             "methods": amr.merged(row.amr or [], "otp"),
             **{f"event_{key}": value for key, value in event.items()},
         }
-        if conn.execute(_ONE_STATEMENT, params).scalar_one() != 1:
-            return None  # replayed, or locked meanwhile: the full use case says which
-        return self._accepted_now(event, now)
+        return params, event
 
     def _write(self, conn: Connection, row: Any, now: datetime, step: int) -> datetime | None:
         event = self._event(row)

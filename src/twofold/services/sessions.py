@@ -14,6 +14,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from twofold.domain import amr, errors, policy
 from twofold.domain.tokens import MAX_TOKEN_LENGTH, new_token, token_digest
 from twofold.services.context import Context
+from twofold.storage.aio import LoopConnection
 from twofold.storage.db import affected, begin_read_only, run, table_of
 from twofold.storage.models import (
     AccessToken,
@@ -222,6 +223,17 @@ class Sessions:
         row: Any = run(db, _IDENTIFY, {"token_hash": token_digest(token)}).first()
         if began or writes:  # a caller's read-only transaction goes on when nothing writes
             db.commit()
+        return self._signed_in(row, writes=writes)
+
+    async def identify_on_loop(self, conn: LoopConnection, token: str | None) -> SignedIn:
+        """`identify(token, writes=False)` on a connection of the event loop's (PostgreSQL,
+        storage/aio.py): the same statement, the same rules."""
+        if not token or len(token) > MAX_TOKEN_LENGTH:
+            raise errors.Unauthenticated()
+        row = await conn.first(_IDENTIFY, {"token_hash": token_digest(token)})
+        return self._signed_in(row, writes=False)
+
+    def _signed_in(self, row: Any, *, writes: bool) -> SignedIn:
         if row is None:
             raise errors.Unauthenticated()
         (last_seen, expires, restricted, session_id, verified_at, principal_id, account_id,

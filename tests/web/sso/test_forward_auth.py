@@ -50,7 +50,7 @@ def client_at(settings: Settings, clock: FakeClock) -> Iterator[Any]:
     yield make
     for rt, client in made:
         client.__exit__(None, None, None)
-        rt.engine.dispose()
+        rt.close()
 
 
 def test_forward_auth_redirects_to_sign_in_with_the_trusted_original_url(client_at: Any) -> None:

@@ -19,6 +19,7 @@ from twofold.services.code_check import CodeCheck
 from twofold.services.sessions import Sessions, WriteNeeded
 from twofold.services.verification import Verification
 from twofold.services.views import MeView
+from twofold.storage.aio import LoopDatabase
 from twofold.web.api import schemas as s
 from twofold.web.api.deps import bearer_token, may_reach
 from twofold.web.hot import FirstAnswer, rendered, run_reads, runs_inline
@@ -40,12 +41,27 @@ def _me_now(rt: Runtime, request: Request) -> MeView | None:
         return Principals(ctx).me_of(who)
 
 
+async def _me_on_loop(rt: Runtime, request: Request, loop_db: LoopDatabase) -> MeView | None:
+    agent = request.headers.get("user-agent")
+    with rt.open_context(client_address(request, rt), agent) as ctx:
+        try:
+            return await Principals(ctx).me_on_loop(
+                loop_db, bearer_token(request), lambda who: may_reach(who, "/me")
+            )
+        except (WriteNeeded, errors.TwofoldError):
+            return None
+
+
 async def me_first(request: Request) -> Response | None:
-    """`GET /me`: reads only. Any error, or a session due its last-seen touch, goes on to
+    """`GET /me`: reads only, on the event loop (inline on SQLite, on the loop's own
+    connections on PostgreSQL). Any error, or a session due its last-seen touch, goes on to
     the route, which answers it."""
     rt = runtime_of(request)
     try:
-        view = await run_reads(rt, functools.partial(_me_now, rt, request))
+        if rt.loop_db is not None and rt.loop_db.ready():
+            view = await _me_on_loop(rt, request, rt.loop_db)
+        else:
+            view = await run_reads(rt, functools.partial(_me_now, rt, request))
     except (SQLAlchemyError, SealingError):
         return None
     if view is None:
@@ -76,12 +92,25 @@ def _verify_now(rt: Runtime, request: Request, asked: s.VerifyIn, *, quick: bool
         return verified.isoformat()
 
 
+async def _quick(rt: Runtime, request: Request, asked: s.VerifyIn) -> str | None:
+    """The code check's common cases on the event loop: inline on SQLite, on the loop's own
+    connections on PostgreSQL (storage/aio.py)."""
+    if runs_inline(rt):
+        return _quick_now(rt, request, asked)
+    if rt.loop_db is None:
+        return None
+    with rt.open_context(client_address(request, rt), request.headers.get("user-agent")) as ctx:
+        until = await CodeCheck(ctx).verify_on_loop(rt.loop_db, bearer_token(request), asked.code)
+    return None if until is None else until.isoformat()
+
+
 async def verify_first(request: Request) -> Response | None:
     """`POST /verify` (the code check). A code for the device, right or wrong, is checked by
-    services/code_check.py: inline on SQLite (`runs_inline`: its write transaction is a few
-    short statements, and a thread crossing costs more than all of them), with the
-    session's lookup on the pool elsewhere. Anything it declines, and every other method,
-    runs the full use case, in one crossing into the pool (it may hash a password).
+    services/code_check.py on the event loop: inline on SQLite (`runs_inline`: its write
+    transaction is a few short statements, and a thread crossing costs more than all of
+    them), on psycopg's async connections on PostgreSQL (storage/aio.py). Anything it
+    declines, and every other method, runs the full use case, in one crossing into the pool
+    (it may hash a password).
 
     A body the route would refuse goes on to the route (it reads the same bytes); a refusal
     of the use case (a wrong code, counted) is answered here, by the app's own error
@@ -93,12 +122,14 @@ async def verify_first(request: Request) -> Response | None:
     except ValidationError:
         return None
     rt = runtime_of(request)
-    inline = runs_inline(rt)
     try:
-        until = _quick_now(rt, request, asked) if inline and asked.method == "mfa" else None
+        until = await _quick(rt, request, asked) if asked.method == "mfa" else None
         if until is None:
             until = await anyio.to_thread.run_sync(
-                functools.partial(_verify_now, rt, request, asked, quick=not inline)
+                functools.partial(
+                    _verify_now, rt, request, asked,
+                    quick=not runs_inline(rt) and rt.loop_db is None,
+                )  # fmt: skip
             )
     except (errors.TwofoldError, SQLAlchemyError, SealingError) as exc:
         return await rendered(request, exc)

@@ -1,0 +1,275 @@
+"""PostgreSQL on the event loop, for the hot paths' one or two prebuilt statements.
+
+A request that crosses into the thread pool for its statements pays more for the crossing
+than for them: the pool thread and the event loop hand the GIL back and forth at every
+round trip, and SQLAlchemy's connection, event and result machinery runs per statement. Run
+on the loop through psycopg's async connections instead, a code check's read costs about
+a quarter of the CPU (bench/README.md), and while it waits for the server the loop serves
+other requests, which running the sync driver inline would not allow.
+
+What this keeps from the sync engine (storage/db.py):
+- **The statements and their types.** A Core statement is compiled once by the engine's
+  own dialect; its parameters and result columns go through SQLAlchemy's own conversions
+  (the UTC datetimes, JSON), so a row reads as it does through the engine.
+- **Deadlines.** Every round trip is armed on the watchdog (storage/watchdog.py): a frozen
+  server gets the socket shut down at the deadline and the request a 503, and the loop
+  never waits on it meanwhile. (Cancelling the task would not do: psycopg then waits for
+  the server to acknowledge a cancel.)
+- **The ping after idling.** A connection idle longer than `Timeouts.ping_idle` is pinged
+  first; a dead one is discarded with every idle connection beside it.
+- **Autocommit.** Each statement is its own transaction, as the sync engine's hot reads and
+  one-statement writes are (PostgreSQL's READ COMMITTED gives each statement its own
+  snapshot anyway). No transaction spans two statements here.
+
+With `size` connections in use, a request waits for one returned, up to the pool timeout
+(then `sqlalchemy.exc.TimeoutError`, a 503, as the sync pool's). Connections are not bound
+to an event loop (each is used by one task at a time), so a test client's loops may share
+them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque, namedtuple
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import psycopg
+from psycopg import AsyncConnection
+from psycopg.pq import TransactionStatus
+from sqlalchemy import Engine, Executable
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from twofold.storage.db import Timeouts
+from twofold.storage.watchdog import Watchdog
+
+
+class LoopStatement:
+    """A Core statement compiled once for psycopg: its SQL, its fixed parameters (the
+    literals in its conditions), and SQLAlchemy's conversions of its parameters and of its
+    result columns."""
+
+    def __init__(self, statement: Any, dialect: Any) -> None:
+        compiled = statement.compile(dialect=dialect)
+        if compiled.post_compile_params or compiled.escaped_bind_names:
+            raise ValueError("an expanding or escaped parameter cannot be prebuilt")
+        self.sql: str = str(compiled)
+        self.fixed: dict[str, Any] = {}
+        converts: dict[str, Callable[[Any], Any]] = {}  # once a name, used however often
+        for bind, name in compiled.bind_names.items():
+            if not bind.required:
+                self.fixed[name] = bind.effective_value
+            convert = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if convert is not None:
+                converts[name] = convert
+        self.converts = list(converts.items())
+        columns = list(getattr(statement, "selected_columns", ()))
+        self.kind: Any = namedtuple("LoopRow", [str(c.key) for c in columns], rename=True)  # type: ignore[misc]
+        self.results: list[tuple[int, Callable[[Any], Any]]] = []
+        for i, column in enumerate(columns):
+            convert = column.type.dialect_impl(dialect).result_processor(dialect, None)
+            if convert is not None:
+                self.results.append((i, convert))
+
+    def parameters(self, given: dict[str, Any]) -> dict[str, Any]:
+        params = {**self.fixed, **given}
+        for name, convert in self.converts:
+            if name in params:
+                params[name] = convert(params[name])
+        return params
+
+    def row(self, values: tuple[Any, ...]) -> Any:
+        """A row as SQLAlchemy's read: its columns as attributes, or by index."""
+        if self.results:
+            converted = list(values)
+            for i, convert in self.results:
+                converted[i] = convert(converted[i])
+            return self.kind._make(converted)
+        return self.kind._make(values)
+
+
+class LoopConnection:
+    """One checked-out connection: statements with a deadline, errors as SQLAlchemy's."""
+
+    def __init__(self, db: LoopDatabase, conn: AsyncConnection[Any]) -> None:
+        self._db = db
+        self.conn = conn
+
+    async def rows(self, statement: Executable, params: dict[str, Any]) -> list[Any]:
+        prepared = self._db.prepared(statement)
+        fd = self.conn.fileno()
+        token = self._db.watchdog.arm(fd, self._db.limit)
+        try:
+            cursor = await self.conn.execute(prepared.sql, prepared.parameters(params))
+            values = await cursor.fetchall() if cursor.description is not None else []
+        except psycopg.Error as exc:
+            raise _as_sqlalchemy(prepared.sql, exc, self._db.watchdog.cut(fd)) from exc
+        finally:
+            self._db.watchdog.disarm(token)
+        return [prepared.row(v) for v in values]
+
+    async def first(self, statement: Executable, params: dict[str, Any]) -> Any:
+        found = await self.rows(statement, params)
+        return found[0] if found else None
+
+
+def _as_sqlalchemy(sql: str, exc: psycopg.Error, cut: bool) -> DBAPIError:
+    """The error as the sync engine raises it (an OperationalError for a lost connection),
+    so the app's handlers answer it alike (a 503)."""
+    error = DBAPIError.instance(sql, None, exc, psycopg.Error, connection_invalidated=cut)
+    assert isinstance(error, DBAPIError)
+    return error
+
+
+class LoopDatabase:
+    """Up to `size` psycopg async connections per process, idle ones reused most recently
+    returned first, none waited for (see the module's docstring)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        size: int,
+        timeouts: Timeouts,
+        watchdog: Watchdog | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.engine = engine
+        self.size = size
+        self.timeouts = timeouts
+        # As the sync engine's guard: past the server's own statement_timeout, so a live
+        # server's clean error comes first.
+        self.limit = timeouts.statement + 1.0
+        self.watchdog = watchdog or Watchdog()
+        self._now = monotonic
+        url = engine.url.set(drivername="postgresql")
+        self._conninfo = url.render_as_string(hide_password=False)
+        # As the sync engine's: libpq counts whole seconds, and at least 2.
+        self._connect_timeout = max(2, round(timeouts.connect))
+        self._server_options = f"-c statement_timeout={max(1, int(timeouts.statement * 1000))}"
+        self._idle: deque[tuple[AsyncConnection[Any], float]] = deque()
+        self._waiting: deque[asyncio.Future[AsyncConnection[Any]]] = deque()
+        self._open = 0  # connections made and not yet closed: idle and in use
+        self._prepared: dict[int, tuple[Executable, LoopStatement]] = {}
+
+    def ready(self) -> bool:
+        """Whether statements can be compiled: the engine's dialect knows its server (after
+        the engine's first connection). Until then the sync path answers."""
+        return self.engine.dialect.server_version_info is not None
+
+    def prepared(self, statement: Executable) -> LoopStatement:
+        entry = self._prepared.get(id(statement))
+        if entry is None or entry[0] is not statement:
+            entry = (statement, LoopStatement(statement, self.engine.dialect))
+            self._prepared[id(statement)] = entry
+        return entry[1]
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[LoopConnection]:
+        """A connection for a few statements. One that failed is discarded, with every idle
+        one (the server most likely dropped them all)."""
+        conn = await self._checkout()
+        try:
+            yield LoopConnection(self, conn)
+        except BaseException:
+            self._release(conn)
+            raise
+        self._release(conn)
+
+    async def _checkout(self) -> AsyncConnection[Any]:
+        while self._idle:
+            conn, returned = self._idle.pop()
+            if self._now() - returned <= self.timeouts.ping_idle or await self._alive(conn):
+                return conn
+            self._discard(conn)
+            self.discard_idle()
+        if self._open >= self.size:
+            return await self._returned()
+        self._open += 1
+        try:
+            return await AsyncConnection.connect(
+                self._conninfo,
+                autocommit=True,
+                connect_timeout=self._connect_timeout,
+                options=self._server_options,
+            )
+        except psycopg.Error as exc:
+            self._open -= 1
+            raise _as_sqlalchemy("connect", exc, False) from exc
+        except BaseException:
+            self._open -= 1
+            raise
+
+    async def _returned(self) -> AsyncConnection[Any]:
+        """Wait for a connection handed over by `_release`, up to the pool timeout."""
+        waiter: asyncio.Future[AsyncConnection[Any]] = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
+        try:
+            return await asyncio.wait_for(waiter, self.timeouts.pool)
+        except TimeoutError:
+            raise PoolTimeout(
+                f"no connection of {self.size} returned within {self.timeouts.pool}s"
+            ) from None
+        except BaseException:  # cancelled: a connection handed over meanwhile goes back
+            if waiter.done() and not waiter.cancelled():
+                self._release(waiter.result())
+            raise
+        finally:
+            if waiter in self._waiting:
+                self._waiting.remove(waiter)
+
+    async def _alive(self, conn: AsyncConnection[Any]) -> bool:
+        if conn.closed:
+            return False
+        token = self.watchdog.arm(conn.fileno(), min(self.timeouts.connect, self.limit))
+        try:
+            await conn.execute("SELECT 1")
+            return True
+        except psycopg.Error:
+            return False
+        finally:
+            self.watchdog.disarm(token)
+
+    def _release(self, conn: AsyncConnection[Any]) -> None:
+        if conn.closed or conn.broken or conn.info.transaction_status != TransactionStatus.IDLE:
+            self._discard(conn)
+            self.discard_idle()
+            return
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if waiter.done():  # timed out meanwhile
+                continue
+            loop = waiter.get_loop()
+            if loop is _running_loop():
+                waiter.set_result(conn)
+            else:  # a test client's other event loop
+                loop.call_soon_threadsafe(self._hand, waiter, conn)
+            return
+        self._idle.append((conn, self._now()))
+
+    def _hand(
+        self, waiter: asyncio.Future[AsyncConnection[Any]], conn: AsyncConnection[Any]
+    ) -> None:
+        if waiter.done():
+            self._release(conn)
+        else:
+            waiter.set_result(conn)
+
+    def _discard(self, conn: AsyncConnection[Any]) -> None:
+        self._open -= 1
+        conn.pgconn.finish()  # libpq's close: synchronous, no round trip to wait for
+
+    def discard_idle(self) -> None:
+        """Close the idle connections (after a failure; and when the process stops)."""
+        while self._idle:
+            self._discard(self._idle.pop()[0])
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
