@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from pathlib import Path
 
@@ -19,8 +20,8 @@ import psycopg
 import pytest
 
 from tests.live import LiveServer, free_port, start_server
-from tests.security.live_helpers import parallel, signup
-from tests.support import PASSWORD
+from tests.security.live_helpers import bearer, enable_mfa, parallel, signup
+from tests.support import PASSWORD, oathtool
 from twofold.storage.migrate import upgrade
 
 pytestmark = [pytest.mark.multiprocess]
@@ -140,6 +141,56 @@ def test_a_frozen_postgresql_answers_503_in_time_and_recovers(
             time.sleep(0.2)
         print(f"thawed: logins succeed again after {time.monotonic() - thawed:.2f}s")
         assert httpx.get(server.url + "/readyz", timeout=5).status_code == 200
+        assert "Traceback" not in server.log()
+    finally:
+        server.kill()
+
+
+def test_a_code_check_on_the_event_loop_meets_a_frozen_postgresql_without_stalling_it(
+    throwaway_pg: tuple[str, subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    """The code check and `GET /me` send their statements from the event loop itself
+    (storage/aio.py). A frozen server must cost them a 503 at the deadline, never the
+    worker: `/healthz` answers at once meanwhile, and the checks work again after SIGCONT."""
+    url, pg = throwaway_pg
+    server = start_server(url, tmp_path / "key", tmp_path / "logs", extra_env=TIMEOUTS)
+    try:
+        token = signup(server.api, "acme")
+        device = enable_mfa(server.api, token)
+        auth = bearer(token)
+        step = device["bound_step"] + 1  # the next step: within the window already
+
+        def check(code: str) -> httpx.Response:
+            return httpx.post(server.api + "/verify", headers=auth, timeout=20,
+                              json={"method": "mfa", "code": code})
+
+        wrong = f"{(int(oathtool(device['secret'], step * 30)) + 1) % 10**6:06d}"
+        assert check(wrong).status_code == 401  # the loop's connection is open and pooled
+        assert httpx.get(server.api + "/me", headers=auth, timeout=20).status_code == 200
+        signal_cluster(pg.pid, signal.SIGSTOP)
+        try:
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                t0 = time.monotonic()
+                stalled = pool.submit(check, wrong)
+                time.sleep(0.3)  # the check is waiting for the frozen server now
+                for _ in range(5):
+                    h0 = time.monotonic()
+                    assert httpx.get(server.url + "/healthz", timeout=5).status_code == 200
+                    assert time.monotonic() - h0 < 0.5, "the event loop waited for the database"
+                    assert not stalled.done()
+                r = stalled.result()
+                took = time.monotonic() - t0
+            assert r.status_code == 503, r.text
+            assert r.json()["error"]["code"] == "Unavailable"
+            assert took < 2 + 1 + 2.5, f"answered after {took:.1f}s"  # statement limit + slack
+            print(f"frozen: a code check answered 503 after {took:.2f}s, /healthz at once")
+        finally:
+            signal_cluster(pg.pid, signal.SIGCONT)
+        thawed = time.monotonic()
+        while check(oathtool(device["secret"], step * 30)).status_code != 200:
+            assert time.monotonic() < thawed + 10, "no recovery after SIGCONT"
+            time.sleep(0.2)
+        assert httpx.get(server.api + "/me", headers=auth, timeout=20).status_code == 200
         assert "Traceback" not in server.log()
     finally:
         server.kill()
