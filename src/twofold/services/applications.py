@@ -18,6 +18,7 @@ from twofold.domain.tokens import new_token, token_digest
 from twofold.services.audit import Audit
 from twofold.services.context import Context
 from twofold.services.views import ApplicationSecret, ApplicationView
+from twofold.storage.aio import LoopConnection
 from twofold.storage.db import run
 from twofold.storage.models import Account, Application, Principal
 
@@ -98,7 +99,18 @@ def find_client(ctx: Context, client_id: str | None) -> Client | None:
     On forward-auth's hot path: plain columns, no ORM object."""
     if not client_id or len(client_id) > 48:
         return None
-    row: Any = run(ctx.db, _CLIENT_COLUMNS, {"client_id": client_id}).first()
+    return client_of_row(run(ctx.db, _CLIENT_COLUMNS, {"client_id": client_id}).first())
+
+
+async def find_client_on_loop(conn: LoopConnection, client_id: str | None) -> Client | None:
+    """`find_client` on a connection of the event loop's (PostgreSQL, storage/aio.py)."""
+    if not client_id or len(client_id) > 48:
+        return None
+    return client_of_row(await conn.first(_CLIENT_COLUMNS, {"client_id": client_id}))
+
+
+def client_of_row(row: Any) -> Client | None:
+    """The Client of a `_CLIENT_COLUMNS` row (None: no such application)."""
     if row is None:
         return None
     id_, client, account_id, name, type_, secret_hash = row[:6]

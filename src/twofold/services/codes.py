@@ -107,6 +107,20 @@ def result_of(exc: errors.TwofoldError, table: ResultTable) -> str:
     return next((label for kind, label in table if isinstance(exc, kind)), "error")
 
 
+# Whether the principal (`pid`) has a bound device, and a security key: two indexed EXISTS.
+FACTOR_KINDS = select(
+    select(MfaDevice.id)
+    .where(MfaDevice.principal_id == bindparam("pid"), MfaDevice.state == "active")
+    .exists(),
+    select(SecurityKey.id).where(SecurityKey.principal_id == bindparam("pid")).exists(),
+)
+
+
+def kinds_of(row: Any) -> list[str]:
+    """The kinds of second factor a `FACTOR_KINDS` row says the principal has."""
+    return [kind for kind, has in zip(("totp", "webauthn"), row, strict=True) if has]
+
+
 class SecondFactor:
     """Checks one principal's second factor and keeps its throttle."""
 
@@ -152,15 +166,7 @@ class SecondFactor:
     def factor_kinds(self, principal_id: int) -> list[str]:
         """The kinds of second factor the principal has, "totp" and "webauthn", in one
         statement (two indexed EXISTS): the password step's hot path."""
-        row = self.ctx.db.execute(
-            select(
-                select(MfaDevice.id)
-                .where(MfaDevice.principal_id == principal_id, MfaDevice.state == "active")
-                .exists(),
-                select(SecurityKey.id).where(SecurityKey.principal_id == principal_id).exists(),
-            )
-        ).one()
-        return [kind for kind, has in zip(("totp", "webauthn"), row, strict=True) if has]
+        return kinds_of(run(self.ctx.db, FACTOR_KINDS, {"pid": principal_id}).one())
 
     def has_factor(self, principal_id: int) -> bool:
         """Whether the principal has a second factor: a bound device or a security key."""

@@ -5,14 +5,17 @@ requires MFA), no write on the common path."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlalchemy import select
 
 from twofold.domain import apps, errors
-from twofold.services.applications import Client, find_client
-from twofold.services.codes import SecondFactor
+from twofold.services.applications import Client, find_client, find_client_on_loop
+from twofold.services.codes import FACTOR_KINDS, SecondFactor, kinds_of
 from twofold.services.context import Context
 from twofold.services.sessions import Sessions, SignedIn
 from twofold.services.views import Identity
+from twofold.storage.aio import LoopDatabase
 from twofold.storage.db import begin_read_only
 from twofold.storage.models import Application, Principal
 
@@ -28,7 +31,11 @@ def allowed_into(ctx: Context, who: SignedIn, client: Client) -> None:
     if who.restricted:
         raise errors.MFASetupRequired()
     if client.require_mfa and not SecondFactor(ctx).has_factor(who.principal_id):
-        raise errors.MFASetupRequired("This application requires MFA: bind a device first.")
+        raise _no_factor()
+
+
+def _no_factor() -> errors.MFASetupRequired:
+    return errors.MFASetupRequired("This application requires MFA: bind a device first.")
 
 
 def identity_of(who: SignedIn) -> Identity:
@@ -65,6 +72,25 @@ class ForwardAuth:
         finally:
             if db.in_transaction():
                 db.commit()
+
+    async def check_on_loop(
+        self, loop_db: LoopDatabase, token: str | None, client_id: str | None
+    ) -> Identity:
+        """`check(token, client_id, writes=False)` on the event loop (PostgreSQL,
+        storage/aio.py): the same reads by key, each a statement in autocommit."""
+        async with loop_db.connection() as conn:
+            client = await find_client_on_loop(conn, client_id)
+            if client is None:
+                raise errors.Unauthenticated("Unknown application.")
+            if client.disabled:
+                raise errors.ApplicationDisabled()
+            who = await Sessions(self.ctx).identify_on_loop(conn, token)
+            allowed_into(self.ctx, who, replace(client, require_mfa=False))  # but the factor
+            if client.require_mfa:
+                factors = await conn.first(FACTOR_KINDS, {"pid": who.principal_id})
+                if not kinds_of(factors):
+                    raise _no_factor()
+            return identity_of(who)
 
     def return_origins(self, principal: Principal) -> set[str]:
         """The origins a signed-in principal may be sent back to after sign-in (`rd=`): those

@@ -17,6 +17,7 @@ from twofold.domain.sealing import SealingError
 from twofold.services.forward_auth import ForwardAuth
 from twofold.services.sessions import WriteNeeded
 from twofold.services.views import Identity
+from twofold.storage.aio import LoopDatabase
 from twofold.web.console import security as sec
 from twofold.web.hot import run_reads
 from twofold.web.routing import EndingRoute
@@ -137,12 +138,30 @@ async def first_answer(request: Request) -> Response | None:
     apps = request.query_params.getlist("app")
     if len(apps) != 1 or len(apps[0]) > 48:
         return None
-    check = functools.partial(_identity, request, apps[0], writes=False)
+    rt = runtime_of(request)
     try:
-        identity = await run_reads(runtime_of(request), check)
+        if rt.loop_db is not None and rt.loop_db.ready():
+            identity = await _identity_on_loop(request, apps[0], rt.loop_db)
+        else:
+            check = functools.partial(_identity, request, apps[0], writes=False)
+            identity = await run_reads(rt, check)
     except (WriteNeeded, errors.TwofoldError, SQLAlchemyError, SealingError):
         return None  # the route answers: the touch, the 403 of a disabled application, a 503
     return _answer(request, identity, apps[0])
+
+
+async def _identity_on_loop(request: Request, app: str, loop_db: LoopDatabase) -> Identity | None:
+    """`_identity(..., writes=False)` on the event loop's own connections (PostgreSQL)."""
+    rt = runtime_of(request)
+    with rt.open_context(client_address(request, rt), None) as ctx:
+        try:
+            return await ForwardAuth(ctx).check_on_loop(loop_db, credential(request), app)
+        except errors.ApplicationDisabled:
+            raise
+        except errors.TwofoldError as exc:
+            if exc.status in (401, 403):
+                return None
+            raise
 
 
 FIRST_ANSWERS = {"auth_request": first_answer, "forward_auth": first_answer}
