@@ -1,12 +1,13 @@
 """Forward-auth next to a bare sync endpoint, same server, same run (issue 12):
 
     python -m bench.forward_auth [--duration 5] [--reps 3] [--connections 32]
+                                 [--database sqlite|postgresql]
 
-One `twofold serve` worker on SQLite (WAL), wrk on loopback with 32 connections: a bare sync
-FastAPI endpoint (bench/bare_app.py, its own uvicorn worker), `GET /healthz`, then
-`GET /api/v1/authz/auth-request?app=…` with a bearer token and with the console's session
-cookie. Prints the median rate and p50/p99 of each, and the
-ratio to the bare endpoint (goal: at least 0.50)."""
+One `twofold serve` worker on SQLite (WAL) or PostgreSQL (TWOFOLD_BENCH_PG's server), wrk on
+loopback with 32 connections: a bare sync FastAPI endpoint (bench/bare_app.py, its own
+uvicorn worker), `GET /healthz`, then `GET /api/v1/authz/auth-request?app=…` with a bearer
+token and with the console's session cookie. Prints the median rate and p50/p99 of each, and
+the ratio to the bare endpoint (goal: at least 0.50)."""
 
 from __future__ import annotations
 
@@ -23,8 +24,8 @@ from pathlib import Path
 import httpx
 from tests.live import free_port
 
-from bench.run import twofold_server, wait_ready
-from bench.seed import PASSWORD
+from bench.run import PG_ADMIN, twofold_server, wait_ready
+from bench.seed import PASSWORD, create_pg_database
 
 
 @contextmanager
@@ -66,10 +67,14 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     opts = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        db = f"sqlite:///{work / 'bench.db'}"
+        if opts.database == "sqlite":
+            db = f"sqlite:///{work / 'bench.db'}"
+        else:
+            db = create_pg_database(PG_ADMIN, "twofold_bench_forward_auth")
         subprocess.run(["twofold", "db", "upgrade"], check=True, capture_output=True,
                        env={"TWOFOLD_DATABASE_URL": db, "TWOFOLD_KEY_FILE": str(work / "k"),
                             "PATH": str(Path(__file__).resolve().parents[1] / ".venv/bin")})
@@ -103,7 +108,7 @@ def main() -> None:
                     results[name].append(wrk(url, header, opts.duration, opts.connections))
     bare = statistics.median(r[0] for r in results["bare sync FastAPI endpoint"])
     print(f"| measurement | req/s | p50 ms | p99 ms | vs bare |  ({opts.connections} "
-          f"connections, 1 worker, SQLite, median of {opts.reps} × {opts.duration} s)")
+          f"connections, 1 worker, {opts.database}, median of {opts.reps} × {opts.duration} s)")
     print("| --- | ---: | ---: | ---: | ---: |")
     for name, samples in results.items():
         rate = statistics.median(s[0] for s in samples)
