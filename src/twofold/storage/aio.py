@@ -43,7 +43,7 @@ from sqlalchemy import Engine, Executable
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from twofold.storage.db import Timeouts
+from twofold.storage.db import Timeouts, lone_reads
 from twofold.storage.watchdog import Watchdog
 
 
@@ -156,9 +156,12 @@ class LoopDatabase:
         self._prepared: dict[int, tuple[Executable, LoopStatement]] = {}
 
     def ready(self) -> bool:
-        """Whether statements can be compiled: the engine's dialect knows its server (after
-        the engine's first connection). Until then the sync path answers."""
-        return self.engine.dialect.server_version_info is not None
+        """Whether the hot paths may run here: the engine's dialect knows its server (after
+        the engine's first connection: statements compile by it), and the server's default
+        isolation is READ COMMITTED, where reads in autocommit lose nothing (`lone_reads`).
+        Otherwise the sync path answers."""
+        dialect = self.engine.dialect
+        return dialect.server_version_info is not None and lone_reads(dialect)
 
     def prepared(self, statement: Executable) -> LoopStatement:
         entry = self._prepared.get(id(statement))
