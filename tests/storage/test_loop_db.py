@@ -86,6 +86,27 @@ def test_a_full_pool_hands_over_a_returned_connection_or_times_out(engine: Engin
     db.discard_idle()
 
 
+def test_a_connection_lost_in_use_makes_room_for_a_request_waiting(
+    engine: Engine, pg_database: str
+) -> None:
+    """The pool is full and a request waits; the connection in use is lost (the server
+    dropped it). The waiting request opens a new one at once, not at the pool timeout."""
+    db = _loop_db(engine, pool=30)
+
+    async def scenario() -> None:
+        async with db.connection() as held:
+            first = (await held.first(_PID, {})).pid
+            waiting = asyncio.create_task(_pid(db))
+            await asyncio.sleep(0.1)
+            assert await asyncio.to_thread(_drop, pg_database, first) == 1
+            with pytest.raises(OperationalError):
+                await held.first(_PID, {})
+        assert await asyncio.wait_for(waiting, 10) != first
+
+    asyncio.run(scenario())
+    db.discard_idle()
+
+
 @pytest.mark.parametrize("ping_idle", [0, 3600])
 def test_a_connection_the_server_dropped_is_replaced(
     engine: Engine, pg_database: str, ping_idle: float

@@ -100,15 +100,18 @@ class LoopConnection:
 
     async def rows(self, statement: Executable, params: dict[str, Any]) -> list[Any]:
         prepared = self._db.prepared(statement)
-        fd = self.conn.fileno()
-        token = self._db.watchdog.arm(fd, self._db.limit)
+        watchdog = self._db.watchdog
+        fd, token = -1, None
         try:
+            fd = self.conn.fileno()  # raises for a connection closed meanwhile
+            token = watchdog.arm(fd, self._db.limit)
             cursor = await self.conn.execute(prepared.sql, prepared.parameters(params))
             values = await cursor.fetchall() if cursor.description is not None else []
         except psycopg.Error as exc:
-            raise _as_sqlalchemy(prepared.sql, exc, self._db.watchdog.cut(fd)) from exc
+            raise _as_sqlalchemy(prepared.sql, exc, watchdog.cut(fd)) from exc
         finally:
-            self._db.watchdog.disarm(token)
+            if token is not None:
+                watchdog.disarm(token)
         return [prepared.row(v) for v in values]
 
     async def first(self, statement: Executable, params: dict[str, Any]) -> Any:
@@ -126,7 +129,8 @@ def _as_sqlalchemy(sql: str, exc: psycopg.Error, cut: bool) -> DBAPIError:
 
 class LoopDatabase:
     """Up to `size` psycopg async connections per process, idle ones reused most recently
-    returned first, none waited for (see the module's docstring)."""
+    returned first; with all of them in use a request waits for one, up to the pool
+    timeout (see the module's docstring)."""
 
     def __init__(
         self,
@@ -151,7 +155,7 @@ class LoopDatabase:
         self._connect_timeout = max(2, round(timeouts.connect))
         self._server_options = f"-c statement_timeout={max(1, int(timeouts.statement * 1000))}"
         self._idle: deque[tuple[AsyncConnection[Any], float]] = deque()
-        self._waiting: deque[asyncio.Future[AsyncConnection[Any]]] = deque()
+        self._waiting: deque[asyncio.Future[AsyncConnection[Any] | None]] = deque()
         self._open = 0  # connections made and not yet closed: idle and in use
         self._prepared: dict[int, tuple[Executable, LoopStatement]] = {}
 
@@ -189,8 +193,11 @@ class LoopDatabase:
                 return conn
             self._discard(conn)
             self.discard_idle()
-        if self._open >= self.size:
-            return await self._returned()
+        while self._open >= self.size:
+            handed = await self._returned()
+            if handed is not None:
+                return handed
+            # None: one was discarded, so there is room to open one (unless taken meanwhile)
         self._open += 1
         try:
             return await AsyncConnection.connect(
@@ -201,14 +208,18 @@ class LoopDatabase:
             )
         except psycopg.Error as exc:
             self._open -= 1
+            self._give(None)
             raise _as_sqlalchemy("connect", exc, False) from exc
         except BaseException:
             self._open -= 1
+            self._give(None)
             raise
 
-    async def _returned(self) -> AsyncConnection[Any]:
-        """Wait for a connection handed over by `_release`, up to the pool timeout."""
-        waiter: asyncio.Future[AsyncConnection[Any]] = asyncio.get_running_loop().create_future()
+    async def _returned(self) -> AsyncConnection[Any] | None:
+        """Wait for a connection handed over by `_release` (None: room to open one), up to
+        the pool timeout."""
+        waiter: asyncio.Future[AsyncConnection[Any] | None]
+        waiter = asyncio.get_running_loop().create_future()
         self._waiting.append(waiter)
         try:
             return await asyncio.wait_for(waiter, self.timeouts.pool)
@@ -216,9 +227,9 @@ class LoopDatabase:
             raise PoolTimeout(
                 f"no connection of {self.size} returned within {self.timeouts.pool}s"
             ) from None
-        except BaseException:  # cancelled: a connection handed over meanwhile goes back
+        except BaseException:  # cancelled: what was handed over meanwhile goes on
             if waiter.done() and not waiter.cancelled():
-                self._release(waiter.result())
+                self._pass_on(waiter.result())
             raise
         finally:
             if waiter in self._waiting:
@@ -240,7 +251,14 @@ class LoopDatabase:
         if conn.closed or conn.broken or conn.info.transaction_status != TransactionStatus.IDLE:
             self._discard(conn)
             self.discard_idle()
+            self._give(None)  # a waiter may open a new one
             return
+        if not self._give(conn):
+            self._idle.append((conn, self._now()))
+
+    def _give(self, conn: AsyncConnection[Any] | None) -> bool:
+        """Hand `conn` (None: room for a new one) to the first request waiting; False when
+        none waits."""
         while self._waiting:
             waiter = self._waiting.popleft()
             if waiter.done():  # timed out meanwhile
@@ -250,16 +268,24 @@ class LoopDatabase:
                 waiter.set_result(conn)
             else:  # a test client's other event loop
                 loop.call_soon_threadsafe(self._hand, waiter, conn)
-            return
-        self._idle.append((conn, self._now()))
+            return True
+        return False
 
     def _hand(
-        self, waiter: asyncio.Future[AsyncConnection[Any]], conn: AsyncConnection[Any]
+        self, waiter: asyncio.Future[AsyncConnection[Any] | None], conn: AsyncConnection[Any] | None
     ) -> None:
         if waiter.done():
-            self._release(conn)
+            self._pass_on(conn)
         else:
             waiter.set_result(conn)
+
+    def _pass_on(self, conn: AsyncConnection[Any] | None) -> None:
+        """What a request that stopped waiting was handed: to the pool, or the room to the
+        next one waiting."""
+        if conn is not None:
+            self._release(conn)
+        else:
+            self._give(None)
 
     def _discard(self, conn: AsyncConnection[Any]) -> None:
         self._open -= 1
