@@ -14,6 +14,7 @@ from tests.security.helpers import engine_of, error_code, last_step, login_mfa, 
 from tests.support import Api, FakeClock, Principal, oathtool
 from twofold.bootstrap import build_runtime
 from twofold.config import Settings
+from twofold.storage.aio import LoopConnection
 from twofold.web.app import create_app
 
 FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
@@ -156,7 +157,10 @@ def test_wrong_recovery_and_email_codes_count_too(api: Api, owner: Principal, in
 # --- item 6: fail closed ---------------------------------------------------------------
 
 def test_a_database_error_during_a_code_check_fails_closed(
-    api: Api, mfa_owner: Principal, caplog: pytest.LogCaptureFixture
+    api: Api,
+    mfa_owner: Principal,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     api.clock.advance(30)
     challenge = start_login(api, mfa_owner)
@@ -168,6 +172,15 @@ def test_a_database_error_during_a_code_check_fails_closed(
         if said.startswith("UPDATE MFA_DEVICES") or "(UPDATE MFA_DEVICES" in said:
             raise OperationalError(statement, None, Exception("injected: disk I/O error"))
 
+    # PostgreSQL's code check sends its statements from the event loop (storage/aio.py),
+    # not through the engine: the same error there, as its statement would raise it.
+    run = LoopConnection._run
+
+    async def exploding(self: LoopConnection, statement: Any, params: Any) -> Any:
+        explode(None, None, self._db.prepared(statement).sql)
+        return await run(self, statement, params)
+
+    monkeypatch.setattr(LoopConnection, "_run", exploding)
     event.listen(engine, "before_cursor_execute", explode)
     try:
         r = login_mfa(api, challenge, code=api.code(mfa_owner))

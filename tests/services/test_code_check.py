@@ -5,7 +5,6 @@ answer and count."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, select, text, update
 
-from tests.support import FakeClock, oathtool
+from tests.support import FakeClock, oathtool, run_async
 from twofold.bootstrap import Runtime
 from twofold.domain import errors, policy
 from twofold.services.code_check import CodeCheck
@@ -57,7 +56,7 @@ def check(ctx: Context, runtime: Runtime) -> Callable[[str | None, str], datetim
     loop_db = runtime.loop_db
 
     def on_loop(token: str | None, code: str) -> datetime | None:
-        return asyncio.run(CodeCheck(ctx).verify_on_loop(loop_db, token, code))
+        return run_async(CodeCheck(ctx).verify_on_loop(loop_db, token, code))
 
     return on_loop
 

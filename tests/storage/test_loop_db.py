@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from tests.storage.test_idle_ping import _drop
+from tests.support import run_async
 from twofold.storage.aio import LoopDatabase
 from twofold.storage.db import Timeouts, make_engine
 from twofold.storage.models import UTCDateTime
@@ -37,9 +38,9 @@ def _loop_db(engine: Engine, **timeouts: Any) -> LoopDatabase:
     return db
 
 
-async def _pid(db: LoopDatabase) -> int:
+async def _pid(db: LoopDatabase, *, read: bool = False) -> int:
     async with db.connection() as conn:
-        return int((await conn.first(_PID, {})).pid)
+        return int((await conn.first(_PID, {}, read=read)).pid)
 
 
 def test_rows_read_as_the_engine_reads_them(engine: Engine) -> None:
@@ -60,7 +61,7 @@ def test_rows_read_as_the_engine_reads_them(engine: Engine) -> None:
         async with db.connection() as conn:
             return await conn.first(echo, params)
 
-    row = asyncio.run(read())
+    row = run_async(read())
     assert tuple(row) == expected
     assert row.at == at and row.at.tzinfo is UTC
     assert row.doc == {"methods": ["pwd", "otp"], "n": 1} and row.word == "fixed"
@@ -82,7 +83,7 @@ def test_a_full_pool_hands_over_a_returned_connection_or_times_out(engine: Engin
                 await _pid(db)
         assert await _pid(db) == first  # the one that timed out took nothing with it
 
-    asyncio.run(scenario())
+    run_async(scenario())
     db.discard_idle()
 
 
@@ -103,24 +104,25 @@ def test_a_connection_lost_in_use_makes_room_for_a_request_waiting(
                 await held.first(_PID, {})
         assert await asyncio.wait_for(waiting, 10) != first
 
-    asyncio.run(scenario())
+    run_async(scenario())
     db.discard_idle()
 
 
-@pytest.mark.parametrize("ping_idle", [0, 3600])
+@pytest.mark.parametrize(("ping_idle", "read"), [(0, False), (3600, False), (3600, True)])
 def test_a_connection_the_server_dropped_is_replaced(
-    engine: Engine, pg_database: str, ping_idle: float
+    engine: Engine, pg_database: str, ping_idle: float, read: bool
 ) -> None:
     """Idle past `ping_idle`: the ping finds it dead, and a new connection serves the
-    statement, no error. Within it: the statement that meets it fails (the engine's
-    OperationalError: the app's 503), once; the next gets a new connection."""
+    statement, no error. Within it, unpinged: a read runs again on a new connection, no
+    error; any other statement fails (the engine's OperationalError: the app's 503), once,
+    and the next gets a new connection."""
     db = _loop_db(engine, ping_idle=ping_idle)
-    first = asyncio.run(_pid(db))
+    first = run_async(_pid(db))
     assert _drop(pg_database, first) == 1
-    if ping_idle:
+    if ping_idle and not read:
         with pytest.raises(OperationalError):
-            asyncio.run(_pid(db))
-    assert asyncio.run(_pid(db)) != first
+            run_async(_pid(db))
+    assert run_async(_pid(db, read=read)) != first
     db.discard_idle()
 
 

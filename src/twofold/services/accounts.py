@@ -186,7 +186,7 @@ class Principals:
         async with loop_db.connection() as conn:
             who = await Sessions(self.ctx).identify_on_loop(conn, token)
             reach(who)
-            mfa = _own_mfa(await conn.first(_OWN_MFA, {"pid": who.principal_id}))
+            mfa = _own_mfa(await conn.first(_OWN_MFA, {"pid": who.principal_id}, read=True))
         return self._me(who, mfa)
 
     def _me(self, who: SignedIn, mfa: MfaStatus) -> MeView:

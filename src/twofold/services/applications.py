@@ -106,7 +106,7 @@ async def find_client_on_loop(conn: LoopConnection, client_id: str | None) -> Cl
     """`find_client` on a connection of the event loop's (PostgreSQL, storage/aio.py)."""
     if not client_id or len(client_id) > 48:
         return None
-    return client_of_row(await conn.first(_CLIENT_COLUMNS, {"client_id": client_id}))
+    return client_of_row(await conn.first(_CLIENT_COLUMNS, {"client_id": client_id}, read=True))
 
 
 def client_of_row(row: Any) -> Client | None:

@@ -201,7 +201,7 @@ class CodeCheck:
         if asked is None or not loop_db.ready():
             return None
         async with loop_db.connection() as conn:
-            row = await conn.first(_READ, {"token_hash": asked[0]})
+            row = await conn.first(_READ, {"token_hash": asked[0]}, read=True)
             judged = self._judged(row, asked[1])
             if judged is None:
                 return None

@@ -87,7 +87,7 @@ class ForwardAuth:
             who = await Sessions(self.ctx).identify_on_loop(conn, token)
             allowed_into(self.ctx, who, replace(client, require_mfa=False))  # but the factor
             if client.require_mfa:
-                factors = await conn.first(FACTOR_KINDS, {"pid": who.principal_id})
+                factors = await conn.first(FACTOR_KINDS, {"pid": who.principal_id}, read=True)
                 if not kinds_of(factors):
                     raise _no_factor()
             return identity_of(who)

@@ -230,7 +230,7 @@ class Sessions:
         storage/aio.py): the same statement, the same rules."""
         if not token or len(token) > MAX_TOKEN_LENGTH:
             raise errors.Unauthenticated()
-        row = await conn.first(_IDENTIFY, {"token_hash": token_digest(token)})
+        row = await conn.first(_IDENTIFY, {"token_hash": token_digest(token)}, read=True)
         return self._signed_in(row, writes=False)
 
     def _signed_in(self, row: Any, *, writes: bool) -> SignedIn:

@@ -94,11 +94,30 @@ class LoopStatement:
 class LoopConnection:
     """One checked-out connection: statements with a deadline, errors as SQLAlchemy's."""
 
-    def __init__(self, db: LoopDatabase, conn: AsyncConnection[Any]) -> None:
+    def __init__(self, db: LoopDatabase, conn: AsyncConnection[Any], *, unproven: bool) -> None:
         self._db = db
         self.conn = conn
+        # Taken from the pool within the ping window, not pinged: the server may have
+        # dropped it since (a restart). Cleared by its first statement.
+        self._unproven = unproven
 
-    async def rows(self, statement: Executable, params: dict[str, Any]) -> list[Any]:
+    async def rows(
+        self, statement: Executable, params: dict[str, Any], *, read: bool = False
+    ) -> list[Any]:
+        """The statement's rows. A `read` that meets a connection the server dropped while
+        it sat unpinged in the pool runs again on a new one, as a ping would have found it:
+        a read sent twice changes nothing."""
+        unproven, self._unproven = self._unproven, False
+        try:
+            return await self._run(statement, params)
+        except DBAPIError as exc:
+            lost = self.conn.closed or self.conn.broken
+            if not (read and unproven and lost and not exc.connection_invalidated):
+                raise
+        self.conn = await self._db._replace(self.conn)
+        return await self._run(statement, params)
+
+    async def _run(self, statement: Executable, params: dict[str, Any]) -> list[Any]:
         prepared = self._db.prepared(statement)
         watchdog = self._db.watchdog
         fd, token = -1, None
@@ -114,8 +133,10 @@ class LoopConnection:
                 watchdog.disarm(token)
         return [prepared.row(v) for v in values]
 
-    async def first(self, statement: Executable, params: dict[str, Any]) -> Any:
-        found = await self.rows(statement, params)
+    async def first(
+        self, statement: Executable, params: dict[str, Any], *, read: bool = False
+    ) -> Any:
+        found = await self.rows(statement, params, read=read)
         return found[0] if found else None
 
 
@@ -178,26 +199,41 @@ class LoopDatabase:
     async def connection(self) -> AsyncIterator[LoopConnection]:
         """A connection for a few statements. One that failed is discarded, with every idle
         one (the server most likely dropped them all)."""
-        conn = await self._checkout()
+        conn, unproven = await self._checkout()
+        lent = LoopConnection(self, conn, unproven=unproven)
         try:
-            yield LoopConnection(self, conn)
+            yield lent
         except BaseException:
-            self._release(conn)
+            self._release(lent.conn)
             raise
-        self._release(conn)
+        self._release(lent.conn)
 
-    async def _checkout(self) -> AsyncConnection[Any]:
+    async def _checkout(self) -> tuple[AsyncConnection[Any], bool]:
+        """A connection, and whether it is unproven (see LoopConnection)."""
         while self._idle:
             conn, returned = self._idle.pop()
-            if self._now() - returned <= self.timeouts.ping_idle or await self._alive(conn):
-                return conn
+            if self._now() - returned <= self.timeouts.ping_idle:
+                return conn, True
+            if await self._alive(conn):
+                return conn, False
             self._discard(conn)
             self.discard_idle()
         while self._open >= self.size:
             handed = await self._returned()
             if handed is not None:
-                return handed
+                return handed, False  # just returned: it answered a moment ago
             # None: one was discarded, so there is room to open one (unless taken meanwhile)
+        return await self._connect(), False
+
+    async def _replace(self, lost: AsyncConnection[Any]) -> AsyncConnection[Any]:
+        """A new connection for one the server dropped; the idle ones go with it. Should
+        the new one fail, the lost one is released (and discarded) as any failed one."""
+        self.discard_idle()
+        fresh = await self._connect()
+        self._discard(lost)
+        return fresh
+
+    async def _connect(self) -> AsyncConnection[Any]:
         self._open += 1
         try:
             return await AsyncConnection.connect(
