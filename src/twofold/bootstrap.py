@@ -27,6 +27,7 @@ from twofold.services.sms import build_sms
 from twofold.storage import keyfile
 from twofold.storage.aio import LoopDatabase
 from twofold.storage.db import Timeouts, make_engine, make_session_factory
+from twofold.storage.lite import LiteDatabase
 from twofold.storage.sealed import sealed_key_ids
 
 
@@ -63,6 +64,8 @@ class Runtime:
     # PostgreSQL: the hot paths' statements on the event loop (storage/aio.py); None on SQLite,
     # whose hot paths run inline (web/hot.py).
     loop_db: LoopDatabase | None = None
+    # SQLite: the code check's statements on the driver's own connection (storage/lite.py).
+    lite_db: LiteDatabase | None = None
 
     def context(self, db: Session, client_addr: str | None, agent: str | None) -> Context:
         """The Context of one request or command, over the database session `db`."""
@@ -155,6 +158,7 @@ def build_runtime(
             if engine.dialect.name == "postgresql"
             else None
         ),
+        lite_db=LiteDatabase(engine) if engine.dialect.name == "sqlite" else None,
     )
 
 

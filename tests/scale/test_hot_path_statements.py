@@ -18,10 +18,11 @@ from tests.support import Api
 
 @contextmanager
 def recorded(app: Any) -> Iterator[list[str]]:
-    """The statements sent, in order: the engine's, and on PostgreSQL those the hot paths
-    send on the event loop's own connections (storage/aio.py)."""
+    """The statements sent, in order: the engine's, and those the hot paths send on the
+    driver's own connections (storage/aio.py on PostgreSQL, storage/lite.py on SQLite)."""
     engine = app.state.runtime.engine
     loop_db = app.state.runtime.loop_db
+    lite_db = app.state.runtime.lite_db
     statements: list[str] = []
 
     def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
@@ -37,12 +38,22 @@ def recorded(app: Any) -> Iterator[list[str]]:
             return made
 
         loop_db.prepared = recording
+    if lite_db is not None:
+        send = lite_db.send
+
+        def sending(conn: Any, sql: str, params: Any = ()) -> Any:
+            statements.append(" ".join(sql.split()))
+            return send(conn, sql, params)
+
+        lite_db.send = sending
     try:
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", before)
         if loop_db is not None:
-            del loop_db.prepared
+            loop_db.prepared = prepared
+        if lite_db is not None:
+            lite_db.send = send
 
 
 def _kinds(statements: list[str]) -> list[str]:
@@ -75,7 +86,7 @@ def _tables(statements: list[str]) -> list[str]:
     for s in statements:
         words = s.replace(",", " ").split()
         kind = words[0].upper()
-        if s.upper().startswith("BEGIN"):
+        if s.upper().startswith(("BEGIN", "COMMIT", "ROLLBACK")):
             out.append(s.upper())
         elif kind == "WITH":  # one statement of several writes: each write's table, in order
             writes = re.findall(r"\((UPDATE|INSERT INTO) ([a-z_]+)", s)
@@ -101,21 +112,21 @@ def test_verify_mfa_is_one_read_then_the_writes(app, api: Api, mfa_owner, db_url
         "UPDATE sessions",  # verified_at, amr and last_seen_at, by primary key
         "INSERT audit_events",
     ]
-    # the read's transaction ends: unsealing and the TOTP arithmetic run with none open;
-    # SQLite's write lock covers the conditional UPDATEs and the audit INSERT alone, and
-    # PostgreSQL runs them as one statement (autocommit, one round trip)
+    # the read is a lone SELECT (its own read transaction, no write lock, nothing held
+    # after it): unsealing and the TOTP arithmetic run with no transaction open; SQLite's
+    # write lock covers the conditional UPDATEs and the audit INSERT alone, and PostgreSQL
+    # runs them as one statement (autocommit, one round trip)
     if db_url.startswith("sqlite"):
-        then = ["BEGIN IMMEDIATE", *writes]
+        then = ["BEGIN IMMEDIATE", *writes, "COMMIT"]
     else:
         then = ["WITH " + ", ".join(writes)]
     assert _tables(statements) == [
-        *_begin(db_url),  # read-only: on SQLite a plain BEGIN, no write lock
         # sessions JOIN principals JOIN accounts JOIN mfa_devices, by sessions.token_hash
         # (unique index) and (principal_id, state) (unique index)
         "SELECT sessions",
         *then,
     ], statements
-    assert "JOIN mfa_devices" in statements[len(_begin(db_url))]
+    assert "JOIN mfa_devices" in statements[0]
 
 
 def test_wrong_code_is_one_read_then_the_writes(app, api: Api, mfa_owner, db_url) -> None:
@@ -130,11 +141,10 @@ def test_wrong_code_is_one_read_then_the_writes(app, api: Api, mfa_owner, db_url
     # (one below the lock), with the write lock for the two writes alone on SQLite, and in
     # one statement on PostgreSQL
     if db_url.startswith("sqlite"):
-        then = ["BEGIN IMMEDIATE", *writes]
+        then = ["BEGIN IMMEDIATE", *writes, "COMMIT"]
     else:
         then = ["WITH " + ", ".join(writes)]
     assert _tables(statements) == [
-        *_begin(db_url),
         "SELECT sessions",  # sessions JOIN principals JOIN accounts JOIN mfa_devices
         *then,
     ], statements

@@ -15,6 +15,7 @@ from tests.support import Api, FakeClock, Principal, oathtool
 from twofold.bootstrap import build_runtime
 from twofold.config import Settings
 from twofold.storage.aio import LoopConnection
+from twofold.storage.lite import LiteDatabase
 from twofold.web.app import create_app
 
 FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
@@ -172,8 +173,8 @@ def test_a_database_error_during_a_code_check_fails_closed(
         if said.startswith("UPDATE MFA_DEVICES") or "(UPDATE MFA_DEVICES" in said:
             raise OperationalError(statement, None, Exception("injected: disk I/O error"))
 
-    # PostgreSQL's code check sends its statements from the event loop (storage/aio.py),
-    # not through the engine: the same error there, as its statement would raise it.
+    # The code check sends its statements on the driver's own connections, not through the
+    # engine: on PostgreSQL from the event loop (storage/aio.py), the same error there.
     run = LoopConnection._run
 
     async def exploding(self: LoopConnection, statement: Any, params: Any) -> Any:
@@ -181,6 +182,14 @@ def test_a_database_error_during_a_code_check_fails_closed(
         return await run(self, statement, params)
 
     monkeypatch.setattr(LoopConnection, "_run", exploding)
+    # SQLite's, on the driver's own connection (storage/lite.py): the same.
+    send = LiteDatabase.send
+
+    def exploding_here(self: LiteDatabase, conn: Any, sql: str, params: Any = ()) -> Any:
+        explode(None, None, sql)
+        return send(self, conn, sql, params)
+
+    monkeypatch.setattr(LiteDatabase, "send", exploding_here)
     event.listen(engine, "before_cursor_execute", explode)
     try:
         r = login_mfa(api, challenge, code=api.code(mfa_owner))

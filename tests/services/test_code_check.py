@@ -5,6 +5,7 @@ answer and count."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -49,11 +50,14 @@ def fresh(signed_in: tuple[str, str], clock: FakeClock) -> tuple[str, str]:
 
 @pytest.fixture
 def check(ctx: Context, runtime: Runtime) -> Callable[[str | None, str], datetime | None]:
-    """The code check as the hot route runs it: inline on SQLite, on the event loop's own
-    connections on PostgreSQL (storage/aio.py)."""
-    if runtime.loop_db is None:
-        return CodeCheck(ctx).verify
+    """The code check as the hot route runs it: inline on SQLite, on the driver's own
+    connection (storage/lite.py); on the event loop's own connections on PostgreSQL
+    (storage/aio.py)."""
+    if runtime.lite_db is not None:
+        lite_db = runtime.lite_db
+        return lambda token, code: CodeCheck(ctx).verify(lite_db, token, code)
     loop_db = runtime.loop_db
+    assert loop_db is not None
 
     def on_loop(token: str | None, code: str) -> datetime | None:
         return run_async(CodeCheck(ctx).verify_on_loop(loop_db, token, code))
@@ -310,10 +314,10 @@ def test_a_change_meanwhile_leaves_nothing_of_this_check(
 def test_its_connections_go_back_as_they_were_lent(
     ctx: Context, check: Any, runtime: Runtime, fresh: tuple[str, str], clock: FakeClock
 ) -> None:
-    """SQLite: the lone read's connection goes back to the engine's pool transactional, or
-    the next use case's writes would not be one transaction. PostgreSQL: the checks never
-    touch the engine's pool, and the event loop's connections (autocommit) go back with no
-    transaction open on the server."""
+    """The checks send nothing through the engine's machinery, and leave no transaction
+    open: SQLite's pooled connections go back outside one, with the write gate free (the
+    next use case's write transaction starts at once); PostgreSQL's event loop connections
+    (autocommit) go back with none open on the server."""
     token, secret = fresh
     statements: list[str] = []
 
@@ -328,25 +332,25 @@ def test_its_connections_go_back_as_they_were_lent(
             check(token, _wrong(secret, clock.epoch))
     finally:
         event.remove(runtime.engine, "before_cursor_execute", sent)
+    assert statements == []
+    assert _state(runtime)["code_failures"] == 1
     if runtime.loop_db is not None:
-        assert statements == []
         with runtime.engine.connect() as conn:
             states = conn.execute(text(
                 "SELECT state FROM pg_stat_activity"
                 " WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )).scalars().all()  # fmt: skip
         assert states and set(states) == {"idle"}, states
-        assert _state(runtime)["code_failures"] == 1
         return
-    assert statements
     pool = runtime.engine.pool
-    conns = [runtime.engine.connect() for _ in range(pool.checkedin())]  # type: ignore[attr-defined]
-    assert conns, "the checks' connections are back in the pool"
+    raws = [runtime.engine.raw_connection() for _ in range(pool.checkedin())]  # type: ignore[attr-defined]
+    assert raws, "the checks' connections are back in the pool"
     try:
-        for conn in conns:
-            conn.execute(update(Principal).values(code_failures=99))
-            conn.rollback()
+        assert not any(raw.driver_connection.in_transaction for raw in raws)
     finally:
-        for conn in conns:
-            conn.close()
-    assert _state(runtime)["code_failures"] == 1
+        for raw in raws:
+            raw.close()
+    started = time.monotonic()
+    _write(runtime, update(Principal).values(code_failures=0))  # the gate is free
+    assert time.monotonic() - started < 1.0
+    assert _state(runtime)["code_failures"] == 0

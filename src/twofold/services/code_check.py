@@ -25,12 +25,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, exists, func, select, update
+from sqlalchemy import bindparam, exists, func, select, update
 
 from twofold.domain import amr, errors, policy, totp
 from twofold.domain.sealing import SealingError
 from twofold.domain.tokens import MAX_TOKEN_LENGTH, token_digest
-from twofold.services.audit import INSERT_EVENT, Audit, Party
+from twofold.services.audit import Audit, Party
 from twofold.services.codes import (
     ACCEPT_STEP,
     CHECK_RESULTS,
@@ -42,7 +42,8 @@ from twofold.services.context import Context
 from twofold.services.sessions import SIGNED_IN, Sessions
 from twofold.services.throttle import CODES, count_statement, reset_statement
 from twofold.storage.aio import LoopDatabase
-from twofold.storage.db import affected, lone_read, table_of
+from twofold.storage.db import table_of
+from twofold.storage.lite import LiteConnection, LiteDatabase, Rollback
 from twofold.storage.models import Account, AuditEvent, AuthSession, MfaDevice, Principal
 
 _SESSIONS = table_of(AuthSession)
@@ -93,6 +94,11 @@ _VERIFIED = (
 _RESET = reset_statement(CODES)
 _COUNT = count_statement(CODES)
 _EVENTS = table_of(AuditEvent)
+# The audit row as one prebuilt INSERT of every column but the id (storage/lite.py compiles
+# it once; the engine's INSERT_EVENT is compiled by the row's keys).
+_INSERT_EVENT = _EVENTS.insert().values(
+    {c.key: bindparam(c.key, type_=c.type) for c in _EVENTS.c if c.key != "id"}
+)
 
 
 def _logged_if(done: Any) -> Any:
@@ -164,33 +170,62 @@ def _asked(token: str | None, raw_code: object) -> tuple[str, str] | None:
     return None if code is None else (token_digest(token), code)
 
 
+def _written(
+    conn: LiteConnection, writes: list[tuple[Any, dict[str, Any]]], conditional: int = 1
+) -> bool:
+    """SQLite: `writes` in one write transaction (the write lock for them alone); the first
+    `conditional` must each change one row, or all of it is rolled back: False."""
+    try:
+        with conn.writing():
+            for i, (statement, params) in enumerate(writes):
+                if conn.changed(statement, params) != 1 and i < conditional:
+                    raise Rollback()
+    except Rollback:
+        return False
+    return True
+
+
 class CodeCheck:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
-    def verify(self, token: str | None, raw_code: object) -> datetime | None:
-        """SQLite, inline on the event loop (web/hot.py): until when the session is freshly
-        verified, or None: declined, nothing written. Raises InvalidMFACode (OutOfSyncMFACode)
-        for a failure counted here. On PostgreSQL: `verify_on_loop`."""
+    def verify(
+        self, lite_db: LiteDatabase, token: str | None, raw_code: object
+    ) -> datetime | None:
+        """SQLite, inline on the event loop (web/hot.py), on the driver's own connection
+        (storage/lite.py): until when the session is freshly verified, or None: declined,
+        nothing written. Raises InvalidMFACode (OutOfSyncMFACode) for a failure counted
+        here. On PostgreSQL: `verify_on_loop`."""
         asked = _asked(token, raw_code)
-        engine = self.ctx.db.get_bind()
-        if asked is None or not isinstance(engine, Engine) or engine.dialect.name != "sqlite":
+        if asked is None:
             return None
-        with engine.connect() as conn:
-            lone_read(conn, True)
-            with conn.begin():
-                row: Any = conn.execute(_READ, {"token_hash": asked[0]}).first()
+        with lite_db.connection() as conn:
+            row = conn.first(_READ, {"token_hash": asked[0]})  # a lone read: no write lock
             judged = self._judged(row, asked[1])
             if judged is None:
                 return None
             now, step, failure = judged
-            lone_read(conn, False)
             if failure is not None:
-                if not self._counted(conn, row, now, failure):
-                    return None
+                params, event = self._count(row, now, failure)
+                if not _written(conn, [(_COUNT, params), (_INSERT_EVENT, event)]):
+                    return None  # the count or the lock changed meanwhile
+                self._counted_now(event, failure)
                 raise failure
             assert step is not None
-            return self._write(conn, row, now, step)
+            event = self._event(row)
+            writes = [
+                (ACCEPT_STEP, {"device_id": row.device_id, "step": step}),
+                (_RESET, {"throttled_id": row.principal_id, "now": now}),
+                (_VERIFIED, {
+                    "session_id": row.session_id,
+                    "now": now,
+                    "methods": amr.merged(row.amr or [], "otp"),
+                }),
+                (_INSERT_EVENT, event),
+            ]  # fmt: skip
+            if not _written(conn, writes, conditional=2):
+                return None  # replayed, or locked meanwhile: the full use case says which
+            return self._accepted_now(event, now)
 
     async def verify_on_loop(
         self, loop_db: LoopDatabase, token: str | None, raw_code: object
@@ -273,24 +308,6 @@ class CodeCheck:
         params = {"throttled_id": row.principal_id, "seen": row.code_failures, "now": now}
         return {**params, **{f"event_{key}": value for key, value in event.items()}}, event
 
-    def _counted(
-        self,
-        conn: Connection,
-        row: Any,
-        now: datetime,
-        failure: errors.InvalidMFACode,
-    ) -> bool:
-        """Count the failure and audit it; False when the count or the lock changed
-        meanwhile (nothing written)."""
-        params, event = self._count(row, now, failure)
-        with conn.begin() as tx:  # SQLite: the write lock, for these statements alone
-            if affected(conn.execute(_COUNT, params)) != 1:
-                tx.rollback()
-                return False
-            conn.execute(INSERT_EVENT, event)
-        self._counted_now(event, failure)
-        return True
-
     def _counted_now(self, event: dict[str, Any], failure: errors.InvalidMFACode) -> None:
         self.ctx.observer.audited(event)
         self.ctx.observer.mfa_check("totp", result_of(failure, CHECK_RESULTS))
@@ -312,22 +329,6 @@ class CodeCheck:
             **{f"event_{key}": value for key, value in event.items()},
         }
         return params, event
-
-    def _write(self, conn: Connection, row: Any, now: datetime, step: int) -> datetime | None:
-        event = self._event(row)
-        methods = amr.merged(row.amr or [], "otp")
-        principal = {"throttled_id": row.principal_id, "now": now}
-        with conn.begin() as tx:  # SQLite: the write lock, for these statements alone
-            device = {"device_id": row.device_id, "step": step}
-            if (
-                affected(conn.execute(ACCEPT_STEP, device)) != 1
-                or affected(conn.execute(_RESET, principal)) != 1
-            ):
-                tx.rollback()  # replayed, or locked meanwhile: the full use case says which
-                return None
-            conn.execute(_VERIFIED, {"session_id": row.session_id, "now": now, "methods": methods})
-            conn.execute(INSERT_EVENT, event)
-        return self._accepted_now(event, now)
 
     def _accepted_now(self, event: dict[str, Any], now: datetime) -> datetime:
         """After the commit: the security log's line, the metric, and the fresh window."""

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque, namedtuple
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -44,51 +44,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from twofold.storage.db import Timeouts, lone_reads
+from twofold.storage.prebuilt import Prebuilt
 from twofold.storage.watchdog import Watchdog
-
-
-class LoopStatement:
-    """A Core statement compiled once for psycopg: its SQL, its fixed parameters (the
-    literals in its conditions), and SQLAlchemy's conversions of its parameters and of its
-    result columns."""
-
-    def __init__(self, statement: Any, dialect: Any) -> None:
-        compiled = statement.compile(dialect=dialect)
-        if compiled.post_compile_params or compiled.escaped_bind_names:
-            raise ValueError("an expanding or escaped parameter cannot be prebuilt")
-        self.sql: str = str(compiled)
-        self.fixed: dict[str, Any] = {}
-        converts: dict[str, Callable[[Any], Any]] = {}  # once a name, used however often
-        for bind, name in compiled.bind_names.items():
-            if not bind.required:
-                self.fixed[name] = bind.effective_value
-            convert = bind.type.dialect_impl(dialect).bind_processor(dialect)
-            if convert is not None:
-                converts[name] = convert
-        self.converts = list(converts.items())
-        columns = list(getattr(statement, "selected_columns", ()))
-        self.kind: Any = namedtuple("LoopRow", [str(c.key) for c in columns], rename=True)  # type: ignore[misc]
-        self.results: list[tuple[int, Callable[[Any], Any]]] = []
-        for i, column in enumerate(columns):
-            convert = column.type.dialect_impl(dialect).result_processor(dialect, None)
-            if convert is not None:
-                self.results.append((i, convert))
-
-    def parameters(self, given: dict[str, Any]) -> dict[str, Any]:
-        params = {**self.fixed, **given}
-        for name, convert in self.converts:
-            if name in params:
-                params[name] = convert(params[name])
-        return params
-
-    def row(self, values: tuple[Any, ...]) -> Any:
-        """A row as SQLAlchemy's read: its columns as attributes, or by index."""
-        if self.results:
-            converted = list(values)
-            for i, convert in self.results:
-                converted[i] = convert(converted[i])
-            return self.kind._make(converted)
-        return self.kind._make(values)
 
 
 class LoopConnection:
@@ -178,7 +135,7 @@ class LoopDatabase:
         self._idle: deque[tuple[AsyncConnection[Any], float]] = deque()
         self._waiting: deque[asyncio.Future[AsyncConnection[Any] | None]] = deque()
         self._open = 0  # connections made and not yet closed: idle and in use
-        self._prepared: dict[int, tuple[Executable, LoopStatement]] = {}
+        self.prepared = Prebuilt(engine.dialect)
 
     def ready(self) -> bool:
         """Whether the hot paths may run here: the engine's dialect knows its server (after
@@ -187,13 +144,6 @@ class LoopDatabase:
         Otherwise the sync path answers."""
         dialect = self.engine.dialect
         return dialect.server_version_info is not None and lone_reads(dialect)
-
-    def prepared(self, statement: Executable) -> LoopStatement:
-        entry = self._prepared.get(id(statement))
-        if entry is None or entry[0] is not statement:
-            entry = (statement, LoopStatement(statement, self.engine.dialect))
-            self._prepared[id(statement)] = entry
-        return entry[1]
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[LoopConnection]:

@@ -7,11 +7,12 @@ import fcntl
 import os
 import threading
 import time
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    Connection,
     CursorResult,
     Engine,
     Executable,
@@ -113,15 +114,21 @@ class _WriteGate:
         self._fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600) if lock_path else None
 
     def enter(self, conn: Any) -> None:
+        self.enter_raw(conn.info, lambda: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+
+    def enter_raw(self, info: dict[str, Any], begin: Callable[[], Any]) -> None:
+        """Take the gate for the connection whose `info` this is, then `begin` its write
+        transaction (BEGIN IMMEDIATE) on it: `enter` through the engine, or on the driver's
+        own connection (storage/lite.py)."""
         deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
         if not self._lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
             raise _queue_timeout()
-        conn.info[self.FLAG] = True
+        info[self.FLAG] = True
         try:
             self._lock_file(deadline)
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            begin()
         except BaseException:
-            self.leave(conn.info)
+            self.leave(info)
             raise
 
     def _lock_file(self, deadline: float) -> None:
@@ -145,6 +152,15 @@ class _WriteGate:
             self._lock.release()
 
 
+_GATES: weakref.WeakKeyDictionary[Engine, _WriteGate] = weakref.WeakKeyDictionary()
+
+
+def write_gate(engine: Engine) -> _WriteGate:
+    """The SQLite engine's write gate, for a write transaction on the driver's own
+    connection (storage/lite.py)."""
+    return _GATES[engine]
+
+
 def _queue_timeout() -> OperationalError:
     return OperationalError("BEGIN IMMEDIATE", None, Exception("write queue timed out"))
 
@@ -165,6 +181,7 @@ def _configure_sqlite(engine: Engine) -> None:
     if database and not in_memory and not database.startswith("file:"):
         _create_private(database)
     gate = _WriteGate(None if in_memory else f"{database}.lock")
+    _GATES[engine] = gate
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -209,7 +226,7 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "handle_error")
     def _on_error(ctx: Any) -> None:
-        if _sqlite_discards(ctx.original_exception):
+        if sqlite_discards(ctx.original_exception):
             # Drop this connection and the rest of the pool (opened in the same fault, most
             # likely): new ones open the file as it is now, so the service heals by itself.
             ctx.is_disconnect = True
@@ -228,7 +245,7 @@ _SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_CANTOPEN = 8, 10, 14
 _SQLITE_DISCARD = {_SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_CANTOPEN}
 
 
-def _sqlite_discards(exc: BaseException | None) -> bool:
+def sqlite_discards(exc: BaseException | None) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)
     return code is not None and (code & 0xFF) in _SQLITE_DISCARD
 
@@ -350,18 +367,6 @@ def _ping_when_idle(engine: Engine, idle: float) -> None:
 
 
 READ_ONLY = "twofold_read_only"
-
-
-def lone_read(conn: Connection, on: bool) -> None:
-    """Set up `conn`'s next transaction as one read statement (`on`), or back to the usual
-    (a transaction that writes). SQLite: the read-only BEGIN (no write lock). PostgreSQL:
-    autocommit, the statement its own transaction, with no BEGIN and COMMIT round trips
-    (psycopg switches it on the client, sending nothing)."""
-    if conn.dialect.name == "sqlite":
-        conn.execution_options(**{READ_ONLY: on})
-    else:
-        default = conn.dialect.default_isolation_level or "READ COMMITTED"
-        conn.execution_options(isolation_level="AUTOCOMMIT" if on else default)
 
 
 def begin_read_only(db: Session) -> None:

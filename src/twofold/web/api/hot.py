@@ -72,16 +72,14 @@ async def me_first(request: Request) -> Response | None:
 def _quick_now(rt: Runtime, request: Request, asked: s.VerifyIn) -> str | None:
     """The common cases of a code check (services/code_check.py): until when, a refusal
     raised (a wrong code, counted), or None: declined."""
+    if rt.lite_db is None:
+        return None
     with rt.open_context(client_address(request, rt), request.headers.get("user-agent")) as ctx:
-        until = CodeCheck(ctx).verify(bearer_token(request), asked.code)
+        until = CodeCheck(ctx).verify(rt.lite_db, bearer_token(request), asked.code)
         return None if until is None else until.isoformat()
 
 
-def _verify_now(rt: Runtime, request: Request, asked: s.VerifyIn, *, quick: bool) -> str:
-    if quick and asked.method == "mfa":
-        until = _quick_now(rt, request, asked)
-        if until is not None:
-            return until
+def _verify_now(rt: Runtime, request: Request, asked: s.VerifyIn) -> str:
     with rt.open_context(client_address(request, rt), request.headers.get("user-agent")) as ctx:
         auth = Sessions(ctx).authenticate(bearer_token(request))
         may_reach(auth.signed_in(), "/verify")
@@ -126,10 +124,7 @@ async def verify_first(request: Request) -> Response | None:
         until = await _quick(rt, request, asked) if asked.method == "mfa" else None
         if until is None:
             until = await anyio.to_thread.run_sync(
-                functools.partial(
-                    _verify_now, rt, request, asked,
-                    quick=not runs_inline(rt) and rt.loop_db is None,
-                )  # fmt: skip
+                functools.partial(_verify_now, rt, request, asked)
             )
     except (errors.TwofoldError, SQLAlchemyError, SealingError) as exc:
         return await rendered(request, exc)
