@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import event
 
 from tests.support import Api
+from twofold.storage.lite import LiteConnection
 
 
 @contextmanager
@@ -22,7 +23,6 @@ def recorded(app: Any) -> Iterator[list[str]]:
     driver's own connections (storage/aio.py on PostgreSQL, storage/lite.py on SQLite)."""
     engine = app.state.runtime.engine
     loop_db = app.state.runtime.loop_db
-    lite_db = app.state.runtime.lite_db
     statements: list[str] = []
 
     def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
@@ -38,22 +38,20 @@ def recorded(app: Any) -> Iterator[list[str]]:
             return made
 
         loop_db.prepared = recording
-    if lite_db is not None:
-        send = lite_db.send
+    send = LiteConnection.send
 
-        def sending(conn: Any, sql: str, params: Any = ()) -> Any:
-            statements.append(" ".join(sql.split()))
-            return send(conn, sql, params)
+    def sending(conn: LiteConnection, sql: str, params: Any = ()) -> Any:
+        statements.append(" ".join(sql.split()))
+        return send(conn, sql, params)
 
-        lite_db.send = sending
+    LiteConnection.send = sending  # type: ignore[method-assign]
     try:
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", before)
         if loop_db is not None:
             loop_db.prepared = prepared
-        if lite_db is not None:
-            lite_db.send = send
+        LiteConnection.send = send  # type: ignore[method-assign]
 
 
 def _kinds(statements: list[str]) -> list[str]:

@@ -15,7 +15,7 @@ from tests.support import Api, FakeClock, Principal, oathtool
 from twofold.bootstrap import build_runtime
 from twofold.config import Settings
 from twofold.storage.aio import LoopConnection
-from twofold.storage.lite import LiteDatabase
+from twofold.storage.lite import LiteConnection
 from twofold.web.app import create_app
 
 FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
@@ -183,13 +183,13 @@ def test_a_database_error_during_a_code_check_fails_closed(
 
     monkeypatch.setattr(LoopConnection, "_run", exploding)
     # SQLite's, on the driver's own connection (storage/lite.py): the same.
-    send = LiteDatabase.send
+    send = LiteConnection.send
 
-    def exploding_here(self: LiteDatabase, conn: Any, sql: str, params: Any = ()) -> Any:
+    def exploding_here(self: LiteConnection, sql: str, params: Any = ()) -> Any:
         explode(None, None, sql)
-        return send(self, conn, sql, params)
+        return send(self, sql, params)
 
-    monkeypatch.setattr(LiteDatabase, "send", exploding_here)
+    monkeypatch.setattr(LiteConnection, "send", exploding_here)
     event.listen(engine, "before_cursor_execute", explode)
     try:
         r = login_mfa(api, challenge, code=api.code(mfa_owner))

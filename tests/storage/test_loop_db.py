@@ -68,14 +68,21 @@ def test_rows_read_as_the_engine_reads_them(engine: Engine) -> None:
     db.discard_idle()
 
 
+async def _and_one_waiting(db: LoopDatabase, held: Any) -> tuple[int, asyncio.Task[int]]:
+    """The backend of the connection `held` (the pool's only one), and a request started
+    for another, given a moment to start waiting."""
+    first = int((await held.first(_PID, {})).pid)
+    waiting = asyncio.create_task(_pid(db))
+    await asyncio.sleep(0.1)
+    return first, waiting
+
+
 def test_a_full_pool_hands_over_a_returned_connection_or_times_out(engine: Engine) -> None:
     db = _loop_db(engine, pool=0.5)
 
     async def scenario() -> None:
         async with db.connection() as held:
-            first = (await held.first(_PID, {})).pid
-            waiting = asyncio.create_task(_pid(db))
-            await asyncio.sleep(0.1)
+            first, waiting = await _and_one_waiting(db, held)
             assert not waiting.done()  # one connection, in use: it waits
         assert await waiting == first  # handed over as it came back
         async with db.connection():
@@ -96,9 +103,7 @@ def test_a_connection_lost_in_use_makes_room_for_a_request_waiting(
 
     async def scenario() -> None:
         async with db.connection() as held:
-            first = (await held.first(_PID, {})).pid
-            waiting = asyncio.create_task(_pid(db))
-            await asyncio.sleep(0.1)
+            first, waiting = await _and_one_waiting(db, held)
             assert await asyncio.to_thread(_drop, pg_database, first) == 1
             with pytest.raises(OperationalError):
                 await held.first(_PID, {})

@@ -5,8 +5,6 @@ requires MFA), no write on the common path."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from sqlalchemy import select
 
 from twofold.domain import apps, errors
@@ -24,18 +22,26 @@ def allowed_into(ctx: Context, who: SignedIn, client: Client) -> None:
     """Raise Forbidden unless the signed-in principal may sign in to the application: of its
     account, not restricted to MFA setup, with MFA when the application requires it. The
     caller's transaction must be open (SecondFactor reads in it)."""
+    admitted(who, client)
+    if client.require_mfa:
+        factor_required(SecondFactor(ctx).has_factor(who.principal_id))
+
+
+def admitted(who: SignedIn, client: Client) -> None:
+    """The rules that need no read: of the application's account, not held at the forced
+    password change, not restricted to MFA setup."""
     if who.account_id != client.account_id:
         raise errors.Forbidden("This application belongs to another account.")
     if who.must_change_password:  # the forced change first (issue 13)
         raise errors.PasswordChangeRequired()
     if who.restricted:
         raise errors.MFASetupRequired()
-    if client.require_mfa and not SecondFactor(ctx).has_factor(who.principal_id):
-        raise _no_factor()
 
 
-def _no_factor() -> errors.MFASetupRequired:
-    return errors.MFASetupRequired("This application requires MFA: bind a device first.")
+def factor_required(has_factor: bool) -> None:
+    """An application that requires MFA, and whether the principal has a second factor."""
+    if not has_factor:
+        raise errors.MFASetupRequired("This application requires MFA: bind a device first.")
 
 
 def identity_of(who: SignedIn) -> Identity:
@@ -85,11 +91,10 @@ class ForwardAuth:
             if client.disabled:
                 raise errors.ApplicationDisabled()
             who = await Sessions(self.ctx).identify_on_loop(conn, token)
-            allowed_into(self.ctx, who, replace(client, require_mfa=False))  # but the factor
+            admitted(who, client)
             if client.require_mfa:
                 factors = await conn.first(FACTOR_KINDS, {"pid": who.principal_id}, read=True)
-                if not kinds_of(factors):
-                    raise _no_factor()
+                factor_required(bool(kinds_of(factors)))
             return identity_of(who)
 
     def return_origins(self, principal: Principal) -> set[str]:

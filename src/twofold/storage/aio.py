@@ -122,16 +122,12 @@ class LoopDatabase:
         self.engine = engine
         self.size = size
         self.timeouts = timeouts
-        # As the sync engine's guard: past the server's own statement_timeout, so a live
-        # server's clean error comes first.
-        self.limit = timeouts.statement + 1.0
+        self.limit = timeouts.deadline
         self.watchdog = watchdog or Watchdog()
         self._now = monotonic
         url = engine.url.set(drivername="postgresql")
         self._conninfo = url.render_as_string(hide_password=False)
-        # As the sync engine's: libpq counts whole seconds, and at least 2.
-        self._connect_timeout = max(2, round(timeouts.connect))
-        self._server_options = f"-c statement_timeout={max(1, int(timeouts.statement * 1000))}"
+        self._connect_args = timeouts.postgresql_connect_args()
         self._idle: deque[tuple[AsyncConnection[Any], float]] = deque()
         self._waiting: deque[asyncio.Future[AsyncConnection[Any] | None]] = deque()
         self._open = 0  # connections made and not yet closed: idle and in use
@@ -187,10 +183,7 @@ class LoopDatabase:
         self._open += 1
         try:
             return await AsyncConnection.connect(
-                self._conninfo,
-                autocommit=True,
-                connect_timeout=self._connect_timeout,
-                options=self._server_options,
+                self._conninfo, autocommit=True, **self._connect_args
             )
         except psycopg.Error as exc:
             self._open -= 1

@@ -45,6 +45,23 @@ class Timeouts:
     # trip); one returned more recently is used as it is (HikariCP's aliveBypassWindowMs).
     ping_idle: float = 0.5
 
+    @property
+    def deadline(self) -> float:
+        """PostgreSQL: the client's own deadline for a statement (storage/watchdog.py),
+        past the server's statement_timeout, so a live server's clean error comes first."""
+        return self.statement + 1.0
+
+    def postgresql_connect_args(self) -> dict[str, Any]:
+        """libpq's connection parameters for these timeouts: the engine's and the event
+        loop's connections (storage/aio.py) alike."""
+        return {
+            # libpq counts whole seconds, and at least 2.
+            "connect_timeout": max(2, round(self.connect)),
+            # The server ends a slow statement itself; the watchdog covers a server that
+            # cannot (frozen), a little later so the server's clean error wins.
+            "options": f"-c statement_timeout={max(1, int(self.statement * 1000))}",
+        }
+
 
 def normalize_url(url: str) -> str:
     """Accept postgres:// and postgresql:// and use the psycopg 3 driver for them."""
@@ -76,20 +93,13 @@ def make_engine(url: str, *, pool_size: int = 10, timeouts: Timeouts | None = No
         _configure_sqlite(engine)
         return engine
     if backend == "postgresql":
-        statement_ms = max(1, int(timeouts.statement * 1000))
         engine = create_engine(
             url,
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_recycle=1800,
             pool_timeout=timeouts.pool,
-            connect_args={
-                # libpq counts whole seconds, and at least 2.
-                "connect_timeout": max(2, round(timeouts.connect)),
-                # The server ends a slow statement itself; the watchdog covers a server
-                # that cannot (frozen), a little later so the server's clean error wins.
-                "options": f"-c statement_timeout={statement_ms}",
-            },
+            connect_args=timeouts.postgresql_connect_args(),
         )
         _guard_postgresql(engine, Watchdog(), timeouts)
         _ping_when_idle(engine, timeouts.ping_idle)
@@ -276,8 +286,7 @@ def sqlite_writable(engine: Engine) -> str | None:
 def _guard_postgresql(engine: Engine, watchdog: Watchdog, timeouts: Timeouts) -> None:
     """Every round trip to the server gets a deadline (see watchdog.py): statements, the
     pool's ping, COMMIT and ROLLBACK."""
-    # Past the server's own statement_timeout, so a live server's clean error comes first.
-    limit = timeouts.statement + 1.0
+    limit = timeouts.deadline
     armed = "twofold_armed"
 
     @event.listens_for(engine, "before_cursor_execute")

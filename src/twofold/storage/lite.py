@@ -42,6 +42,7 @@ class LiteConnection:
         self._driver: sqlite3.Connection = raw.driver_connection
 
     def send(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        """Every statement of this path goes through here (tests record them)."""
         try:
             return self._driver.execute(sql, params)
         except sqlite3.Error as exc:
@@ -53,13 +54,13 @@ class LiteConnection:
 
     def first(self, statement: Executable, params: dict[str, Any]) -> Any:
         prepared = self._db.prepared(statement)
-        values = self._db.send(self, prepared.sql, prepared.parameters(params)).fetchone()
+        values = self.send(prepared.sql, prepared.parameters(params)).fetchone()
         return None if values is None else prepared.row(values)
 
     def changed(self, statement: Executable, params: dict[str, Any]) -> int:
         """Rows changed by an UPDATE (or added by an INSERT)."""
         prepared = self._db.prepared(statement)
-        return int(self._db.send(self, prepared.sql, prepared.parameters(params)).rowcount)
+        return int(self.send(prepared.sql, prepared.parameters(params)).rowcount)
 
     @contextmanager
     def writing(self) -> Iterator[None]:
@@ -67,15 +68,15 @@ class LiteConnection:
         back on any error (and on `Rollback`)."""
         gate = self._db.gate
         info = self._raw.info
-        gate.enter_raw(info, lambda: self._db.send(self, "BEGIN IMMEDIATE"))
+        gate.enter_raw(info, lambda: self.send("BEGIN IMMEDIATE"))
         try:
             try:
                 yield
             except BaseException:
                 if self._driver.in_transaction:
-                    self._db.send(self, "ROLLBACK")
+                    self.send("ROLLBACK")
                 raise
-            self._db.send(self, "COMMIT")
+            self.send("COMMIT")
         finally:
             gate.leave(info)
 
@@ -100,7 +101,3 @@ class LiteDatabase:
             yield LiteConnection(self, raw)
         finally:
             raw.close()  # back to the pool (a rollback of anything left open, as always)
-
-    def send(self, conn: LiteConnection, sql: str, params: Any = ()) -> sqlite3.Cursor:
-        """Every statement goes through here (tests record them)."""
-        return conn.send(sql, params)

@@ -48,12 +48,16 @@ def _identity(request: Request, app: str, *, writes: bool = True) -> Identity | 
     with rt.open_context(client_address(request, rt), None) as ctx:
         try:
             return ForwardAuth(ctx).check(credential(request), app, writes=writes)
-        except errors.ApplicationDisabled:
-            raise  # a 403 that says so (nginx passes a 403 on): signing in would not help
         except errors.TwofoldError as exc:
-            if exc.status in (401, 403):  # not signed in, or not allowed in: the proxy's 401
+            if _refused(exc):
                 return None
             raise
+
+
+def _refused(exc: errors.TwofoldError) -> bool:
+    """Not signed in, or not allowed in: the proxy's 401 (no identity). A disabled
+    application's 403 is not: it says so (nginx passes a 403 on), signing in would not help."""
+    return exc.status in (401, 403) and not isinstance(exc, errors.ApplicationDisabled)
 
 
 def _answer(request: Request, identity: Identity | None, app: str) -> Response:
@@ -156,10 +160,8 @@ async def _identity_on_loop(request: Request, app: str, loop_db: LoopDatabase) -
     with rt.open_context(client_address(request, rt), None) as ctx:
         try:
             return await ForwardAuth(ctx).check_on_loop(loop_db, credential(request), app)
-        except errors.ApplicationDisabled:
-            raise
         except errors.TwofoldError as exc:
-            if exc.status in (401, 403):
+            if _refused(exc):
                 return None
             raise
 
