@@ -27,6 +27,7 @@ from twofold.services.sms import build_sms
 from twofold.storage import keyfile
 from twofold.storage.aio import LoopDatabase
 from twofold.storage.db import Timeouts, make_engine, make_session_factory
+from twofold.storage.hot import HotDatabase
 from twofold.storage.lite import LiteDatabase
 from twofold.storage.sealed import sealed_key_ids
 
@@ -61,11 +62,20 @@ class Runtime:
         default_factory=list
     )
     observer: Observer = NULL_OBSERVER
-    # PostgreSQL: the hot paths' statements on the event loop (storage/aio.py); None on SQLite,
-    # whose hot paths run inline (web/hot.py).
+    # PostgreSQL: the hot paths' statements on the event loop (storage/aio.py); None on SQLite.
     loop_db: LoopDatabase | None = None
-    # SQLite: the code check's statements on the driver's own connection (storage/lite.py).
+    # SQLite: the hot paths' statements on the driver's own connections, inline on the event
+    # loop (storage/lite.py); None on PostgreSQL.
     lite_db: LiteDatabase | None = None
+
+    def hot_db(self) -> HotDatabase | None:
+        """The hot paths' connections: SQLite's driver connections, or PostgreSQL's on the
+        event loop once they may run there (`LoopDatabase.ready`); None: the engine's."""
+        if self.lite_db is not None:
+            return self.lite_db
+        if self.loop_db is not None and self.loop_db.ready():
+            return self.loop_db
+        return None
 
     def context(self, db: Session, client_addr: str | None, agent: str | None) -> Context:
         """The Context of one request or command, over the database session `db`."""

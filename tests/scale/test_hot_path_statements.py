@@ -169,20 +169,19 @@ def test_password_login_is_a_few_indexed_statements(app, api: Api, mfa_owner, db
 
 
 def test_get_me_reads_without_a_transaction_round_trip(app, api: Api, mfa_owner, db_url) -> None:
-    """`GET /me` only reads. On SQLite it reads in a plain BEGIN (no write lock). On
-    PostgreSQL, at READ COMMITTED, each statement of a transaction sees a snapshot of its
-    own anyway, so its statements run in autocommit, on the event loop's own connections
-    (storage/aio.py): no BEGIN and no COMMIT round trip, and the engine's pool untouched,
-    its connections as they were, for the next use case's writes."""
+    """`GET /me` only reads, each statement a read of its own, on the hot paths'
+    connections (storage/hot.py): no BEGIN and no COMMIT. On SQLite a lone SELECT is its
+    own WAL read transaction (no write lock); on PostgreSQL, at READ COMMITTED, each
+    statement of a transaction sees a snapshot of its own anyway, so they run in autocommit
+    on the event loop's own connections (storage/aio.py), and the engine's pool is left
+    untouched, its connections as they were, for the next use case's writes."""
     with recorded(app) as statements:
         r = api.call("GET", "/me", mfa_owner)
     assert r.status_code == 200, r.text
     # the session (sessions JOIN principals JOIN accounts); the MFA status
-    reads = ["SELECT sessions", "SELECT mfa_devices"]
+    assert _tables(statements) == ["SELECT sessions", "SELECT mfa_devices"], statements
     if db_url.startswith("sqlite"):
-        assert _tables(statements) == ["BEGIN", *reads], statements
         return
-    assert _tables(statements) == reads, statements
     loop_db = app.state.runtime.loop_db
     assert loop_db._idle and all(conn.autocommit for conn, _ in loop_db._idle)
     engine = app.state.runtime.engine
@@ -192,3 +191,24 @@ def test_get_me_reads_without_a_transaction_round_trip(app, api: Api, mfa_owner,
     finally:
         for c in conns:
             c.close()
+
+
+def test_forward_auth_reads_by_key_without_a_transaction(
+    app, api: Api, mfa_owner, db_url
+) -> None:
+    """Forward-auth's common case: the application, the session, and (the application
+    requires MFA) the principal's factors, each a read by key of its own on the hot paths'
+    connections, with nothing written."""
+    body = {"name": "Wiki", "redirect_uris": ["https://wiki.example/cb"], "require_mfa": True}
+    created = api.call("POST", "/applications", mfa_owner, json=body)
+    assert created.status_code == 201, created.text
+    client_id = created.json()["client_id"]
+    with recorded(app) as statements:
+        r = api.call("GET", f"/authz/auth-request?app={client_id}", mfa_owner)
+    assert r.status_code == 200, r.text
+    assert r.headers["remote-user"] == mfa_owner.login
+    assert _tables(statements) == [
+        "SELECT applications",  # by client_id (unique index)
+        "SELECT sessions",  # sessions JOIN principals JOIN accounts, by token_hash
+        "SELECT mfa_devices",  # the factors: EXISTS by (principal_id, state), security keys
+    ], statements

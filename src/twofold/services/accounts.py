@@ -24,8 +24,8 @@ from twofold.services.emails import checked_email
 from twofold.services.lifecycle import Lifecycle, check_password_for
 from twofold.services.sessions import Auth, Sessions, SignedIn
 from twofold.services.views import AccountView, MeView, MfaStatus, PrincipalStatus, UserView
-from twofold.storage.aio import LoopDatabase
 from twofold.storage.db import run, table_of
+from twofold.storage.hot import HotDatabase, read_by_key
 from twofold.storage.models import (
     Account,
     AuthSession,
@@ -34,6 +34,7 @@ from twofold.storage.models import (
     RecoveryCode,
     SecurityKey,
 )
+from twofold.storage.prebuilt import Reads
 
 MAX_USERS_PAGE = 1000
 
@@ -176,17 +177,19 @@ class Principals:
             mfa = self.own_mfa(who.principal_id)
         return self._me(who, mfa)
 
-    async def me_on_loop(
-        self, loop_db: LoopDatabase, token: str | None, reach: Callable[[SignedIn], None]
+    async def me_hot(
+        self, db: HotDatabase, token: str | None, reach: Callable[[SignedIn], None]
     ) -> MeView:
-        """`GET /me` on the event loop (PostgreSQL, storage/aio.py): `Sessions.identify`
+        """`GET /me` on the hot paths' connections (storage/hot.py): `Sessions.identify`
         with nothing written (WriteNeeded for a session due its touch), `reach` (raises for
-        a session that may not), and the MFA status: two statements in autocommit, as
-        `me_of` reads them through the engine."""
-        async with loop_db.connection() as conn:
-            who = await Sessions(self.ctx).identify_on_loop(conn, token)
-            reach(who)
-            mfa = _own_mfa(await conn.first(_OWN_MFA, {"pid": who.principal_id}, read=True))
+        a session that may not), and the MFA status: two reads by key, as `me_of` reads
+        them through the engine."""
+        return await read_by_key(db, self._me_reads(token, reach))
+
+    def _me_reads(self, token: str | None, reach: Callable[[SignedIn], None]) -> Reads[MeView]:
+        who = yield from Sessions(self.ctx).identify_reads(token)
+        reach(who)
+        mfa = _own_mfa((yield _OWN_MFA, {"pid": who.principal_id}))
         return self._me(who, mfa)
 
     def _me(self, who: SignedIn, mfa: MfaStatus) -> MeView:

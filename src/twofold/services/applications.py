@@ -18,9 +18,9 @@ from twofold.domain.tokens import new_token, token_digest
 from twofold.services.audit import Audit
 from twofold.services.context import Context
 from twofold.services.views import ApplicationSecret, ApplicationView
-from twofold.storage.aio import LoopConnection
 from twofold.storage.db import run
 from twofold.storage.models import Account, Application, Principal
+from twofold.storage.prebuilt import Reads
 
 MAX_APPS = 200
 _BY_CLIENT_ID = select(Application).where(Application.client_id == bindparam("client_id"))
@@ -102,11 +102,11 @@ def find_client(ctx: Context, client_id: str | None) -> Client | None:
     return client_of_row(run(ctx.db, _CLIENT_COLUMNS, {"client_id": client_id}).first())
 
 
-async def find_client_on_loop(conn: LoopConnection, client_id: str | None) -> Client | None:
-    """`find_client` on a connection of the event loop's (PostgreSQL, storage/aio.py)."""
+def client_reads(client_id: str | None) -> Reads[Client | None]:
+    """`find_client` as reads by key, for the hot paths' connections (storage/hot.py)."""
     if not client_id or len(client_id) > 48:
         return None
-    return client_of_row(await conn.first(_CLIENT_COLUMNS, {"client_id": client_id}, read=True))
+    return client_of_row((yield _CLIENT_COLUMNS, {"client_id": client_id}))
 
 
 def client_of_row(row: Any) -> Client | None:

@@ -8,14 +8,15 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from twofold.domain import apps, errors
-from twofold.services.applications import Client, find_client, find_client_on_loop
+from twofold.services.applications import Client, client_reads, find_client
 from twofold.services.codes import FACTOR_KINDS, SecondFactor, kinds_of
 from twofold.services.context import Context
 from twofold.services.sessions import Sessions, SignedIn
 from twofold.services.views import Identity
-from twofold.storage.aio import LoopDatabase
 from twofold.storage.db import begin_read_only
+from twofold.storage.hot import HotDatabase, read_by_key
 from twofold.storage.models import Application, Principal
+from twofold.storage.prebuilt import Reads
 
 
 def allowed_into(ctx: Context, who: SignedIn, client: Client) -> None:
@@ -79,23 +80,24 @@ class ForwardAuth:
             if db.in_transaction():
                 db.commit()
 
-    async def check_on_loop(
-        self, loop_db: LoopDatabase, token: str | None, client_id: str | None
+    async def check_hot(
+        self, db: HotDatabase, token: str | None, client_id: str | None
     ) -> Identity:
-        """`check(token, client_id, writes=False)` on the event loop (PostgreSQL,
-        storage/aio.py): the same reads by key, each a statement in autocommit."""
-        async with loop_db.connection() as conn:
-            client = await find_client_on_loop(conn, client_id)
-            if client is None:
-                raise errors.Unauthenticated("Unknown application.")
-            if client.disabled:
-                raise errors.ApplicationDisabled()
-            who = await Sessions(self.ctx).identify_on_loop(conn, token)
-            admitted(who, client)
-            if client.require_mfa:
-                factors = await conn.first(FACTOR_KINDS, {"pid": who.principal_id}, read=True)
-                factor_required(bool(kinds_of(factors)))
-            return identity_of(who)
+        """`check(token, client_id, writes=False)` on the hot paths' connections
+        (storage/hot.py): the same reads by key, each a read of its own."""
+        return await read_by_key(db, self._check_reads(token, client_id))
+
+    def _check_reads(self, token: str | None, client_id: str | None) -> Reads[Identity]:
+        client = yield from client_reads(client_id)
+        if client is None:
+            raise errors.Unauthenticated("Unknown application.")
+        if client.disabled:
+            raise errors.ApplicationDisabled()
+        who = yield from Sessions(self.ctx).identify_reads(token)
+        admitted(who, client)
+        if client.require_mfa:
+            factor_required(bool(kinds_of((yield FACTOR_KINDS, {"pid": who.principal_id}))))
+        return identity_of(who)
 
     def return_origins(self, principal: Principal) -> set[str]:
         """The origins a signed-in principal may be sent back to after sign-in (`rd=`): those

@@ -14,7 +14,6 @@ from sqlalchemy.orm.attributes import set_committed_value
 from twofold.domain import amr, errors, policy
 from twofold.domain.tokens import MAX_TOKEN_LENGTH, new_token, token_digest
 from twofold.services.context import Context
-from twofold.storage.aio import LoopConnection
 from twofold.storage.db import affected, begin_read_only, run, table_of
 from twofold.storage.models import (
     AccessToken,
@@ -24,6 +23,7 @@ from twofold.storage.models import (
     Principal,
     RefreshToken,
 )
+from twofold.storage.prebuilt import Reads
 
 # The hot path's statements, built once (building them per request costs more than running
 # them on SQLite).
@@ -225,12 +225,12 @@ class Sessions:
             db.commit()
         return self._signed_in(row, writes=writes)
 
-    async def identify_on_loop(self, conn: LoopConnection, token: str | None) -> SignedIn:
-        """`identify(token, writes=False)` on a connection of the event loop's (PostgreSQL,
-        storage/aio.py): the same statement, the same rules."""
+    def identify_reads(self, token: str | None) -> Reads[SignedIn]:
+        """`identify(token, writes=False)` as reads by key, for the hot paths' connections
+        (storage/hot.py): the same statement, the same rules."""
         if not token or len(token) > MAX_TOKEN_LENGTH:
             raise errors.Unauthenticated()
-        row = await conn.first(_IDENTIFY, {"token_hash": token_digest(token)}, read=True)
+        row = yield _IDENTIFY, {"token_hash": token_digest(token)}
         return self._signed_in(row, writes=False)
 
     def _signed_in(self, row: Any, *, writes: bool) -> SignedIn:

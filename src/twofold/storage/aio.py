@@ -44,7 +44,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from twofold.storage.db import Timeouts, lone_reads
-from twofold.storage.prebuilt import Prebuilt
+from twofold.storage.prebuilt import Prebuilt, Reads, T
 from twofold.storage.watchdog import Watchdog
 
 
@@ -95,6 +95,17 @@ class LoopConnection:
     ) -> Any:
         found = await self.rows(statement, params, read=read)
         return found[0] if found else None
+
+    async def read(self, steps: Reads[T]) -> T:
+        """Run a use case's reads by key (storage/prebuilt.py), each a statement in
+        autocommit (a `read`: sent again on a new connection if need be, see `rows`)."""
+        try:
+            statement, params = next(steps)
+            while True:
+                row = await self.first(statement, params, read=True)
+                statement, params = steps.send(row)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
 
 
 def _as_sqlalchemy(sql: str, exc: psycopg.Error, cut: bool) -> DBAPIError:

@@ -30,7 +30,7 @@ from sqlalchemy import Engine, Executable
 from sqlalchemy.exc import DBAPIError
 
 from twofold.storage.db import sqlite_discards, write_gate
-from twofold.storage.prebuilt import Prebuilt
+from twofold.storage.prebuilt import Prebuilt, Reads, T
 
 
 class LiteConnection:
@@ -56,6 +56,15 @@ class LiteConnection:
         prepared = self._db.prepared(statement)
         values = self.send(prepared.sql, prepared.parameters(params)).fetchone()
         return None if values is None else prepared.row(values)
+
+    def read(self, steps: Reads[T]) -> T:
+        """Run a use case's reads by key (storage/prebuilt.py), each a lone SELECT."""
+        try:
+            statement, params = next(steps)
+            while True:
+                statement, params = steps.send(self.first(statement, params))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
 
     def changed(self, statement: Executable, params: dict[str, Any]) -> int:
         """Rows changed by an UPDATE (or added by an INSERT)."""

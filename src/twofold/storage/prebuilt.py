@@ -7,10 +7,19 @@ statement on SQLite and more than the round trip's CPU on PostgreSQL."""
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Generator
+from typing import Any, TypeVar
 
 from sqlalchemy import Executable
+
+T = TypeVar("T")
+
+Reads = Generator[tuple[Executable, dict[str, Any]], Any, T]
+"""A use case's reads by key, written once for every connection that may run them: it
+yields each statement with its parameters and is sent the statement's first row (None when
+there is none); what it returns is the answer. `LiteConnection.read` runs it on SQLite,
+`LoopConnection.read` on the event loop's PostgreSQL connections, each statement a read of
+its own (no transaction spans two)."""
 
 
 class Statement:

@@ -9,14 +9,15 @@ that fails after writing (a wrong code, counted) answers with the app's own erro
 (`rendered`), so the route never repeats a write. The route stays the contract, in the
 OpenAPI document and for every other case.
 
-Reads run inline on the event loop on SQLite: a local file, never waiting for a lock in WAL
-mode, where a crossing into the thread pool (with the GIL handed between threads) costs
-more than the reads (`run_reads`). So does the code check's common case, whose write
-transaction is four short statements: it may wait for the write lock, at most as long as
-another writer's transaction, and every transaction that waits on anything else (a hash,
-the network) runs outside one. Elsewhere (a network database), and for other work that
-writes, they cross once. The outer middlewares (request id, access log, metrics, headers,
-language) see a first answer like any other.
+Their statements run on the hot paths' connections (storage/hot.py): inline on the event loop
+on SQLite, a local file that never waits for a lock in WAL mode, where a crossing into the
+thread pool (with the GIL handed between threads) costs more than the reads. So does the
+code check's common case, whose write transaction is four short statements: it may wait
+for the write lock, at most as long as another writer's transaction, and every transaction
+that waits on anything else (a hash, the network) runs outside one. On PostgreSQL they run
+on the event loop's own connections (storage/aio.py). Other work crosses once. The outer
+middlewares (request id, access log, metrics, headers, language) see a first answer like
+any other.
 """
 
 from __future__ import annotations
@@ -24,26 +25,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-import anyio.to_thread
 from fastapi import Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from twofold.bootstrap import Runtime
-
 T = TypeVar("T")
 FirstAnswer = Callable[[Request], Awaitable[Response | None]]
-
-
-def runs_inline(rt: Runtime) -> bool:
-    """Whether short database work runs on the event loop: on SQLite (see above)."""
-    return rt.engine.dialect.name == "sqlite"
-
-
-async def run_reads(rt: Runtime, work: Callable[[], T]) -> T:
-    """Run read-only work: inline on SQLite, on a pool thread otherwise (see above)."""
-    if runs_inline(rt):
-        return work()
-    return await anyio.to_thread.run_sync(work)
 
 
 class HotRoutes:

@@ -19,10 +19,10 @@ from twofold.services.code_check import CodeCheck
 from twofold.services.sessions import Sessions, WriteNeeded
 from twofold.services.verification import Verification
 from twofold.services.views import MeView
-from twofold.storage.aio import LoopDatabase
+from twofold.storage.hot import HotDatabase
 from twofold.web.api import schemas as s
 from twofold.web.api.deps import bearer_token, may_reach
-from twofold.web.hot import FirstAnswer, rendered, run_reads, runs_inline
+from twofold.web.hot import FirstAnswer, rendered
 from twofold.web.runtime import client_address, runtime_of
 
 
@@ -41,27 +41,29 @@ def _me_now(rt: Runtime, request: Request) -> MeView | None:
         return Principals(ctx).me_of(who)
 
 
-async def _me_on_loop(rt: Runtime, request: Request, loop_db: LoopDatabase) -> MeView | None:
+async def _me_hot(rt: Runtime, request: Request, db: HotDatabase) -> MeView | None:
     agent = request.headers.get("user-agent")
     with rt.open_context(client_address(request, rt), agent) as ctx:
         try:
-            return await Principals(ctx).me_on_loop(
-                loop_db, bearer_token(request), lambda who: may_reach(who, "/me")
+            return await Principals(ctx).me_hot(
+                db, bearer_token(request), lambda who: may_reach(who, "/me")
             )
         except (WriteNeeded, errors.TwofoldError):
             return None
 
 
 async def me_first(request: Request) -> Response | None:
-    """`GET /me`: reads only, on the event loop (inline on SQLite, on the loop's own
-    connections on PostgreSQL). Any error, or a session due its last-seen touch, goes on to
-    the route, which answers it."""
+    """`GET /me`: reads only, on the hot paths' connections (storage/hot.py: inline on
+    SQLite, on the event loop's on PostgreSQL), else in one crossing into the thread pool.
+    Any error, or a session due its last-seen touch, goes on to the route, which answers
+    it."""
     rt = runtime_of(request)
+    db = rt.hot_db()
     try:
-        if rt.loop_db is not None and rt.loop_db.ready():
-            view = await _me_on_loop(rt, request, rt.loop_db)
+        if db is not None:
+            view = await _me_hot(rt, request, db)
         else:
-            view = await run_reads(rt, functools.partial(_me_now, rt, request))
+            view = await anyio.to_thread.run_sync(functools.partial(_me_now, rt, request))
     except (SQLAlchemyError, SealingError):
         return None
     if view is None:
@@ -72,8 +74,7 @@ async def me_first(request: Request) -> Response | None:
 def _quick_now(rt: Runtime, request: Request, asked: s.VerifyIn) -> str | None:
     """The common cases of a code check (services/code_check.py): until when, a refusal
     raised (a wrong code, counted), or None: declined."""
-    if rt.lite_db is None:
-        return None
+    assert rt.lite_db is not None
     with rt.open_context(client_address(request, rt), request.headers.get("user-agent")) as ctx:
         until = CodeCheck(ctx).verify(rt.lite_db, bearer_token(request), asked.code)
         return None if until is None else until.isoformat()
@@ -93,7 +94,7 @@ def _verify_now(rt: Runtime, request: Request, asked: s.VerifyIn) -> str:
 async def _quick(rt: Runtime, request: Request, asked: s.VerifyIn) -> str | None:
     """The code check's common cases on the event loop: inline on SQLite, on the loop's own
     connections on PostgreSQL (storage/aio.py)."""
-    if runs_inline(rt):
+    if rt.lite_db is not None:
         return _quick_now(rt, request, asked)
     if rt.loop_db is None:
         return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 from urllib.parse import quote
 
+import anyio.to_thread
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from sqlalchemy.exc import SQLAlchemyError
@@ -17,9 +18,8 @@ from twofold.domain.sealing import SealingError
 from twofold.services.forward_auth import ForwardAuth
 from twofold.services.sessions import WriteNeeded
 from twofold.services.views import Identity
-from twofold.storage.aio import LoopDatabase
+from twofold.storage.hot import HotDatabase
 from twofold.web.console import security as sec
-from twofold.web.hot import run_reads
 from twofold.web.routing import EndingRoute
 from twofold.web.runtime import client_address, is_trusted_peer, runtime_of
 
@@ -143,23 +143,24 @@ async def first_answer(request: Request) -> Response | None:
     if len(apps) != 1 or len(apps[0]) > 48:
         return None
     rt = runtime_of(request)
+    db = rt.hot_db()
     try:
-        if rt.loop_db is not None and rt.loop_db.ready():
-            identity = await _identity_on_loop(request, apps[0], rt.loop_db)
+        if db is not None:
+            identity = await _identity_hot(request, apps[0], db)
         else:
             check = functools.partial(_identity, request, apps[0], writes=False)
-            identity = await run_reads(rt, check)
+            identity = await anyio.to_thread.run_sync(check)
     except (WriteNeeded, errors.TwofoldError, SQLAlchemyError, SealingError):
         return None  # the route answers: the touch, the 403 of a disabled application, a 503
     return _answer(request, identity, apps[0])
 
 
-async def _identity_on_loop(request: Request, app: str, loop_db: LoopDatabase) -> Identity | None:
-    """`_identity(..., writes=False)` on the event loop's own connections (PostgreSQL)."""
+async def _identity_hot(request: Request, app: str, db: HotDatabase) -> Identity | None:
+    """`_identity(..., writes=False)` on the hot paths' connections (storage/hot.py)."""
     rt = runtime_of(request)
     with rt.open_context(client_address(request, rt), None) as ctx:
         try:
-            return await ForwardAuth(ctx).check_on_loop(loop_db, credential(request), app)
+            return await ForwardAuth(ctx).check_hot(db, credential(request), app)
         except errors.TwofoldError as exc:
             if _refused(exc):
                 return None
