@@ -4,7 +4,8 @@ The engine's per-statement work (its connection and transaction events, the BEGI
 COMMIT it sends around a read, its result machinery) costs several times what SQLite does
 for a statement by key: in-process, the code check's read took 85 µs through the engine
 and 11 µs on the sqlite3 connection (bench/README.md). The code check sends its read and
-its write transaction here instead, on a connection of the engine's own pool.
+its write transaction here instead, on a connection of the engine's own pool, and `GET /me`
+and forward-auth their reads by key (`read`, storage/hot.py).
 
 What this keeps from the engine (storage/db.py):
 - **The statements and their types**: compiled once by the engine's dialect, converted by

@@ -105,9 +105,10 @@ async def _quick(rt: Runtime, request: Request, asked: s.VerifyIn) -> str | None
 
 async def verify_first(request: Request) -> Response | None:
     """`POST /verify` (the code check). A code for the device, right or wrong, is checked by
-    services/code_check.py on the event loop: inline on SQLite (`runs_inline`: its write
-    transaction is a few short statements, and a thread crossing costs more than all of
-    them), on psycopg's async connections on PostgreSQL (storage/aio.py). Anything it
+    services/code_check.py on the event loop: inline on SQLite, on the driver's own
+    connection (storage/lite.py: its write transaction is a few short statements, and a
+    thread crossing costs more than all of them), on psycopg's async connections on
+    PostgreSQL (storage/aio.py). Anything it
     declines, and every other method, runs the full use case, in one crossing into the pool
     (it may hash a password).
 
