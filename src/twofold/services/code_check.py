@@ -23,7 +23,7 @@ count a failure twice."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, exists, func, select, update
 
@@ -41,10 +41,12 @@ from twofold.services.codes import (
 from twofold.services.context import Context
 from twofold.services.sessions import SIGNED_IN, Sessions
 from twofold.services.throttle import CODES, count_statement, reset_statement
-from twofold.storage.aio import LoopDatabase
 from twofold.storage.db import table_of
 from twofold.storage.lite import LiteConnection, LiteDatabase, Rollback
 from twofold.storage.models import Account, AuditEvent, AuthSession, MfaDevice, Principal
+
+if TYPE_CHECKING:
+    from twofold.storage.aio import LoopDatabase
 
 _SESSIONS = table_of(AuthSession)
 _PRINCIPALS = table_of(Principal)
