@@ -19,6 +19,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench import asyncio_client
 from bench.run import (
     LUA,
     PG_ADMIN,
@@ -81,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--no-login", action="store_true", help="skip password login (argon2)")
     ap.add_argument("--no-wrong", action="store_true", help="skip the wrong-code check")
+    ap.add_argument(
+        "--second-client", action="store_true",
+        help="run the code check and GET /me again with bench/asyncio_client.py, beside wrk",
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     a = ap.parse_args(argv)
     n = a.principals
@@ -123,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
                 db_cpu: dict[str, float] = {}
                 pids = list(srv.rss_mib())
 
-                def run(name: str, mode: str, lines: object, expect: int = 200) -> None:
+                def run(
+                    name: str, mode: str, lines: object, expect: int = 200, client: str = "wrk"
+                ) -> None:
                     res = Result(config, name)  # noqa: B023
                     used, served, db_used = 0.0, 0, 0.0
                     for _ in range(opts.reps):
@@ -131,7 +138,13 @@ def main(argv: list[str] | None = None) -> int:
                         reset_state(url)  # noqa: B023
                         made = lines() if callable(lines) else lines
                         before, db_before = cpu_seconds(pids), database_cpu()  # noqa: B023
-                        sample = wrk(srv.url, mode, made, work, opts, expect=expect)  # noqa: B023
+                        if client == "wrk":
+                            sample = wrk(srv.url, mode, made, work, opts, expect=expect)  # noqa: B023
+                        else:
+                            sample = asyncio_client.load(
+                                srv.url, mode, made, connections=opts.connections,  # noqa: B023
+                                duration=opts.duration, expect=expect,
+                            )
                         used += cpu_seconds(pids) - before  # noqa: B023
                         db_after = database_cpu()
                         db_used += sum(v - db_before.get(k, 0.0) for k, v in db_after.items())
@@ -144,6 +157,12 @@ def main(argv: list[str] | None = None) -> int:
                 run("bare", "bare", None)
                 run("code check", "verify", lambda: verify_lines(ids[: min(n, 20000)]))
                 run("GET /me", "me", me_lines)
+                if a.second_client:
+                    run(
+                        "code check, asyncio client", "verify",
+                        lambda: verify_lines(ids[: min(n, 20000)]), client="asyncio",
+                    )
+                    run("GET /me, asyncio client", "me", me_lines, client="asyncio")
                 if not a.no_wrong:
                     run(
                         "code check, wrong",
