@@ -23,12 +23,11 @@ any other.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-T = TypeVar("T")
 FirstAnswer = Callable[[Request], Awaitable[Response | None]]
 
 

@@ -20,6 +20,7 @@ from twofold.services.sessions import Sessions, WriteNeeded
 from twofold.services.verification import Verification
 from twofold.services.views import MeView
 from twofold.storage.hot import HotDatabase
+from twofold.storage.lite import LiteDatabase
 from twofold.web.api import schemas as s
 from twofold.web.api.deps import bearer_token, may_reach
 from twofold.web.hot import FirstAnswer, rendered
@@ -71,12 +72,13 @@ async def me_first(request: Request) -> Response | None:
     return _json(s.MeOut.model_validate(view).model_dump_json())
 
 
-def _quick_now(rt: Runtime, request: Request, asked: s.VerifyIn) -> str | None:
+def _quick_now(
+    rt: Runtime, request: Request, asked: s.VerifyIn, lite_db: LiteDatabase
+) -> str | None:
     """The common cases of a code check (services/code_check.py): until when, a refusal
     raised (a wrong code, counted), or None: declined."""
-    assert rt.lite_db is not None
     with rt.open_context(client_address(request, rt), request.headers.get("user-agent")) as ctx:
-        until = CodeCheck(ctx).verify(rt.lite_db, bearer_token(request), asked.code)
+        until = CodeCheck(ctx).verify(lite_db, bearer_token(request), asked.code)
         return None if until is None else until.isoformat()
 
 
@@ -95,7 +97,7 @@ async def _quick(rt: Runtime, request: Request, asked: s.VerifyIn) -> str | None
     """The code check's common cases on the event loop: inline on SQLite, on the loop's own
     connections on PostgreSQL (storage/aio.py)."""
     if rt.lite_db is not None:
-        return _quick_now(rt, request, asked)
+        return _quick_now(rt, request, asked, rt.lite_db)
     if rt.loop_db is None:
         return None
     with rt.open_context(client_address(request, rt), request.headers.get("user-agent")) as ctx:
