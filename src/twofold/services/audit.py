@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, event, insert, select, update
+from sqlalchemy import bindparam, delete, event, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from twofold.domain import errors
@@ -17,8 +17,12 @@ from twofold.storage.db import affected, run, table_of
 from twofold.storage.models import AuditEvent, Principal
 
 # Built once: an event is written on every sign-in and code check (a Core INSERT, no ORM
-# unit of work).
-INSERT_EVENT = insert(table_of(AuditEvent))
+# unit of work), with a parameter for every column but the id, so it is compiled once
+# through the engine and prebuilt on the driver's own connection (storage/lite.py) alike.
+EVENT_COLUMNS = [c for c in table_of(AuditEvent).c if c.key != "id"]
+INSERT_EVENT = insert(table_of(AuditEvent)).values(
+    {c.key: bindparam(c.key, type_=c.type) for c in EVENT_COLUMNS}
+)
 
 
 MAX_EVENT_ID = 2**31 - 1

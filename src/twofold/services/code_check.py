@@ -30,7 +30,7 @@ from sqlalchemy import bindparam, exists, func, select, update
 from twofold.domain import amr, errors, policy, totp
 from twofold.domain.sealing import SealingError
 from twofold.domain.tokens import MAX_TOKEN_LENGTH, token_digest
-from twofold.services.audit import Audit, Party
+from twofold.services.audit import EVENT_COLUMNS, INSERT_EVENT, Audit, Party
 from twofold.services.codes import (
     ACCEPT_STEP,
     CHECK_RESULTS,
@@ -96,21 +96,15 @@ _VERIFIED = (
 _RESET = reset_statement(CODES)
 _COUNT = count_statement(CODES)
 _EVENTS = table_of(AuditEvent)
-# The audit row as one prebuilt INSERT of every column but the id (storage/lite.py compiles
-# it once; the engine's INSERT_EVENT is compiled by the row's keys).
-_INSERT_EVENT = _EVENTS.insert().values(
-    {c.key: bindparam(c.key, type_=c.type) for c in _EVENTS.c if c.key != "id"}
-)
 
 
 def _logged_if(done: Any) -> Any:
     """The audit INSERT (parameters `event_<column>`) of a one-statement write, made when
     the CTE `done` returned a row."""
-    columns = [c for c in _EVENTS.c if c.key != "id"]
-    event = select(*[bindparam(f"event_{c.key}", type_=c.type) for c in columns])
+    event = select(*[bindparam(f"event_{c.key}", type_=c.type) for c in EVENT_COLUMNS])
     return (
         _EVENTS.insert()
-        .from_select(columns, event.where(exists(select(done.c.id))))
+        .from_select(EVENT_COLUMNS, event.where(exists(select(done.c.id))))
         .returning(_EVENTS.c.id)
         .cte("logged")
     )
@@ -209,7 +203,7 @@ class CodeCheck:
             now, step, failure = judged
             if failure is not None:
                 params, event = self._count(row, now, failure)
-                if not _written(conn, [(_COUNT, params), (_INSERT_EVENT, event)]):
+                if not _written(conn, [(_COUNT, params), (INSERT_EVENT, event)]):
                     return None  # the count or the lock changed meanwhile
                 self._counted_now(event, failure)
                 raise failure
@@ -223,7 +217,7 @@ class CodeCheck:
                     "now": now,
                     "methods": amr.merged(row.amr or [], "otp"),
                 }),
-                (_INSERT_EVENT, event),
+                (INSERT_EVENT, event),
             ]  # fmt: skip
             if not _written(conn, writes, conditional=2):
                 return None  # replayed, or locked meanwhile: the full use case says which
