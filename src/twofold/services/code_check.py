@@ -207,7 +207,7 @@ class CodeCheck:
                     (INSERT_EVENT, event),
                 ]  # fmt: skip
                 conditional = 2  # the step, and the reset unless locked meanwhile
-            done = None if lite_db.queued() else conn.written(writes, conditional)
+            done = conn.written(writes, conditional)
         if done is None:
             done = await lite_db.written_on_loop(writes, conditional)
         if not done:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -120,10 +119,6 @@ class LiteDatabase:
         self.engine = engine
         self.gate = write_gate(engine)
         self.prepared = Prebuilt(engine.dialect)
-        # Per event loop: its writers waiting for the gate, in line.
-        self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-            weakref.WeakKeyDictionary()
-        )
 
     @contextmanager
     def connection(self) -> Iterator[LiteConnection]:
@@ -133,46 +128,27 @@ class LiteDatabase:
         finally:
             raw.close()  # back to the pool (a rollback of anything left open, as always)
 
-    def queued(self) -> bool:
-        """Whether writers of this event loop wait for the gate: a new writer then queues
-        behind them (`written_on_loop`) instead of trying first."""
-        queue = self._queues.get(asyncio.get_running_loop())
-        return queue is not None and queue.locked()
-
     async def written_on_loop(self, writes: Writes, conditional: int = 1) -> bool:
         """`LiteConnection.written` for a writer on the event loop that found the gate
-        taken (or others of its loop waiting for it): its turn is waited for on the loop,
-        which serves other requests meanwhile, holding no connection (the pool's others
-        stay free for the threads' use cases). The loop's writers wait in line, first come
-        first served; the first tries again at the loop's next turn for
-        `WRITE_LOCK_SPIN_S`, as long as another process's hot write transaction takes,
-        then at pauses growing to 1 ms. A 503 after the busy timeout, as a thread's wait
-        gives."""
-        loop = asyncio.get_running_loop()
-        queue = self._queues.get(loop)
-        if queue is None:
-            queue = self._queues[loop] = asyncio.Lock()
-        deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
-        try:
-            async with asyncio.timeout(SQLITE_BUSY_TIMEOUT_MS / 1000):
-                await queue.acquire()
-        except TimeoutError:
-            raise queue_timeout() from None
-        try:
-            spin_until = time.monotonic() + WRITE_LOCK_SPIN_S
-            pause = 0.0001
-            while True:
-                with self.connection() as conn:
-                    done = conn.written(writes, conditional)
-                if done is not None:
-                    return done
-                now = time.monotonic()
-                if now > deadline:
-                    raise queue_timeout()
-                if now < spin_until:
-                    await asyncio.sleep(0)
-                else:
-                    await asyncio.sleep(pause)
-                    pause = min(pause * 2, 0.001)
-        finally:
-            queue.release()
+        taken: its turn is waited for on the loop, which serves other requests meanwhile,
+        holding no connection (the pool's others stay free for the threads' use cases).
+        Tried again at the loop's next turn for `WRITE_LOCK_SPIN_S`, as long as another
+        process's hot write transaction takes, then at pauses growing to 1 ms; a 503 after
+        the busy timeout, as a thread's wait gives."""
+        now = time.monotonic()
+        deadline = now + SQLITE_BUSY_TIMEOUT_MS / 1000
+        spin_until = now + WRITE_LOCK_SPIN_S
+        pause = 0.0001
+        while True:
+            with self.connection() as conn:
+                done = conn.written(writes, conditional)
+            if done is not None:
+                return done
+            now = time.monotonic()
+            if now > deadline:
+                raise queue_timeout()
+            if now < spin_until:
+                await asyncio.sleep(0)
+            else:
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 0.001)
