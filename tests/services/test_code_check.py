@@ -5,18 +5,13 @@ answer and count."""
 
 from __future__ import annotations
 
-import asyncio
-import fcntl
-import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import event, func, select, text, update
-from sqlalchemy.exc import OperationalError
 
 from tests.support import FakeClock, oathtool, run_async
 from twofold.bootstrap import Runtime
@@ -60,7 +55,7 @@ def check(ctx: Context, runtime: Runtime) -> Callable[[str | None, str], datetim
     (storage/aio.py)."""
     if runtime.lite_db is not None:
         lite_db = runtime.lite_db
-        return lambda token, code: run_async(CodeCheck(ctx).verify(lite_db, token, code))
+        return lambda token, code: CodeCheck(ctx).verify(lite_db, token, code)
     loop_db = runtime.loop_db
     assert loop_db is not None
 
@@ -359,78 +354,3 @@ def test_its_connections_go_back_as_they_were_lent(
     _write(runtime, update(Principal).values(code_failures=0))  # the gate is free
     assert time.monotonic() - started < 1.0
     assert _state(runtime)["code_failures"] == 0
-
-
-@contextmanager
-def _another_workers_write(runtime: Runtime) -> Iterator[Callable[[], None]]:
-    """The write gate held as another worker's write transaction holds it: an flock on the
-    lock file beside the database, on an open file of its own. Yields its release."""
-    fd = os.open(f"{runtime.engine.url.database}.lock", os.O_RDWR)
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    try:
-        yield lambda: fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
-
-
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_a_taken_write_gate_is_waited_for_while_the_loop_serves_others(
-    ctx: Context, runtime: Runtime, fresh: tuple[str, str], clock: FakeClock
-) -> None:
-    """SQLite: a check that finds another worker writing waits for its turn on the event
-    loop, which goes on serving other requests meanwhile, then writes (a thread's wait
-    would hold the whole loop up)."""
-    token, secret = fresh
-    lite_db = runtime.lite_db
-    assert lite_db is not None
-    before = _state(runtime)
-
-    async def meanwhile(release: Callable[[], None]) -> tuple[int, bool, datetime | None]:
-        turns = 0
-
-        async def other_requests() -> None:
-            nonlocal turns
-            while True:
-                turns += 1
-                await asyncio.sleep(0.001)
-
-        others = asyncio.create_task(other_requests())
-        checking = asyncio.create_task(
-            CodeCheck(ctx).verify(lite_db, token, oathtool(secret, clock.epoch))
-        )
-        await asyncio.sleep(0.1)
-        waited, served = checking.done(), turns
-        release()
-        until = await checking
-        others.cancel()
-        return served, waited, until
-
-    with _another_workers_write(runtime) as release:
-        served, done_early, until = run_async(meanwhile(release))
-    assert not done_early  # it waited for the other writer
-    assert served >= 20  # the loop served others meanwhile (about 100 turns of 1 ms)
-    assert until == clock.now() + ctx.settings.fresh_window
-    after = _state(runtime)
-    assert after["last_step"] == clock.epoch // 30 > before["last_step"]
-    assert after["events"] == before["events"] + 1
-
-
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_a_write_gate_never_freed_is_a_busy_database_with_nothing_written(
-    ctx: Context, runtime: Runtime, fresh: tuple[str, str], clock: FakeClock, monkeypatch: Any
-) -> None:
-    """SQLite: after the busy timeout the wait ends in the database's busy error (a 503),
-    nothing written, the connections back in the pool; the same code goes through once the
-    other writer is done."""
-    token, secret = fresh
-    lite_db = runtime.lite_db
-    assert lite_db is not None
-    monkeypatch.setattr("twofold.storage.lite.SQLITE_BUSY_TIMEOUT_MS", 50)
-    before = _state(runtime)
-    code = oathtool(secret, clock.epoch)
-    with _another_workers_write(runtime):
-        with pytest.raises(OperationalError):
-            run_async(CodeCheck(ctx).verify(lite_db, token, code))
-        assert runtime.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
-    assert _state(runtime) == before
-    assert run_async(CodeCheck(ctx).verify(lite_db, token, code)) is not None

@@ -42,7 +42,7 @@ from twofold.services.context import Context
 from twofold.services.sessions import SIGNED_IN, Sessions
 from twofold.services.throttle import CODES, count_statement, reset_statement
 from twofold.storage.db import table_of
-from twofold.storage.lite import LiteDatabase, Writes
+from twofold.storage.lite import LiteConnection, LiteDatabase, Rollback
 from twofold.storage.models import Account, AuditEvent, AuthSession, MfaDevice, Principal
 
 if TYPE_CHECKING:
@@ -166,20 +166,32 @@ def _asked(token: str | None, raw_code: object) -> tuple[str, str] | None:
     return None if code is None else (token_digest(token), code)
 
 
+def _written(
+    conn: LiteConnection, writes: list[tuple[Any, dict[str, Any]]], conditional: int = 1
+) -> bool:
+    """SQLite: `writes` in one write transaction (the write lock for them alone); the first
+    `conditional` must each change one row, or all of it is rolled back: False."""
+    try:
+        with conn.writing():
+            for i, (statement, params) in enumerate(writes):
+                if conn.changed(statement, params) != 1 and i < conditional:
+                    raise Rollback()
+    except Rollback:
+        return False
+    return True
+
+
 class CodeCheck:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
-    async def verify(
+    def verify(
         self, lite_db: LiteDatabase, token: str | None, raw_code: object
     ) -> datetime | None:
-        """SQLite, on the event loop (web/api/hot.py), on the driver's own connection
+        """SQLite, inline on the event loop (web/hot.py), on the driver's own connection
         (storage/lite.py): until when the session is freshly verified, or None: declined,
         nothing written. Raises InvalidMFACode (OutOfSyncMFACode) for a failure counted
-        here. On PostgreSQL: `verify_on_loop`.
-
-        Everything runs inline but a wait for the write gate, when another writer (another
-        worker, mostly) holds it: that is awaited, the loop serving others meanwhile."""
+        here. On PostgreSQL: `verify_on_loop`."""
         asked = _asked(token, raw_code)
         if asked is None:
             return None
@@ -191,31 +203,25 @@ class CodeCheck:
             now, step, failure = judged
             if failure is not None:
                 params, event = self._count(row, now, failure)
-                writes: Writes = [(_COUNT, params), (INSERT_EVENT, event)]
-                conditional = 1  # the count, if the count or the lock is as read
-            else:
-                assert step is not None
-                event = self._event(row)
-                writes = [
-                    (ACCEPT_STEP, {"device_id": row.device_id, "step": step}),
-                    (_RESET, {"throttled_id": row.principal_id, "now": now}),
-                    (_VERIFIED, {
-                        "session_id": row.session_id,
-                        "now": now,
-                        "methods": amr.merged(row.amr or [], "otp"),
-                    }),
-                    (INSERT_EVENT, event),
-                ]  # fmt: skip
-                conditional = 2  # the step, and the reset unless locked meanwhile
-            done = conn.written(writes, conditional)
-        if done is None:
-            done = await lite_db.written_on_loop(writes, conditional)
-        if not done:
-            return None  # replayed, or counted or locked meanwhile: the full use case says
-        if failure is not None:
-            self._counted_now(event, failure)
-            raise failure
-        return self._accepted_now(event, now)
+                if not _written(conn, [(_COUNT, params), (INSERT_EVENT, event)]):
+                    return None  # the count or the lock changed meanwhile
+                self._counted_now(event, failure)
+                raise failure
+            assert step is not None
+            event = self._event(row)
+            writes = [
+                (ACCEPT_STEP, {"device_id": row.device_id, "step": step}),
+                (_RESET, {"throttled_id": row.principal_id, "now": now}),
+                (_VERIFIED, {
+                    "session_id": row.session_id,
+                    "now": now,
+                    "methods": amr.merged(row.amr or [], "otp"),
+                }),
+                (INSERT_EVENT, event),
+            ]  # fmt: skip
+            if not _written(conn, writes, conditional=2):
+                return None  # replayed, or locked meanwhile: the full use case says which
+            return self._accepted_now(event, now)
 
     async def verify_on_loop(
         self, loop_db: LoopDatabase, token: str | None, raw_code: object

@@ -139,7 +139,7 @@ class _WriteGate:
         own connection (storage/lite.py)."""
         deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
         if not self._lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
-            raise queue_timeout()
+            raise _queue_timeout()
         info[self.FLAG] = True
         try:
             self._lock_file(deadline)
@@ -147,26 +147,6 @@ class _WriteGate:
         except BaseException:
             self.leave(info)
             raise
-
-    def try_enter_raw(self, info: dict[str, Any], begin: Callable[[], Any]) -> bool:
-        """`enter_raw` when the gate is free now; else False at once, nothing taken: for a
-        writer on an event loop, which waits for its turn without holding up the loop
-        (storage/lite.py)."""
-        if not self._lock.acquire(blocking=False):
-            return False
-        if self._fd is not None:
-            try:
-                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                self._lock.release()
-                return False
-        info[self.FLAG] = True
-        try:
-            begin()
-        except BaseException:
-            self.leave(info)
-            raise
-        return True
 
     def _lock_file(self, deadline: float) -> None:
         if self._fd is None:
@@ -180,7 +160,7 @@ class _WriteGate:
             except BlockingIOError:
                 now = time.monotonic()
                 if now > deadline:
-                    raise queue_timeout() from None
+                    raise _queue_timeout() from None
                 if now < spin_until:
                     os.sched_yield()  # the holder's transaction is short: try again at once
                     continue
@@ -203,7 +183,7 @@ def write_gate(engine: Engine) -> _WriteGate:
     return _GATES[engine]
 
 
-def queue_timeout() -> OperationalError:
+def _queue_timeout() -> OperationalError:
     return OperationalError("BEGIN IMMEDIATE", None, Exception("write queue timed out"))
 
 

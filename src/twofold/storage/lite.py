@@ -14,10 +14,7 @@ What this keeps from the engine (storage/db.py):
   in WAL mode: one snapshot, as the read-only BEGIN gave it, and no BEGIN or COMMIT sent.
 - **The write gate.** A write transaction takes the same gate as the engine's (the
   process's lock, the flock beside the database, BEGIN IMMEDIATE) and leaves it after its
-  COMMIT or ROLLBACK; the pool's checkin leaves it too, should anything escape. Only the
-  taking differs: these writers run on the event loop, so one that finds the gate taken
-  (by another worker, mostly) waits its turn on the loop (`written_on_loop`), which serves
-  other requests meanwhile, instead of holding the whole loop up as a thread's wait does.
+  COMMIT or ROLLBACK; the pool's checkin leaves it too, should anything escape.
 - **Errors.** An sqlite3 error is raised as SQLAlchemy's (a 503 by the app's handlers); one
   that leaves the connection unusable for writes (a read-only or vanished file) replaces it
   and the pool's others, as the engine's error handler does.
@@ -25,27 +22,16 @@ What this keeps from the engine (storage/db.py):
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, Executable
 from sqlalchemy.exc import DBAPIError
 
-from twofold.storage.db import (
-    SQLITE_BUSY_TIMEOUT_MS,
-    WRITE_LOCK_SPIN_S,
-    queue_timeout,
-    sqlite_discards,
-    write_gate,
-)
+from twofold.storage.db import sqlite_discards, write_gate
 from twofold.storage.prebuilt import Prebuilt, Reads, T
-
-# A write transaction's statements and their parameters, in order.
-Writes = Sequence[tuple[Executable, dict[str, Any]]]
 
 
 class LiteConnection:
@@ -86,29 +72,27 @@ class LiteConnection:
         prepared = self._db.prepared(statement)
         return int(self.send(prepared.sql, prepared.parameters(params)).rowcount)
 
-    def written(self, writes: Writes, conditional: int = 1) -> bool | None:
-        """`writes` in one write transaction under the engine's write gate, when the gate is
-        free now; None at once, nothing sent, when another writer holds it. The first
-        `conditional` statements must each change one row, or all of it is rolled back:
-        False. Committed: True. Any error rolls it back and is raised."""
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """A write transaction under the engine's write gate: committed at the end, rolled
+        back on any error (and on `Rollback`)."""
         gate = self._db.gate
         info = self._raw.info
-        if not gate.try_enter_raw(info, lambda: self.send("BEGIN IMMEDIATE")):
-            return None
+        gate.enter_raw(info, lambda: self.send("BEGIN IMMEDIATE"))
         try:
             try:
-                for i, (statement, params) in enumerate(writes):
-                    if self.changed(statement, params) != 1 and i < conditional:
-                        self.send("ROLLBACK")
-                        return False
+                yield
             except BaseException:
                 if self._driver.in_transaction:
                     self.send("ROLLBACK")
                 raise
             self.send("COMMIT")
-            return True
         finally:
             gate.leave(info)
+
+
+class Rollback(Exception):
+    """Raised inside `writing()` to end its transaction with nothing written."""
 
 
 class LiteDatabase:
@@ -127,28 +111,3 @@ class LiteDatabase:
             yield LiteConnection(self, raw)
         finally:
             raw.close()  # back to the pool (a rollback of anything left open, as always)
-
-    async def written_on_loop(self, writes: Writes, conditional: int = 1) -> bool:
-        """`LiteConnection.written` for a writer on the event loop that found the gate
-        taken: its turn is waited for on the loop, which serves other requests meanwhile,
-        holding no connection (the pool's others stay free for the threads' use cases).
-        Tried again at the loop's next turn for `WRITE_LOCK_SPIN_S`, as long as another
-        process's hot write transaction takes, then at pauses growing to 1 ms; a 503 after
-        the busy timeout, as a thread's wait gives."""
-        now = time.monotonic()
-        deadline = now + SQLITE_BUSY_TIMEOUT_MS / 1000
-        spin_until = now + WRITE_LOCK_SPIN_S
-        pause = 0.0001
-        while True:
-            with self.connection() as conn:
-                done = conn.written(writes, conditional)
-            if done is not None:
-                return done
-            now = time.monotonic()
-            if now > deadline:
-                raise queue_timeout()
-            if now < spin_until:
-                await asyncio.sleep(0)
-            else:
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 0.001)

@@ -20,6 +20,7 @@ from twofold.services.sessions import Sessions, WriteNeeded
 from twofold.services.verification import Verification
 from twofold.services.views import MeView
 from twofold.storage.hot import HotDatabase
+from twofold.storage.lite import LiteDatabase
 from twofold.web.api import schemas as s
 from twofold.web.api.deps import bearer_token, may_reach
 from twofold.web.hot import FirstAnswer, rendered
@@ -71,6 +72,16 @@ async def me_first(request: Request) -> Response | None:
     return _json(s.MeOut.model_validate(view).model_dump_json())
 
 
+def _quick_now(
+    rt: Runtime, request: Request, asked: s.VerifyIn, lite_db: LiteDatabase
+) -> str | None:
+    """The common cases of a code check (services/code_check.py): until when, a refusal
+    raised (a wrong code, counted), or None: declined."""
+    with rt.open_context(client_address(request, rt), request.headers.get("user-agent")) as ctx:
+        until = CodeCheck(ctx).verify(lite_db, bearer_token(request), asked.code)
+        return None if until is None else until.isoformat()
+
+
 def _verify_now(rt: Runtime, request: Request, asked: s.VerifyIn) -> str:
     with rt.open_context(client_address(request, rt), request.headers.get("user-agent")) as ctx:
         auth = Sessions(ctx).authenticate(bearer_token(request))
@@ -85,16 +96,12 @@ def _verify_now(rt: Runtime, request: Request, asked: s.VerifyIn) -> str:
 async def _quick(rt: Runtime, request: Request, asked: s.VerifyIn) -> str | None:
     """The code check's common cases on the event loop: inline on SQLite, on the loop's own
     connections on PostgreSQL (storage/aio.py)."""
-    lite_db, loop_db = rt.lite_db, rt.loop_db
-    if lite_db is None and loop_db is None:
+    if rt.lite_db is not None:
+        return _quick_now(rt, request, asked, rt.lite_db)
+    if rt.loop_db is None:
         return None
-    token = bearer_token(request)
     with rt.open_context(client_address(request, rt), request.headers.get("user-agent")) as ctx:
-        if lite_db is not None:
-            until = await CodeCheck(ctx).verify(lite_db, token, asked.code)
-        else:
-            assert loop_db is not None
-            until = await CodeCheck(ctx).verify_on_loop(loop_db, token, asked.code)
+        until = await CodeCheck(ctx).verify_on_loop(rt.loop_db, bearer_token(request), asked.code)
     return None if until is None else until.isoformat()
 
 
