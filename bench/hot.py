@@ -6,7 +6,10 @@
 A short run for before/after comparisons on a shared, noisy machine: absolute rates move
 with the other load, ratios to the bare endpoint measured moments apart move much less.
 Measures `/healthz`, the code check (`POST /verify`, fresh codes), `GET /me`, password
-login, and the RSS of each worker. bench/README.md ("Issue 16") has the numbers.
+login, and the RSS of each worker. With each rate, the CPU per request of the server, of
+PostgreSQL and of the load generator, and the cores the three kept busy at that rate: on a
+2-core machine a configuration at 2 cores busy has no more to gain from another worker.
+bench/README.md ("Issue 16") has the numbers.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,6 +53,17 @@ def cpu_seconds(pids: list[str]) -> float:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / _TICK
+
+
+def client_cpu() -> float:
+    """CPU seconds (user + system) of the load generator so far: wrk, a child waited for,
+    or the asyncio client, which runs in this process. It shares the machine's cores with
+    the server, so the three together tell how busy the cores were (bench/README.md)."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
 
 
 def database_cpu() -> dict[str, float]:
@@ -126,18 +141,20 @@ def main(argv: list[str] | None = None) -> int:
                 measured: dict[str, Result] = {}
                 cpu: dict[str, float] = {}
                 db_cpu: dict[str, float] = {}
+                load_cpu: dict[str, float] = {}
                 pids = list(srv.rss_mib())
 
                 def run(
                     name: str, mode: str, lines: object, expect: int = 200, client: str = "wrk"
                 ) -> None:
                     res = Result(config, name)  # noqa: B023
-                    used, served, db_used = 0.0, 0, 0.0
+                    used, served, db_used, client_used = 0.0, 0, 0.0, 0.0
                     for _ in range(opts.reps):
                         time.sleep(0.5)
                         reset_state(url)  # noqa: B023
                         made = lines() if callable(lines) else lines
                         before, db_before = cpu_seconds(pids), database_cpu()  # noqa: B023
+                        client_before = client_cpu()
                         if client == "wrk":
                             sample = wrk(srv.url, mode, made, work, opts, expect=expect)  # noqa: B023
                         else:
@@ -145,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
                                 srv.url, mode, made, connections=opts.connections,  # noqa: B023
                                 duration=opts.duration, expect=expect,
                             )
+                        client_used += client_cpu() - client_before
                         used += cpu_seconds(pids) - before  # noqa: B023
                         db_after = database_cpu()
                         db_used += sum(v - db_before.get(k, 0.0) for k, v in db_after.items())
@@ -153,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
                     measured[name] = res  # noqa: B023
                     cpu[name] = used / served * 1e6 if served else 0.0  # noqa: B023
                     db_cpu[name] = db_used / served * 1e6 if served else 0.0  # noqa: B023
+                    load_cpu[name] = client_used / served * 1e6 if served else 0.0  # noqa: B023
 
                 run("bare", "bare", None)
                 run("code check", "verify", lambda: verify_lines(ids[: min(n, 20000)]))
@@ -191,6 +210,11 @@ def main(argv: list[str] | None = None) -> int:
                         "cpu_us": round(cpu[name]),
                         "cpu_ratio": round(cpu[name] / cpu["bare"], 1) if cpu["bare"] else None,
                         "db_cpu_us": round(db_cpu[name]) if kind != "sqlite" else None,  # noqa: B023
+                        "load_cpu_us": round(load_cpu[name]),
+                        # cores busy: server, database and load generator, at this rate
+                        "cores": round(
+                            rate * (cpu[name] + db_cpu[name] + load_cpu[name]) / 1e6, 2
+                        ),
                     }
                     rows.append(row)
                     log(json.dumps(row))
@@ -199,18 +223,20 @@ def main(argv: list[str] | None = None) -> int:
     (work / "hot.json").write_text(json.dumps(rows, indent=2))
     print(
         "| config | measurement | rate /s | ratio to /healthz | p50 ms | p99 ms "
-        "| server CPU µs/request | CPU × /healthz | PostgreSQL CPU µs/request |"
+        "| server CPU µs/request | CPU × /healthz | PostgreSQL CPU µs/request "
+        "| load generator CPU µs/request | cores busy |"
     )
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         if "rss" in r:
-            print(f"| {r['config']} | RSS MiB per worker, settled | {r['rss']} | | | | | | |")
-            print(f"| {r['config']} | RSS MiB per worker, right after | {r['busy']} | | | | | | |")
+            print(f"| {r['config']} | RSS MiB per worker, settled | {r['rss']} |" + " |" * 8)
+            print(f"| {r['config']} | RSS MiB per worker, right after | {r['busy']} |" + " |" * 8)
         else:
             print(
                 f"| {r['config']} | {r['name']} | {r['rate']:,} | {r['ratio']} | "
                 f"{r['p50_ms']} | {r['p99_ms']} | {r['cpu_us']} | {r['cpu_ratio']} | "
-                f"{'' if r['db_cpu_us'] is None else r['db_cpu_us']} |"
+                f"{'' if r['db_cpu_us'] is None else r['db_cpu_us']} | "
+                f"{r['load_cpu_us']} | {r['cores']} |"
             )
     return 0
 
