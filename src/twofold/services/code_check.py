@@ -226,10 +226,11 @@ class CodeCheck:
     async def verify_on_loop(
         self, loop_db: LoopDatabase, token: str | None, raw_code: object
     ) -> datetime | None:
-        """`verify` on PostgreSQL, on the event loop (storage/aio.py): the same read and the
-        same one-statement writes, on a connection of the loop's."""
+        """`verify` on PostgreSQL, on the event loop (storage/aio.py), once `loop_db` is
+        ready (`Runtime.hot_db`): the same read and the same one-statement writes, on a
+        connection of the loop's."""
         asked = _asked(token, raw_code)
-        if asked is None or not loop_db.ready():
+        if asked is None:
             return None
         async with loop_db.connection() as conn:
             row = await conn.first(_READ, {"token_hash": asked[0]}, read=True)

@@ -94,14 +94,15 @@ def _verify_now(rt: Runtime, request: Request, asked: s.VerifyIn) -> str:
 
 
 async def _quick(rt: Runtime, request: Request, asked: s.VerifyIn) -> str | None:
-    """The code check's common cases on the event loop: inline on SQLite, on the loop's own
-    connections on PostgreSQL (storage/aio.py)."""
-    if rt.lite_db is not None:
-        return _quick_now(rt, request, asked, rt.lite_db)
-    if rt.loop_db is None:
+    """The code check's common cases on the hot paths' connections (storage/hot.py): inline
+    on SQLite, on the loop's own on PostgreSQL once they may run there; else None."""
+    db = rt.hot_db()
+    if db is None:
         return None
+    if isinstance(db, LiteDatabase):
+        return _quick_now(rt, request, asked, db)
     with rt.open_context(client_address(request, rt), request.headers.get("user-agent")) as ctx:
-        until = await CodeCheck(ctx).verify_on_loop(rt.loop_db, bearer_token(request), asked.code)
+        until = await CodeCheck(ctx).verify_on_loop(db, bearer_token(request), asked.code)
     return None if until is None else until.isoformat()
 
 
