@@ -6,6 +6,7 @@ import asyncio
 import re
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -51,6 +52,32 @@ def oathtool(secret: str, epoch: int) -> str:
         text=True,
     )
     return out.stdout.strip()
+
+
+class WallClockWatch:
+    """Tells a stalled machine from a server's refusal, for tests that compute real-time
+    codes for a live server (which has no injected clock).
+
+    A code computed from the wall clock a moment before the server checks it is refused,
+    rightly, when that moment lasts a TOTP step or more: the VM was paused, starved or its
+    clock stepped. Such a test may compute its codes again once, but only when this watch
+    saw the clock do that; any other refusal stays a failure."""
+
+    def __init__(self) -> None:
+        self.wall, self.mono = time.time(), time.monotonic()
+
+    def elapsed(self) -> tuple[float, float]:
+        return time.time() - self.wall, time.monotonic() - self.mono
+
+    def jumped(self) -> bool:
+        """The wall clock ran 25 s or more (most of a step), or apart from the monotonic
+        clock by more than a second, since the watch was made."""
+        wall, mono = self.elapsed()
+        return wall >= 25 or abs(wall - mono) > 1
+
+    def __str__(self) -> str:
+        wall, mono = self.elapsed()
+        return f"{wall:.1f} s on the wall clock, {mono:.1f} s monotonic since the codes"
 
 
 CONFIRM_LINK = re.compile(r"(http://\S+/email/confirm\?token=([A-Za-z0-9_-]+))")
