@@ -16,7 +16,8 @@ from sqlalchemy import MetaData, select
 
 from tests.conftest import Inbox
 from tests.live import LiveServer, live_servers
-from tests.support import PASSWORD, WallClockWatch, oathtool
+from tests.security.live_helpers import enable_mfa
+from tests.support import PASSWORD, oathtool
 from twofold.storage.db import make_engine
 
 
@@ -25,17 +26,8 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def bind_device(server: LiveServer, token: str) -> tuple[str, dict[str, Any]]:
-    dev = httpx.post(server.api + "/me/mfa-device", headers=bearer(token)).json()
-    for _ in range(2):  # again only after a stall of a step or more (WallClockWatch)
-        watch = WallClockWatch()
-        now = int(watch.wall)
-        r = httpx.post(server.api + "/me/mfa-device/bind", headers=bearer(token), json={
-            "serial": dev["serial"], "code1": oathtool(dev["secret"], now - 30),
-            "code2": oathtool(dev["secret"], now)})
-        if r.status_code == 200 or not watch.jumped():
-            break
-    assert r.status_code == 200, f"{r.text} ({watch}; server's Date {r.headers.get('date')})"
-    return dev["secret"], {**dev, **r.json()}
+    dev = enable_mfa(server.api, token)
+    return dev["secret"], dev
 
 
 def signup(server: LiveServer, name: str = "acme", email: str = "o@acme.example") -> str:

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.live import live_servers, start_server
-from tests.support import PASSWORD, USER_PASSWORD, bearer, oathtool
+from tests.security.live_helpers import enable_mfa
+from tests.support import PASSWORD, USER_PASSWORD, bearer
 
 pytestmark = pytest.mark.multiprocess
 
@@ -28,19 +28,7 @@ def _signup(api: str) -> str:
 
 
 def _bind(api: str, token: str) -> list[str]:
-    dev = httpx.post(api + "/me/mfa-device", headers=bearer(token)).json()
-    now = int(time.time())
-    if now % 30 > 27:  # keep both codes inside one window of the server's clock
-        time.sleep(3)
-        now = int(time.time())
-    body = {
-        "serial": dev["serial"],
-        "code1": oathtool(dev["secret"], now - 30),
-        "code2": oathtool(dev["secret"], now),
-    }
-    r = httpx.post(api + "/me/mfa-device/bind", headers=bearer(token), json=body)
-    assert r.status_code == 200, r.text
-    codes: list[str] = r.json()["recovery_codes"]
+    codes: list[str] = enable_mfa(api, token)["recovery_codes"]
     return codes
 
 

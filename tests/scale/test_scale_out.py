@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.live import live_servers
+from tests.security.live_helpers import enable_mfa, signup
 from tests.support import PASSWORD, bearer, oathtool
 
 pytestmark = [pytest.mark.multiprocess]
@@ -35,21 +36,10 @@ def pg_url(pg_database: str) -> str:
 
 
 def _signup_with_mfa(api: str, name: str = "acme") -> tuple[str, str]:
-    """An account with a bound device; returns (token, secret)."""
-    r = httpx.post(api + "/accounts",
-                   json={"name": name, "email": f"o@{name}.example", "password": PASSWORD})
-    assert r.status_code == 201, r.text
-    token = httpx.post(api + "/login", json={"login": name, "password": PASSWORD}).json()["token"]
-    dev = httpx.post(api + "/me/mfa-device", headers=bearer(token)).json()
-    now = int(time.time())
-    # bind with the previous and the current step, so the next step is the first fresh one
-    r = httpx.post(api + "/me/mfa-device/bind", headers=bearer(token), json={
-        "serial": dev["serial"],
-        "code1": oathtool(dev["secret"], now - 30),
-        "code2": oathtool(dev["secret"], now),
-    })
-    assert r.status_code == 200, r.text
-    return token, dev["secret"]
+    """An account with a bound device (the previous and the current step, so the next step
+    is the first fresh one); returns (token, secret)."""
+    token = signup(api, name)
+    return token, str(enable_mfa(api, token)["secret"])
 
 
 def test_guarantees_hold_across_processes(pg_url, tmp_path) -> None:

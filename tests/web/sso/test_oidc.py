@@ -20,6 +20,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from tests.live import LiveServer, free_port, start_server
+from tests.security.live_helpers import enable_mfa
 from tests.support import PASSWORD, USER_PASSWORD, oathtool
 from tests.web.sso.oidc_rp import browser_sign_in_and_return
 
@@ -39,14 +40,7 @@ class Provider:
 
 
 def _enable_mfa(api: str, token: str) -> str:
-    h = {"Authorization": f"Bearer {token}"}
-    dev = httpx.post(f"{api}/me/mfa-device", headers=h).json()
-    now = int(time.time())
-    r = httpx.post(f"{api}/me/mfa-device/bind", headers=h, json={
-        "serial": dev["serial"], "code1": oathtool(dev["secret"], now - 30),
-        "code2": oathtool(dev["secret"], now)})
-    assert r.status_code == 200, r.text
-    return str(dev["secret"])
+    return str(enable_mfa(api, token)["secret"])
 
 
 @pytest.fixture
