@@ -9,7 +9,6 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import httpx
 from sqlalchemy import MetaData, select
@@ -25,11 +24,6 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def bind_device(server: LiveServer, token: str) -> tuple[str, dict[str, Any]]:
-    dev = enable_mfa(server.api, token)
-    return dev["secret"], dev
-
-
 def signup(server: LiveServer, name: str = "acme", email: str = "o@acme.example") -> str:
     r = httpx.post(server.api + "/accounts",
                    json={"name": name, "email": email, "password": PASSWORD})
@@ -43,7 +37,7 @@ def test_thirty_parallel_submissions_of_one_code_succeed_once(db_url: str,
     with live_servers(db_url, tmp_path / "key", tmp_path / "logs", count=2) as servers:
         a, b = servers
         token = signup(a)
-        secret, _ = bind_device(a, token)
+        secret = enable_mfa(a.api, token)["secret"]
         challenges = []
         for i in range(30):
             r = httpx.post(servers[i % 2].api + "/login",
@@ -101,7 +95,8 @@ def test_database_and_logs_hold_no_secret_or_token_in_clear(
         a, b = servers
         token = signup(a)
         secrets["first session token"] = token
-        secret, bound = bind_device(b, token)
+        bound = enable_mfa(b.api, token)
+        secret = bound["secret"]
         secrets["totp secret"] = secret
         for i, rc in enumerate(bound["recovery_codes"]):
             secrets[f"recovery code {i}"] = rc

@@ -27,16 +27,11 @@ def _signup(api: str) -> str:
     return token
 
 
-def _bind(api: str, token: str) -> list[str]:
-    codes: list[str] = enable_mfa(api, token)["recovery_codes"]
-    return codes
-
-
 def test_one_recovery_code_used_in_parallel_on_two_processes_wins_once(
     db_url: str, tmp_path: Path
 ) -> None:
     with live_servers(db_url, tmp_path / "key", tmp_path / "logs", count=2) as (a, b):
-        codes = _bind(a.api, _signup(a.api))
+        codes = enable_mfa(a.api, _signup(a.api))["recovery_codes"]
         for round_ in range(4):
             code = codes[round_]
             challenges = []

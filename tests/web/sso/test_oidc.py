@@ -39,10 +39,6 @@ class Provider:
     owner_token: str
 
 
-def _enable_mfa(api: str, token: str) -> str:
-    return str(enable_mfa(api, token)["secret"])
-
-
 @pytest.fixture
 def provider(db_url: str, tmp_path: Path) -> Iterator[Provider]:
     port = free_port()
@@ -58,7 +54,7 @@ def provider(db_url: str, tmp_path: Path) -> Iterator[Provider]:
         r = httpx.post(f"{api}/applications", headers=h,
                        json={"name": "RP", "redirect_uris": [REDIRECT]})
         assert r.status_code == 201, r.text
-        secret = _enable_mfa(api, token)
+        secret = str(enable_mfa(api, token)["secret"])
         meta = httpx.get(f"{server.url}/.well-known/openid-configuration").json()
         yield Provider(server, meta, r.json()["client_id"], r.json()["client_secret"],
                        secret, token)
